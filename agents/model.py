@@ -1,0 +1,200 @@
+"""A small GPT-style causal transformer over the ParityCoT vocabulary, with a key/value cache for generation.
+
+The input vocabulary is the task's 5 tokens (0, 1, EOS, SEP, PAD); the output head scores only the 3 tokens an agent
+can emit (0, 1, EOS), so the logits are the policy's action logits. Positions are learned or rotary.
+
+    model = GPT(GPTConfig(block_size=50))
+    logits = model(tokens)                           # (B, T, 3), one causal pass
+    cache = model.new_cache(batch_size=B)
+    logits = model(prompt, cache=cache)              # prefill: cache.pos becomes T
+    logits = model(next_token[:, None], cache=cache) # one decode step, O(T) instead of O(T^2)
+
+Run ``python -m agents.model`` to check the cache against full recomputation on random tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from parity_env.protocol import N_ACTIONS, VOCAB_SIZE
+
+
+@dataclass
+class GPTConfig:
+    block_size: int
+    """Longest context the model reads: d + 1 + max_response_len for the task it is trained on."""
+    vocab_size: int = VOCAB_SIZE
+    n_actions: int = N_ACTIONS
+    """Output logits: only the emitted tokens 0, 1 and EOS are ever predicted."""
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 128
+    positional: str = "learned"
+    """"learned" (absolute embeddings, GPT-2) or "rotary" (RoPE on queries and keys, Mistral-style)."""
+    dropout: float = 0.0
+    """Data are fresh every batch, so there is nothing to overfit: no dropout by default."""
+
+    def __post_init__(self) -> None:
+        for name in ("block_size", "vocab_size", "n_actions", "n_layer", "n_head", "d_model"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer; got {value!r}")
+        if self.d_model % self.n_head:
+            raise ValueError(f"GPTConfig.d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        if self.positional not in ("learned", "rotary"):
+            raise ValueError(f"GPTConfig.positional must be 'learned' or 'rotary'; got {self.positional!r}")
+        if self.positional == "rotary" and (self.d_model // self.n_head) % 2:
+            raise ValueError(f"rotary positions need an even head size; got {self.d_model // self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1); got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class KVCache:
+    """Preallocated keys and values for every layer; all rows share one write position ``pos``."""
+
+    def __init__(self, cfg: GPTConfig, batch_size: int, device: torch.device | str, dtype: torch.dtype):
+        hs = cfg.d_model // cfg.n_head
+        shape = (cfg.n_layer, batch_size, cfg.n_head, cfg.block_size, hs)  # (layers, B, nh, T_max, hs)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.pos = 0
+
+    def reset(self) -> None:
+        self.pos = 0
+
+
+def _rotary_tables(block_size: int, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / base ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
+    angles = torch.outer(torch.arange(block_size, dtype=torch.float32), inv_freq)  # (T_max, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, nh, T, hs); cos, sin: (T, hs/2)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (B, nh, T, hs/2, 2)
+    return out.flatten(-2).type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.n_head, self.hs = cfg.n_head, cfg.d_model // cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+
+    def forward(self, x, layer: int, cache: KVCache | None, rotary: tuple[torch.Tensor, torch.Tensor] | None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, self.hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        pos = cache.pos if cache is not None else 0
+        if rotary is not None:
+            cos, sin = rotary[0][pos : pos + T], rotary[1][pos : pos + T]
+            q, k = _apply_rotary(q, cos, sin), _apply_rotary(k, cos, sin)
+        if cache is not None:
+            cache.k[layer, :, :, pos : pos + T] = k
+            cache.v[layer, :, :, pos : pos + T] = v
+            k, v = cache.k[layer, :, :, : pos + T], cache.v[layer, :, :, : pos + T]  # (B, nh, pos+T, hs)
+        drop = self.dropout if self.training else 0.0
+        if pos == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
+        elif T == 1:  # one new token attends to everything cached
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:  # a chunk after a prefix: query i sees keys up to pos + i
+            mask = torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.proj(y)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(), nn.Linear(4 * cfg.d_model, cfg.d_model)
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, layer, cache, rotary):
+        x = x + self.drop(self.attn(self.ln1(x), layer, cache, rotary))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model) if cfg.positional == "learned" else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.n_actions)
+        if cfg.positional == "rotary":
+            cos, sin = _rotary_tables(cfg.block_size, cfg.d_model // cfg.n_head)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scale the residual projections by depth
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def new_cache(self, batch_size: int, device=None, dtype=None) -> KVCache:
+        p = self.head.weight
+        return KVCache(self.cfg, batch_size, device or p.device, dtype or p.dtype)
+
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Action logits (B, T, n_actions) for tokens ``idx`` (B, T); with a cache, ``idx`` continues it."""
+        B, T = idx.shape
+        pos = cache.pos if cache is not None else 0
+        if pos + T > self.cfg.block_size:
+            raise ValueError(f"context of {pos + T} tokens exceeds block_size {self.cfg.block_size}")
+        x = self.tok_emb(idx)  # (B, T, C)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb.weight[pos : pos + T]
+        rotary = (self.rope_cos, self.rope_sin) if self.cfg.positional == "rotary" else None
+        for i, block in enumerate(self.blocks):
+            x = block(x, i, cache, rotary)
+        if cache is not None:
+            cache.pos = pos + T
+        return self.head(self.ln_f(x))  # (B, T, n_actions)
+
+    def flops_per_token(self) -> int:
+        """Approximate training FLOPs per token (forward + backward = 3x forward), PaLM-style 6N + attention."""
+        n = self.num_parameters() - self.tok_emb.weight.numel()
+        c, t = self.cfg, self.cfg.block_size
+        return 6 * n + 12 * c.n_layer * c.d_model * t
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    for positional in ("learned", "rotary"):
+        model = GPT(GPTConfig(block_size=20, positional=positional)).eval()
+        tokens = torch.randint(0, VOCAB_SIZE, (3, 20))
+        full = model(tokens)
+        cache = model.new_cache(3)
+        steps = [model(tokens[:, :12], cache)] + [model(tokens[:, t : t + 1], cache) for t in range(12, 20)]
+        err = (torch.cat(steps, 1) - full).abs().max().item()
+        print(f"{positional}: {model.num_parameters()} parameters, cache vs full max |diff| = {err:.2e}")

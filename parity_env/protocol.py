@@ -1,0 +1,184 @@
+"""The ParityCoT token protocol: vocabulary, sequence layout, the chain, the verifier, prompt ids, validation.
+
+Every implementation (the Gymnasium env, the native vector env, the TorchRL env, the demonstration sampler and the
+agents) takes its constants and rules from here, so there is exactly one definition of the task.
+
+Worked example, d = 4, leap = 1, max_response_len = d + 1 = 5, so the sequence length is L = d + 1 + 5 = 10::
+
+    bits x          1 0 1 1            parity y = 1
+    prefix parity c 1 1 0 1            (c_1 = x_1, c_i = c_{i-1} xor x_i, c_d = y)
+
+    short answer    1 0 1 1 SEP 1 EOS PAD PAD PAD   -> tokens 1 0 1 1 3 1 2 4 4 4
+    long answer     1 0 1 1 SEP 1 1 0 1 EOS         -> tokens 1 0 1 1 3 1 1 0 1 2
+
+Vocabulary: 0 = bit 0, 1 = bit 1, 2 = EOS, 3 = SEP, 4 = PAD; the agent emits only 0, 1 or EOS.
+"answer length" means bits before EOS (short 1, full chain d); the env's ``response_length`` counts tokens, EOS
+included (short 2, full chain d + 1).
+
+Run ``python -m parity_env.protocol`` to print this example computed by the code below.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+BIT0, BIT1, EOS, SEP, PAD = 0, 1, 2, 3, 4
+VOCAB_SIZE = 5
+N_ACTIONS = 3  # the emitted token: 0, 1 or EOS
+TOKEN_NAMES = ("0", "1", "EOS", "SEP", "PAD")
+REWARD_MODES = ("answer", "cot")
+EXACT_ID_MAX_D = 62  # below this the prompt id is the binary number sum x_i 2^(i-1); above, a 64-bit hash
+
+
+# --------------------------------------------------------------------------------------------------- validation
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """Return ``value`` as a Python int if it is an integer (not a bool) in [low, high], else raise naming it."""
+    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {allowed}; got {value!r} of type {type(value).__name__}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {allowed}; got {value}")
+    return value
+
+
+def check_probability(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a real number in [0, 1] (NaN and bools rejected), else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [0, 1]; got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also False for NaN
+        raise ValueError(f"{name} must be a real number in [0, 1]; got {value}")
+    return value
+
+
+def check_reward_mode(reward: Any) -> str:
+    if not isinstance(reward, str) or reward not in REWARD_MODES:
+        raise ValueError(f"reward must be one of {REWARD_MODES}; got {reward!r}")
+    return reward
+
+
+def check_task(d: Any, leap: Any = 1, max_response_len: Any = None) -> tuple[int, int, int]:
+    """Validate the task parameters shared by every implementation; returns (d, leap, max_response_len)."""
+    d = check_int("d", d, 2)
+    leap = check_int("leap", leap, 1, d - 1)
+    max_response_len = d + 1 if max_response_len is None else check_int("max_response_len", max_response_len, 1)
+    return d, leap, max_response_len
+
+
+def check_bits(bits: Any, d: int, name: str = "bits") -> np.ndarray:
+    """Validate a prompt (or a batch of prompts): a list/array whose last axis has length d and values in {0, 1}.
+
+    Returns an int64 array of the same shape. Bools, floats and strings are rejected rather than coerced.
+    """
+    arr = np.asarray(bits)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold the integers 0 and 1; got dtype {arr.dtype} from {_short_repr(bits)}")
+    if arr.ndim == 0 or arr.shape[-1] != d:
+        raise ValueError(f"{name} must have length d = {d} on its last axis; got shape {arr.shape}")
+    if arr.size and not np.isin(arr, (0, 1)).all():
+        bad = arr[~np.isin(arr, (0, 1))].ravel()[:5]
+        raise ValueError(f"{name} must hold only 0 and 1; got values {bad.tolist()}")
+    return arr.astype(np.int64)
+
+
+def _short_repr(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+# --------------------------------------------------------------------------------------------------- the chain
+def chain_length(d: int, leap: int = 1) -> int:
+    """Bits in the long answer: ceil(d / leap) (the kept prefix parities c_leap, c_2leap, ..., always ending with c_d)."""
+    return -(-d // leap)
+
+
+def chain_positions(d: int, leap: int = 1) -> np.ndarray:
+    """0-based indices i of the prefix parities c_{i+1} kept in the long answer, shape (chain_length(d, leap),)."""
+    pos = np.arange(leap - 1, d, leap)
+    if pos[-1] != d - 1:
+        pos = np.append(pos, d - 1)
+    return pos.astype(np.int64)
+
+
+def prefix_parities(bits: np.ndarray) -> np.ndarray:
+    """c_i = x_1 xor ... xor x_i along the last axis (same shape and dtype as ``bits``)."""
+    return np.bitwise_xor.accumulate(bits, axis=-1)
+
+
+def long_answer(bits: np.ndarray, leap: int = 1) -> np.ndarray:
+    """The chain of thought (..., chain_length) for prompts ``bits`` (..., d)."""
+    return prefix_parities(bits)[..., chain_positions(bits.shape[-1], leap)]
+
+
+def max_length(d: int, max_response_len: int) -> int:
+    """Fixed sequence length L = d + 1 + max_response_len (prompt, SEP, response slots)."""
+    return d + 1 + max_response_len
+
+
+# --------------------------------------------------------------------------------------------------- prompt ids
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def prompt_id_weights(d: int) -> np.ndarray:
+    """Weights w (d,) int64 such that prompt_id = sum_i x_i w_i (mod 2^64, read as int64).
+
+    For d <= 62, w_i = 2^(i-1), so the id is exactly the binary number sum x_i 2^(i-1) (0 <= id < 2^62). For d > 62
+    the id is a 64-bit hash: w_i = splitmix64(i) for i = 1..d, and the sum wraps modulo 2^64; distinct prompts collide
+    with probability about 2^-64 per pair.
+    """
+    if d <= EXACT_ID_MAX_D:
+        return (np.int64(1) << np.arange(d, dtype=np.int64)).astype(np.int64)
+    return _splitmix64(np.arange(1, d + 1, dtype=np.uint64)).view(np.int64)
+
+
+def prompt_ids(bits: np.ndarray) -> np.ndarray:
+    """int64 ids (...,) of prompts ``bits`` (..., d); equal prompts give equal ids (see ``prompt_id_weights``)."""
+    w = prompt_id_weights(bits.shape[-1]).view(np.uint64)
+    with np.errstate(over="ignore"):
+        return (bits.astype(np.uint64) * w).sum(axis=-1, dtype=np.uint64).view(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------- the verifier
+def is_correct(bits: np.ndarray, response: np.ndarray, reward: str = "answer", leap: int = 1) -> bool:
+    """The verdict of reward mode ``reward`` on one finished response.
+
+    ``bits`` (d,) is the prompt; ``response`` is the emitted tokens (EOS included, PAD after it ignored). A response
+    without EOS (truncated) is never correct. "answer": the last bit before EOS equals the parity. "cot": the bits
+    before EOS are exactly the short answer (y) or exactly the long answer (the leap-k chain).
+    """
+    response = np.asarray(response)
+    eos = np.flatnonzero(response == EOS)
+    if eos.size == 0:
+        return False
+    answer = response[: eos[0]]
+    y = int(bits.sum() % 2)
+    if reward == "answer":
+        return answer.size > 0 and int(answer[-1]) == y
+    chain = long_answer(bits, leap)
+    return (answer.size == 1 and int(answer[0]) == y) or (
+        answer.size == chain.size and bool((answer == chain).all())
+    )
+
+
+def format_tokens(tokens: np.ndarray) -> str:
+    """Human-readable tokens, e.g. '1 0 1 1 SEP 1 EOS' (PAD dropped)."""
+    return " ".join(TOKEN_NAMES[int(t)] for t in np.asarray(tokens).ravel() if int(t) != PAD)
+
+
+if __name__ == "__main__":
+    example = np.array([1, 0, 1, 1])
+    print("bits            ", format_tokens(example), " parity", int(example.sum() % 2))
+    print("prefix parities ", format_tokens(prefix_parities(example)))
+    print("leap-2 chain    ", format_tokens(long_answer(example, 2)))
+    print("prompt id       ", int(prompt_ids(example)))
