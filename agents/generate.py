@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from parity_env.protocol import EOS, PAD
 
-from .model import GPT
+from .model import GPT, KVCache
 
 
 @dataclass
@@ -72,6 +72,8 @@ def generate(
 
     ``allow_eos=False`` forbids EOS (every row emits exactly ``max_new_tokens`` tokens: the speed benchmark).
     ``use_cache=False`` recomputes the whole prefix at every step (the baseline the cache is measured against).
+    Finished rows are dropped from the computation (and the cache compacted) once at most half the rows still run,
+    so a batch of mostly short answers costs little more than its prefill; only running rows draw random numbers.
     """
     temperature = check_temperature(temperature)
     B, P = prompts.shape
@@ -80,25 +82,44 @@ def generate(
     logprobs = torch.zeros(B, max_new_tokens, device=device)  # (B, R)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     cache = model.new_cache(B, device=device) if use_cache else None
-    context = prompts
-    logits = model(prompts, cache)[:, -1]  # (B, A)
+    context = prompts  # (b, P + t): the rows still computed
+    rows = torch.arange(B, device=device)  # (b,) which batch rows the computed rows are
+    logits = model(prompts, cache)[:, -1]  # (b, A)
     for t in range(max_new_tokens):
         if not allow_eos:
             logits = logits.clone()
             logits[:, EOS] = float("-inf")
-        tok, lp = sample_logits(logits, temperature, generator)
-        tokens[:, t] = torch.where(finished, PAD, tok)
-        logprobs[:, t] = torch.where(finished, 0.0, lp)
-        finished |= tok == EOS
+        running = ~finished[rows]  # (b,)
+        live = rows[running]  # batch indices of the rows that emit a token now
+        tok, lp = sample_logits(logits[running], temperature, generator)  # (n_live,)
+        tokens[live, t] = tok
+        logprobs[live, t] = lp
+        finished[live] |= tok == EOS
         if t + 1 == max_new_tokens or (allow_eos and bool(finished.all())):
             break
+        step = torch.full((rows.numel(),), PAD, dtype=torch.long, device=device)  # (b,) finished rows feed PAD
+        step[running] = tok
+        keep = ~finished[rows]  # (b,)
+        if 2 * int(keep.sum()) <= rows.numel():  # compact: drop the finished rows from the computation
+            rows, step, context = rows[keep], step[keep], context[keep]
+            if use_cache:
+                cache = _select_rows(model, cache, keep)
         if use_cache:
-            logits = model(tok[:, None], cache)[:, -1]
+            logits = model(step[:, None], cache)[:, -1]
         else:
-            context = torch.cat([context, tok[:, None]], dim=1)
+            context = torch.cat([context, step[:, None]], dim=1)
             logits = model(context)[:, -1]
     lengths = (tokens != PAD).sum(-1)
     return Generation(tokens, logprobs, lengths, finished)
+
+
+def _select_rows(model: GPT, cache: KVCache, keep: torch.Tensor) -> KVCache:
+    """A new cache holding only the rows ``keep`` (bool (b,)) of ``cache``, at the same position."""
+    small = model.new_cache(int(keep.sum()), device=cache.k.device, dtype=cache.k.dtype)
+    small.k[:, :, :, : cache.pos] = cache.k[:, keep, :, : cache.pos]  # (layers, b', nh, pos, hs)
+    small.v[:, :, :, : cache.pos] = cache.v[:, keep, :, : cache.pos]
+    small.pos = cache.pos
+    return small
 
 
 def response_logprobs(model: GPT, sequences: torch.Tensor, response_mask: torch.Tensor, temperature: float = 1.0):

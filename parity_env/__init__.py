@@ -1,0 +1,41 @@
+"""parity_env: the parity-with-chain-of-thought task as Gymnasium, native vector and native TorchRL environments.
+
+Importing the package registers ``ParityCoT-v0`` (defaults d = 24, p_long = 0.01) with Gymnasium, with the native
+vector env as its ``vector_entry_point``; ``gym.make("parity_env:ParityCoT-v0")`` imports it on demand. The env
+classes are imported lazily on first access, so ``import parity_env`` does not import torch or torchrl.
+Run ``python -m parity_env.env`` for a scripted episode.
+"""
+
+from importlib import import_module
+from typing import Any
+
+from gymnasium.envs.registration import register, registry
+
+ENV_ID = "ParityCoT-v0"
+
+if ENV_ID not in registry:
+    register(
+        id=ENV_ID,
+        entry_point="parity_env.env:ParityCoTEnv",
+        vector_entry_point="parity_env.vector_env:ParityCoTVectorEnv",
+        kwargs={"d": 24, "p_long": 0.01},
+    )
+
+_LAZY = {
+    "ParityCoTEnv": "parity_env.env",
+    "ParityCoTVectorEnv": "parity_env.vector_env",
+    "ParityCoTTorchEnv": "parity_env.torch_env",
+    "sample_demonstrations": "parity_env.demonstrations",
+}
+
+__all__ = ["ENV_ID", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'parity_env' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

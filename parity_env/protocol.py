@@ -20,7 +20,6 @@ Run ``python -m parity_env.protocol`` to print this example computed by the code
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
@@ -121,13 +120,42 @@ def max_length(d: int, max_response_len: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------------- prompt ids
-def _splitmix64(x: np.ndarray) -> np.ndarray:
+_GOLDEN, _MUL1, _MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def splitmix64_consts() -> tuple[int, int, int]:
+    """The three splitmix64 constants as signed int64 Python ints (for torch, which has no uint64 arithmetic)."""
+    return tuple(c - 2**64 if c >= 2**63 else c for c in (_GOLDEN, _MUL1, _MUL2))
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """The splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
     with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x + np.uint64(_GOLDEN)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(_MUL1)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(_MUL2)
         return x ^ (x >> np.uint64(31))
+
+
+def hashed_prompt_bits(key: int, block: np.ndarray, episode: np.ndarray, d: int) -> np.ndarray:
+    """Prompt bits (N, d) int64 of blocks ``block`` (N,) at episode counters ``episode`` (N,) under a 64-bit ``key``.
+
+    The batched envs' group rule: row r's k-th episode uses ``hashed_prompt_bits(key, r // group_size, k, d)``, so
+    every row of a block sees the same sequence of prompts however the rows finish. Each block has its own
+    SplitMix64 stream seeded by s_b = splitmix64(key + b); prompt k takes W = ceil(d / 32) consecutive outputs
+    word_w = splitmix64(s_b + (k W + w) * 0x9E3779B97F4A7C15) (uint64, wrapping), and bit j of the prompt is bit
+    j % 32 of word j // 32. Counter-based: no state beyond the key and the per-row episode counters.
+    """
+    n_words = -(-d // 32)
+    with np.errstate(over="ignore"):
+        key = np.asarray(key).astype(np.int64).view(np.uint64)
+        block = np.asarray(block, dtype=np.int64).view(np.uint64)
+        episode = np.asarray(episode, dtype=np.int64).view(np.uint64)
+        stream = splitmix64(key + block)  # (N,)
+        counter = episode * np.uint64(n_words) + np.arange(n_words, dtype=np.uint64)[:, None]  # (W, N)
+        words = splitmix64(stream + counter * np.uint64(_GOLDEN)).T  # (N, W)
+    bits = (words[:, :, None] >> np.arange(32, dtype=np.uint64)) & np.uint64(1)  # (N, W, 32)
+    return bits.reshape(len(stream), n_words * 32)[:, :d].astype(np.int64)
 
 
 def prompt_id_weights(d: int) -> np.ndarray:
@@ -139,7 +167,7 @@ def prompt_id_weights(d: int) -> np.ndarray:
     """
     if d <= EXACT_ID_MAX_D:
         return (np.int64(1) << np.arange(d, dtype=np.int64)).astype(np.int64)
-    return _splitmix64(np.arange(1, d + 1, dtype=np.uint64)).view(np.int64)
+    return splitmix64(np.arange(1, d + 1, dtype=np.uint64)).view(np.int64)
 
 
 def prompt_ids(bits: np.ndarray) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""Whole-sequence TorchRL actors: every response position of a finished episode scored in ONE causal pass.
+
+TorchRL's losses get their log-probabilities from ``actor.get_dist(td).log_prob(td["action"])``. Here ``action`` is
+the whole response (B, R) and the distribution covers all R response positions at once, so a loss costs one
+forward pass over the finished sequences instead of one per emitted token (the cost trap in ``shared/REFERENCE.md``).
+
+    actor = sequence_actor(model, d=24, temperature=1.0)               # per-token log-probs (B, R), for GRPO/PPO
+    actor = sequence_actor(model, d=24, per_sequence=True)             # summed log-prob (B,): a one-step bandit
+    dist = actor.get_dist(episodes)                                    # reads "tokens" (B, L), "response_mask" (B, R)
+    logp = dist.log_prob(episodes["action"])                           # (B, R) or (B,), 0 on masked positions
+
+With ``per_sequence=True`` each episode is one action (the response) in a one-step episode, which is the shape every
+classic TorchRL loss (``A2CLoss``, ``ReinforceLoss``, ``ClipPPOLoss``) expects for a (B,) batch with (B, 1) rewards.
+Departure: the entropy of the per-sequence distribution is the sum of the per-position entropies along the sampled
+response (exact entropy over all 3^R responses is intractable); it is what the entropy bonus of those losses sees.
+"""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDictBase
+from tensordict.nn import ProbabilisticTensorDictModule, ProbabilisticTensorDictSequential, TensorDictModule
+from torchrl.modules.distributions import LLMMaskedCategorical
+
+from ..generate import check_temperature
+from ..model import GPT
+
+
+class ResponseScorer(torch.nn.Module):
+    """tokens (B, L) -> logits (B, R, 3) of the R = L - d - 1 response positions, tempered, in one causal pass."""
+
+    def __init__(self, model: GPT, prompt_len: int, temperature: float = 1.0):
+        super().__init__()
+        self.model = model
+        self.prompt_len = prompt_len
+        self.temperature = check_temperature(temperature)
+        if self.temperature == 0:
+            raise ValueError("a scoring temperature must be > 0 (log-probabilities of greedy decoding are undefined)")
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        logits = self.model(tokens[:, :-1])[:, self.prompt_len - 1 :]  # (B, R, A): position j predicts token P + j
+        return logits.float() / self.temperature
+
+
+class SequenceCategorical(LLMMaskedCategorical):
+    """The response as one action: log_prob and entropy summed over the unmasked positions, shape (B,)."""
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return super().log_prob(value).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return torch.where(self.mask, super().entropy(), 0.0).sum(-1)
+
+
+class SequenceActor(ProbabilisticTensorDictSequential):
+    """A ProbabilisticActor over whole responses whose ``get_dist`` also accepts the LLM losses' keyword arguments.
+
+    ``torchrl.objectives.llm.GRPOLoss`` calls ``get_dist(td, logits_key="logits")``; a plain ProbabilisticActor would
+    forward that argument to its modules and fail. The masked categorical it returns has the ``.mask`` GRPOLoss reads.
+    """
+
+    def get_dist(self, tensordict: TensorDictBase, tensordict_out=None, logits_key: str = "logits", **kwargs):
+        del logits_key  # our logits always live under "logits"
+        return super().get_dist(tensordict, tensordict_out, **kwargs)
+
+
+def sequence_actor(model: GPT, d: int, temperature: float = 1.0, per_sequence: bool = False) -> SequenceActor:
+    """An actor over the responses of finished episodes (reads ``tokens``, ``response_mask``; scores ``action``)."""
+    scorer = TensorDictModule(ResponseScorer(model, d + 1, temperature), in_keys=["tokens"], out_keys=["logits"])
+    head = ProbabilisticTensorDictModule(
+        in_keys={"logits": "logits", "mask": "response_mask"},
+        out_keys=["action"],
+        distribution_class=SequenceCategorical if per_sequence else LLMMaskedCategorical,
+        return_log_prob=True,
+    )
+    return SequenceActor(scorer, head)

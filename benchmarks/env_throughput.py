@@ -1,0 +1,211 @@
+"""Token-steps per second of the four ways to run ParityCoT, and the demonstration sampler's rate.
+
+Measures the single Gymnasium env, Gymnasium's SyncVectorEnv over it, the native numpy vector env and the native
+TorchRL env (through ``step_and_maybe_reset``, the call TorchRL's collectors and rollouts make) at batch sizes 1, 64,
+1024 and 16384 (and on CUDA when present), under a fixed stream of uniformly random tokens (0, 1, EOS; episodes of
+about 3 tokens, so finished rows are reset on almost every step, the worst case for the batched envs). Each cell is
+the median of several timed runs after a warm-up; ratios are to the single env in the same run. Prints a table,
+names the hardware and writes JSON.
+
+    python benchmarks/env_throughput.py                      # everything, JSON to benchmarks/results/
+    python benchmarks/env_throughput.py --batch-sizes 1024 --impls torch --threads 1
+    python benchmarks/env_throughput.py --out /tmp/env.json --min-time 0.5 --repeats 7
+
+Timings on a shared machine are inflated by other processes: compare numbers only within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import parity_env
+from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv, sample_demonstrations
+
+IMPLS = ("single", "sync_vector", "native_vector", "torch")
+
+
+def hardware() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "gymnasium": gym.__version__,
+    }
+    import torchrl
+
+    info["torchrl"] = torchrl.__version__
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def timed_runs(
+    step: Callable[[], None], tokens_per_step: int, min_time: float, repeats: int, sync=lambda: None
+) -> list[float]:
+    """Token-steps/s of ``repeats`` runs, each of as many steps as fill ``min_time`` seconds (after a warm-up)."""
+    n = 1
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < min_time / 4:  # warm-up, and a step count for the timed runs
+        step()
+        n += 1
+    sync()
+    per_step = (time.perf_counter() - t0) / n
+    n_steps = max(1, int(min_time / max(per_step, 1e-9)))
+    rates = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(n_steps):
+            step()
+        sync()
+        rates.append(n_steps * tokens_per_step / (time.perf_counter() - t0))
+    return rates
+
+
+def action_stream(rng: np.random.Generator, batch: int, p_eos: float, length: int = 512) -> np.ndarray:
+    """(length, batch) int64 tokens: EOS with probability p_eos, else a uniform bit."""
+    eos = rng.random((length, batch)) < p_eos
+    return np.where(eos, 2, rng.integers(0, 2, (length, batch))).astype(np.int64)
+
+
+def bench_single(d: int, actions: np.ndarray, **kw) -> list[float]:
+    env = ParityCoTEnv(d=d)
+    env.reset(seed=0)
+    stream = [int(a) for a in actions[:, 0]]
+    state = {"t": 0}
+
+    def step():
+        a = stream[state["t"] % len(stream)]
+        state["t"] += 1
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+
+    return timed_runs(step, 1, **kw)
+
+
+def bench_vector(envs, actions: np.ndarray, **kw) -> list[float]:
+    envs.reset(seed=0)
+    state = {"t": 0}
+
+    def step():
+        envs.step(actions[state["t"] % len(actions)])
+        state["t"] += 1
+
+    return timed_runs(step, actions.shape[1], **kw)
+
+
+def bench_torch(d: int, batch: int, device: str, actions: np.ndarray, **kw) -> list[float]:
+    env = ParityCoTTorchEnv(d=d, batch_size=[batch], device=device, seed=0)
+    acts = torch.from_numpy(actions).to(device)
+    state = {"t": 0, "td": env.reset()}
+
+    def step():
+        td = state["td"]
+        td["action"] = acts[state["t"] % len(acts)]
+        state["t"] += 1
+        _, state["td"] = env.step_and_maybe_reset(td)
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return timed_runs(step, batch, sync=sync, **kw)
+
+
+def bench_sampler(d: int, p_long: float, n: int, repeats: int) -> dict:
+    rng = np.random.default_rng(0)
+    sample_demonstrations(n, d, p_long, seed=rng)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sample_demonstrations(n, d, p_long, seed=rng)
+        times.append(time.perf_counter() - t0)
+    per_min = [60 * n / t for t in times]
+    median = statistics.median(per_min)
+    return {"d": d, "p_long": p_long, "n_per_call": n, "sequences_per_minute": median, "runs": per_min}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--d", type=int, default=24)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64, 1024, 16384])
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    parser.add_argument("--p-eos", type=float, default=1 / 3, help="EOS probability of the random action stream")
+    parser.add_argument("--min-time", type=float, default=0.3, help="seconds per timed run")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (the median is reported)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA runs even when a GPU is present")
+    parser.add_argument("--sync-vector-max-batch", type=int, default=16384, help="largest batch for SyncVectorEnv")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "env_throughput.json")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    kw = {"min_time": args.min_time, "repeats": args.repeats}
+    rng = np.random.default_rng(0)
+    hw = hardware()
+    print("hardware:", ", ".join(f"{k}={v}" for k, v in hw.items()))
+    print(f"d = {args.d}, random tokens, P(EOS) = {args.p_eos:.3f}, median of {args.repeats} runs >= {args.min_time} s")
+
+    results = []
+
+    def record(impl, device, batch, runs):
+        rate = statistics.median(runs)
+        row = {"impl": impl, "device": device, "batch": batch, "token_steps_per_s": rate, "runs": runs}
+        results.append(row)
+        print(f"  {impl:14s} {device:5s} batch {batch:6d}: {row['token_steps_per_s']:12.4g} token-steps/s", flush=True)
+
+    if "single" in args.impls:
+        record("single", "cpu", 1, bench_single(args.d, action_stream(rng, 1, args.p_eos), **kw))
+    for batch in args.batch_sizes:
+        actions = action_stream(rng, batch, args.p_eos)
+        if "sync_vector" in args.impls and batch <= args.sync_vector_max_batch:
+            envs = gym.make_vec(parity_env.ENV_ID, num_envs=batch, vectorization_mode="sync", d=args.d)
+            record("sync_vector", "cpu", batch, bench_vector(envs, actions, **kw))
+            envs.close()
+        if "native_vector" in args.impls:
+            record("native_vector", "cpu", batch, bench_vector(ParityCoTVectorEnv(batch, d=args.d), actions, **kw))
+        if "torch" in args.impls:
+            record("torch", "cpu", batch, bench_torch(args.d, batch, "cpu", actions, **kw))
+            if torch.cuda.is_available() and not args.no_cuda:
+                record("torch", "cuda", batch, bench_torch(args.d, batch, "cuda", actions, **kw))
+
+    single = next((r["token_steps_per_s"] for r in results if r["impl"] == "single"), None)
+    for r in results:
+        r["ratio_to_single"] = r["token_steps_per_s"] / single if single else None
+    sampler = bench_sampler(50, 0.25, 100_000, args.repeats)
+
+    print(f"\n{'implementation':16s}{'device':8s}{'batch':>7s}{'token-steps/s':>16s}{'x single':>11s}")
+    for r in results:
+        ratio = f"{r['ratio_to_single']:.1f}" if r["ratio_to_single"] else "-"
+        print(f"{r['impl']:16s}{r['device']:8s}{r['batch']:7d}{r['token_steps_per_s']:16.4g}{ratio:>11s}")
+    print(f"\nsampler (d = 50, p_long = 0.25): {sampler['sequences_per_minute'] / 1e6:.2f}M sequences/minute")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    report = {"hardware": hw, "config": config, "results": results, "sampler": sampler}
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU run: the paper's Fig. 1 setting (d = 50, p_long = 0.25) and the speed benchmarks on CUDA, in one script
+# that finishes in under 5 minutes on one H100-class GPU. Results go to OUT (default benchmarks/results/gpu).
+#
+#   bash benchmarks/gpu.sh                    # on a GPU machine where the package's dependencies are installed
+#   bash benchmarks/gpu.sh --wheels .whl      # a GPU machine with its own torch but no gymnasium/tensordict/torchrl:
+#                                             # prepare .whl first with  bash benchmarks/prepare_wheels.sh .whl
+#   bash benchmarks/gpu.sh --small            # the same pipeline, tiny, on the CPU (what the test suite runs)
+#
+# It uses the machine's own torch and never installs one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale="paper" small="" wheels="" out="benchmarks/results/gpu" device="cuda"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --small) small=1; scale="small"; device="cpu"; shift ;;
+    --wheels) wheels="${2:?--wheels needs a directory}"; shift 2 ;;
+    --out) out="${2:?--out needs a directory}"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "gpu.sh: unknown option $1 (allowed: --small, --wheels DIR, --out DIR)" >&2; exit 2 ;;
+  esac
+done
+py="${PYTHON:-python3}"
+if [[ -n "$wheels" ]]; then
+  [[ -d "$wheels" ]] || { echo "gpu.sh: --wheels $wheels is not a directory" >&2; exit 2; }
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/parity-cot-site \
+    "$wheels"/*.whl
+  export PYTHONPATH="/tmp/parity-cot-site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+if [[ -z "$small" ]] && ! "$py" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+  echo "gpu.sh: no CUDA device visible to torch; use --small for the CPU version" >&2; exit 2
+fi
+mkdir -p "$out"
+t0=$SECONDS
+"$py" benchmarks/paper_scale.py --scale "$scale" --device "$device" --out "$out/paper_scale" --no-progress | tee "$out/paper_scale.txt"
+"$py" benchmarks/plot_paper_scale.py "$out/paper_scale/paper_scale.json" --out "$out/paper_scale.png"
+if [[ -z "$small" ]]; then  # the speed benchmarks on CUDA
+  "$py" benchmarks/env_throughput.py --device cuda --out "$out/env_throughput.json" | tee "$out/env_throughput.txt"
+  "$py" benchmarks/generation_speed.py --device cuda --out "$out/generation_speed.json" | tee "$out/generation_speed.txt"
+  "$py" benchmarks/rl_speed.py --device cuda --out "$out/rl_speed.json" | tee "$out/rl_speed.txt"
+fi
+echo "gpu.sh: done in $((SECONDS - t0)) s; results in $out"

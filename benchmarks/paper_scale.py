@@ -1,0 +1,135 @@
+"""Paper Fig. 1: NTP until the chain is learned, then RL to >= 99% greedy accuracy, against NTP alone continued.
+
+Three scales of the same pipeline (per seed: pre-training, RL from its checkpoint, the NTP-only control resumed from
+the same checkpoint):
+- ``--scale paper``: the paper's setting, d = 50, p_long = 0.25, control to 10^7 samples; for one GPU
+  (``benchmarks/gpu.sh`` runs it; targets: reproduction <= 30 s, control <= 90 s on one H100-class GPU);
+- ``--scale cpu``: d = 24, p_long = 0.25, control to 10^6 samples; the figure suite's CPU version;
+- ``--scale small``: d = 6, the control as long as the RL stage; seconds on a CPU, for the tests.
+
+    python benchmarks/paper_scale.py --scale paper --device cuda --out benchmarks/results/gpu/paper_scale
+    nice python benchmarks/paper_scale.py --scale cpu --seeds 0 1 2 --out runs/fig1
+    python benchmarks/plot_paper_scale.py runs/fig1/paper_scale.json --out benchmarks/figures/fig1.png
+
+Writes OUT/paper_scale.json: per seed and stage the wall time (compilation and warm-up included: nothing is
+excluded), the samples used, the evaluation and the evaluation points along the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from agents.pretrain import PretrainConfig, pretrain
+from agents.rl.finetune import FinetuneConfig, finetune
+
+
+@dataclass
+class Scale:
+    d: int
+    p_long: float
+    batch_size: int
+    """Large batches keep a GPU busy; the learning rate below was chosen with them."""
+    lr: float
+    eval_every: int
+    control_samples: int
+    """Total samples of the control: the paper's "~10^7 training samples" (0: as many as the RL stage used)."""
+    rl_batch: int
+    eval_n: int
+
+
+SCALES = {
+    "paper": Scale(d=50, p_long=0.25, batch_size=1024, lr=3e-3, eval_every=51_200, control_samples=10_000_000,
+                   rl_batch=1024, eval_n=4096),
+    "cpu": Scale(d=24, p_long=0.25, batch_size=256, lr=3e-3, eval_every=25_600, control_samples=1_000_000,
+                 rl_batch=256, eval_n=2048),
+    "small": Scale(d=6, p_long=0.25, batch_size=256, lr=3e-3, eval_every=12_800, control_samples=0, rl_batch=256,
+                   eval_n=512),
+}
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
+    return f"{platform.processor() or platform.machine()} CPU, torch {torch.__version__}"
+
+
+def run(scale: Scale, device: str, out: Path, seed: int, progress: bool) -> dict:
+    """One seed of the pipeline in ``out`` (pretrain/, finetune/, control/)."""
+    common = dict(d=scale.d, p_long=scale.p_long, batch_size=scale.batch_size, lr=scale.lr, seed=seed, device=device,
+                  eval_every=scale.eval_every, final_eval_n=scale.eval_n, warmup_samples=25 * scale.batch_size)
+    t0 = time.perf_counter()
+    pre = pretrain(PretrainConfig(**common, out=str(out / "pretrain")), progress=progress)
+    t_pre = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    ft = finetune(out / "pretrain", FinetuneConfig(algo="reinforce", seed=seed, device=device,
+                                                   batch_size=scale.rl_batch, out=str(out / "finetune"),
+                                                   final_eval_n=scale.eval_n), progress=progress)
+    t_rl = time.perf_counter() - t1
+    shutil.copytree(out / "pretrain", out / "control")
+    t2 = time.perf_counter()
+    target = max(scale.control_samples, pre.samples + ft.episodes)  # at least as many sequences as RL generated
+    control = pretrain(PretrainConfig(**{**common, "eval_every": max(scale.eval_every, target // 10)},
+                                      out=str(out / "control"), resume=True, stop_when_learned=False,
+                                      max_samples=target), progress=progress)
+    t_control = time.perf_counter() - t2
+    result = {
+        "seed": seed,
+        "pretrain": {"wall_s": t_pre, "samples": pre.samples, "stop_reason": pre.stop_reason,
+                     "tokens_per_s": pre.tokens_per_s, "metrics": pre.metrics, "log": pre.log},
+        "finetune": {"wall_s": t_rl, "episodes": ft.episodes, "steps": ft.steps, "solved_step": ft.solved_step,
+                     "metrics": ft.metrics, "log": ft.log},
+        "control": {"wall_s": t_control, "samples": control.samples, "metrics": control.metrics,
+                    "log": [p for p in control.log if p["samples"] > pre.samples]},  # its own points only
+        "reproduction_wall_s": t_pre + t_rl,
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=SCALES, default="paper")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--out", default="benchmarks/results/paper_scale", help="new or empty run directory")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    scale, out = SCALES[args.scale], Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"--out {out} is not empty; choose a new directory")
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"hardware: {hardware(torch.device(args.device))}; d = {scale.d}, p_long = {scale.p_long}")
+    runs = []
+    for seed in args.seeds:
+        r = run(scale, args.device, out / f"seed{seed}", seed, not args.no_progress)
+        runs.append(r)
+        rows = (("NTP until the chain is learned", r["pretrain"]["wall_s"], r["pretrain"]["samples"],
+                 r["pretrain"]["metrics"]),
+                ("RL (reinforce) to >= 99% greedy", r["finetune"]["wall_s"], r["finetune"]["episodes"],
+                 r["finetune"]["metrics"]),
+                (f"NTP-only control to {r['control']['samples']:.1e} samples", r["control"]["wall_s"],
+                 r["control"]["samples"], r["control"]["metrics"]))
+        print(f"seed {seed}")
+        for label, wall, samples, m in rows:
+            print(f"  {label:44} {wall:7.1f} s {samples:>11,} seq   greedy acc {m['greedy_accuracy']:.3f}"
+                  f"   greedy len {m['greedy_mean_length']:.1f}")
+        print(f"  reproduction (NTP + RL): {r['reproduction_wall_s']:.1f} s")
+    result = {"hardware": hardware(torch.device(args.device)), "scale_name": args.scale, "scale": scale.__dict__,
+              "runs": runs}
+    if args.scale == "paper":
+        result["targets"] = {"reproduction_wall_s": 30, "control_wall_s": 90}
+    (out / "paper_scale.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {out / 'paper_scale.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

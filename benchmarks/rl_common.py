@@ -1,0 +1,46 @@
+"""Shared plumbing of the RL benchmarks: where results go, the hardware line, the default pretrained checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+RESULTS, FIGURES = HERE / "results", HERE / "figures"
+
+
+def hardware() -> dict:
+    """What the numbers were measured on (CPU model, cores, torch threads, GPU when used)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def write_result(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"hardware": hardware(), **data}, indent=1))
+    print(f"wrote {path}")
+    return path
+
+
+def read_result(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def figure_path(name: str) -> Path:
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    return FIGURES / f"{name}.png"

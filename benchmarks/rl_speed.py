@@ -1,0 +1,88 @@
+"""RL speed: collection through the TorchRL env against bare cached generation, and time to 99% greedy accuracy.
+
+    nice python benchmarks/rl_speed.py --checkpoint runs/pre [--batch-size 256 --repeats 5 --runs 3]
+    python benchmarks/plot_rl_speed.py                       # figure from benchmarks/results/rl_speed.json
+
+Part 1, in one process and on the same episodes: for each model state (the pretrained checkpoint, whose answers are
+mostly short, and the same model after RL, whose answers are full chains), collect a batch through
+``EpisodeCollector`` (``env.rollout`` with the KV-cached TorchRL policy) and time it, then time ``generate`` on the
+same prompts with an equally seeded generator (identical tokens). Tokens = emitted tokens, EOS included. One
+warm-up, then the median of ``--repeats``. Part 2: ``finetune`` with the default algorithm ``--runs`` times (seeds
+0..runs-1) from the checkpoint, recording the wall time until greedy accuracy held >= 99% (probes included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from agents.checkpoint import load_checkpoint
+from agents.generate import generate
+from agents.rl import EpisodeCollector, FinetuneConfig, finetune
+from parity_env.torch_env import ParityCoTTorchEnv
+from rl_common import write_result
+
+
+def collection_vs_generate(model, task, batch_size: int, repeats: int, seed: int = 0) -> dict:
+    d, R = task["d"], task["max_response_len"]
+    env = ParityCoTTorchEnv(d=d, batch_size=[batch_size], max_response_len=R, seed=seed)
+    collector = EpisodeCollector(env, model, d, R, 1.0, torch.Generator().manual_seed(seed))
+    rows = []
+    for rep in range(repeats + 1):
+        state = collector.policy.module.generator.get_state()
+        t0 = time.perf_counter()
+        episodes = collector.collect()
+        t1 = time.perf_counter()
+        gen = generate(model, episodes["prompt"], R, 1.0, torch.Generator().set_state(state))
+        t2 = time.perf_counter()
+        assert torch.equal(gen.tokens, episodes["action"]), "collection and generate disagree"
+        tokens = int(gen.lengths.sum())
+        if rep:  # the first is a warm-up
+            rows.append({"tokens": tokens, "torchrl_s": t1 - t0, "generate_s": t2 - t1})
+    torchrl = statistics.median(r["tokens"] / r["torchrl_s"] for r in rows)
+    bare = statistics.median(r["tokens"] / r["generate_s"] for r in rows)
+    mean_len = statistics.mean(r["tokens"] for r in rows) / batch_size
+    print(f"  tokens/episode {mean_len:.2f}: TorchRL {torchrl:,.0f} tok/s, generate {bare:,.0f} tok/s, "
+          f"ratio {torchrl / bare:.2f}")
+    return {"batch_size": batch_size, "tokens_per_episode": mean_len, "torchrl_tokens_per_s": torchrl,
+            "generate_tokens_per_s": bare, "ratio": torchrl / bare, "repeats": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="pretrained checkpoint (d = 24, p_long = 0.01)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3, help="finetune runs timed to 99%% (seeds 0..runs-1)")
+    parser.add_argument("--algo", default="reinforce")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ckpt = load_checkpoint(args.checkpoint)
+    model = ckpt.model.eval()
+    print(f"collection at the pretrained checkpoint ({args.checkpoint}):")
+    before = collection_vs_generate(model, ckpt.task, args.batch_size, args.repeats)
+    runs = []
+    for seed in range(args.runs):
+        result = finetune(load_checkpoint(args.checkpoint).model, FinetuneConfig(algo=args.algo, seed=seed,
+                          threads=args.threads, final_eval_n=0), task=ckpt.task, progress=False)
+        runs.append({"seed": seed, "time_to_solved_s": result.time_to_solved_s, "solved_step": result.solved_step,
+                     "wall_time_s": result.wall_time_s, "episodes": result.episodes})
+        print(f"  {args.algo} seed {seed}: solved at step {result.solved_step} in {result.time_to_solved_s} s")
+        trained = result.model
+    print("collection after RL (long answers):")
+    after = collection_vs_generate(trained.eval(), ckpt.task, args.batch_size, args.repeats)
+    times = [r["time_to_solved_s"] for r in runs if r["time_to_solved_s"] is not None]
+    write_result("rl_speed", {
+        "checkpoint": str(args.checkpoint), "algo": args.algo, "collection_pretrained": before,
+        "collection_after_rl": after, "time_to_99": runs,
+        "time_to_99_median_s": statistics.median(times) if times else None,
+        "note": "timings on a shared 2-core CPU are inflated by contention; rerun alone for reference numbers",
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""ParityCoTVectorEnv: N ParityCoT episodes stepped together in numpy, a native ``gymnasium.vector.VectorEnv``.
+
+Behaves exactly like N copies of ``ParityCoTEnv`` given the same prompts and actions (tested step by step), with no
+per-row Python loop. ``gym.make_vec("ParityCoT-v0", num_envs=N)`` builds it (the registered vector_entry_point).
+
+Autoreset modes (``autoreset_mode=``): NEXT_STEP (default; the step after a row finishes resets it and ignores its
+action), SAME_STEP (a finishing row is reset within the step; its last observation and info are in
+``infos["final_obs"]`` and ``infos["final_info"]``, with masks ``"_final_obs"`` / ``"_final_info"``) and DISABLED
+(stepping a finished row raises; reset rows with ``reset(options={"reset_mask": mask})``).
+
+Prompts and groups, as in ``ParityCoTTorchEnv``: a full reset draws a 64-bit key from ``np_random`` and sets every
+row's episode counter to 0; any later reset of a row (autoreset or ``reset_mask``) advances its counter. Row r's
+k-th episode uses ``protocol.hashed_prompt_bits(key, r // group_size, k, d)``, so each block of ``group_size`` rows
+shares one prompt per episode however the rows finish. ``reset(options={"bits": array (N, d)})`` fixes the prompts
+of the rows reset (rows of one block must be equal).
+
+Run ``python -m parity_env.vector_env`` for a short random rollout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .demonstrations import make_rng, sample_demonstrations
+from .env import check_options
+from .protocol import (
+    EOS,
+    N_ACTIONS,
+    PAD,
+    SEP,
+    VOCAB_SIZE,
+    chain_length,
+    check_bits,
+    check_int,
+    check_probability,
+    check_reward_mode,
+    check_task,
+    hashed_prompt_bits,
+    long_answer,
+    prompt_ids,
+)
+
+
+def check_actions(actions: Any, n: int) -> np.ndarray:
+    """``actions`` as an int64 array (n,) of tokens in {0, 1, 2}, else raise naming the bad values."""
+    arr = np.asarray(actions)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"actions must be integer tokens in {{0, 1, 2}}; got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ValueError(f"actions must have shape (num_envs,) = ({n},); got {arr.shape}")
+    bad = (arr < 0) | (arr >= N_ACTIONS)
+    if bad.any():
+        got = arr[bad][:5].tolist()
+        raise ValueError(f"actions must be integer tokens in {{0, 1, 2}} (0, 1 or EOS); got values {got}")
+    return arr.astype(np.int64, copy=False)
+
+
+class ParityCoTVectorEnv(VectorEnv):
+    """N ParityCoT episodes in numpy (see the module docstring; the task is documented on ``ParityCoTEnv``)."""
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        d: int = 24,
+        p_long: float = 0.01,
+        leap: int = 1,
+        max_response_len: int | None = None,
+        reward: str = "answer",
+        group_size: int = 1,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    ):
+        self.num_envs = check_int("num_envs", num_envs, 1)
+        self.d, self.leap, self.max_response_len = check_task(d, leap, max_response_len)
+        self.p_long = check_probability("p_long", p_long)
+        self.reward_mode = check_reward_mode(reward)
+        self.group_size = check_int("group_size", group_size, 1)
+        if self.num_envs % self.group_size:
+            raise ValueError(f"group_size must divide num_envs = {self.num_envs}; got group_size = {group_size}")
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            allowed = [m.value for m in AutoresetMode]
+            raise ValueError(f"autoreset_mode must be one of {allowed}; got {autoreset_mode!r}") from None
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.seq_len = self.d + 1 + self.max_response_len
+        self.chain_len = chain_length(self.d, self.leap)
+        self.single_observation_space = spaces.MultiDiscrete(np.full(self.seq_len, VOCAB_SIZE), dtype=np.int64)
+        self.single_action_space = spaces.Discrete(N_ACTIONS)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._row_block = np.arange(self.num_envs) // self.group_size  # (N,)
+        self._demo_rng = make_rng(None)
+        self._tokens: np.ndarray | None = None  # (N, L); None before the first reset
+
+    # ------------------------------------------------------------------------------------------------ reset
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        options = check_options(options, ("bits", "reset_mask"))
+        n = self.num_envs
+        given = None
+        if "bits" in options:
+            given = check_bits(options["bits"], self.d)
+            if given.shape != (n, self.d):
+                raise ValueError(f"bits must have shape (num_envs, d) = ({n}, {self.d}); got {given.shape}")
+            blocks = given.reshape(n // self.group_size, self.group_size, self.d)
+            if (blocks != blocks[:, :1]).any():
+                raise ValueError(f"bits must be equal within each block of group_size = {self.group_size} rows")
+        if "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (n,):
+                raise ValueError(f"reset_mask must be a bool array of shape ({n},); got {mask.dtype} {mask.shape}")
+            if seed is not None:
+                raise ValueError(f"seed must be None with reset_mask (partial resets use the current key); got {seed}")
+            if self._tokens is None:
+                raise RuntimeError("reset with reset_mask before a full reset: call env.reset() first")
+            self._reset_rows(mask, given)
+            self._pending = self._pending & ~mask
+        else:
+            super().reset(seed=seed)
+            if seed is not None:
+                self._demo_rng = np.random.default_rng([seed, 1])
+            self._key = int(self.np_random.integers(-(2**63), 2**63, dtype=np.int64))
+            self._episode = np.zeros(n, dtype=np.int64)  # (N,)
+            self._tokens = np.full((n, self.seq_len), PAD, dtype=np.int64)
+            self._chain = np.zeros((n, self.chain_len), dtype=np.int64)
+            self._parity = np.zeros(n, dtype=np.int64)
+            self._prompt_id = np.zeros(n, dtype=np.int64)
+            self._n = np.zeros(n, dtype=np.int64)  # tokens emitted, EOS included
+            self._last_bit = np.full(n, -1, dtype=np.int64)  # last bit emitted, -1 before any
+            self._chain_ok = np.ones(n, dtype=bool)  # bits emitted so far are a prefix of the chain
+            self._term = np.zeros(n, dtype=bool)
+            self._trunc = np.zeros(n, dtype=bool)
+            self._correct = np.zeros(n, dtype=bool)
+            self._pending = np.zeros(n, dtype=bool)  # NEXT_STEP: rows to reset at the next step
+            all_rows = np.ones(n, dtype=bool)
+            self._episode -= 1  # _reset_rows advances every counter to 0
+            self._reset_rows(all_rows, given)
+        return self._tokens.copy(), self._infos()
+
+    def _reset_rows(self, mask: np.ndarray, given: np.ndarray | None) -> None:
+        """Start the next episode of the rows in ``mask`` (N,): their block's next prompt, or ``given`` (N, d)."""
+        rows = np.flatnonzero(mask)
+        self._episode[rows] += 1
+        if given is None:
+            bits = hashed_prompt_bits(self._key, self._row_block[rows], self._episode[rows], self.d)  # (R, d)
+        else:
+            bits = given[rows]
+        self._tokens[rows, : self.d] = bits
+        self._tokens[rows, self.d] = SEP
+        self._tokens[rows, self.d + 1 :] = PAD
+        self._chain[rows] = long_answer(bits, self.leap)
+        self._parity[rows] = bits.sum(axis=1) % 2
+        self._prompt_id[rows] = prompt_ids(bits)
+        self._n[rows] = 0
+        self._last_bit[rows] = -1
+        self._chain_ok[rows] = True
+        self._term[rows] = self._trunc[rows] = self._correct[rows] = False
+
+    # ------------------------------------------------------------------------------------------------ step
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        if self._tokens is None:
+            raise RuntimeError("step called before reset: call envs.reset() first")
+        actions = check_actions(actions, self.num_envs)
+        done = self._term | self._trunc  # (N,) finished before this step
+        mode = self.autoreset_mode
+        if mode == AutoresetMode.DISABLED and done.any():
+            rows = np.flatnonzero(done)[:5].tolist()
+            raise RuntimeError(
+                f"step called on finished rows {rows} with autoreset DISABLED: reset them first with "
+                "envs.reset(options={'reset_mask': mask})"
+            )
+        active = ~self._pending if mode == AutoresetMode.NEXT_STEP else np.ones(self.num_envs, dtype=bool)
+        reward = self._advance(active, actions)
+        infos = {}
+        if mode == AutoresetMode.NEXT_STEP:
+            if self._pending.any():
+                self._reset_rows(self._pending, None)
+            self._pending = self._term | self._trunc
+        obs, term, trunc = self._tokens.copy(), self._term.copy(), self._trunc.copy()
+        if mode == AutoresetMode.SAME_STEP:
+            finished = term | trunc
+            if finished.any():
+                infos["final_obs"], infos["_final_obs"] = obs, finished.copy()
+                infos["final_info"], infos["_final_info"] = self._infos(), finished.copy()
+                self._reset_rows(finished, None)
+                obs = self._tokens.copy()
+        infos.update(self._infos())
+        return obs, reward, term, trunc, infos
+
+    def _advance(self, active: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Emit ``actions`` (N,) on the ``active`` rows (N,); returns the rewards (N,) float64."""
+        rows = np.flatnonzero(active)
+        a, n = actions[rows], self._n[rows]  # (A,)
+        self._tokens[rows, self.d + 1 + n] = a
+        term = a == EOS
+        last = self._last_bit[rows]
+        if self.reward_mode == "answer":
+            correct = term & (last == self._parity[rows])
+        else:
+            m = self.chain_len
+            short_ok = (n == 1) & (last == self._parity[rows])
+            chain_ok = self._chain_ok[rows]
+            correct = term & (short_ok | ((n == m) & chain_ok))
+            target = self._chain[rows, np.minimum(n, m - 1)]  # (A,) the chain bit expected next
+            self._chain_ok[rows] = chain_ok & (term | ((n < m) & (a == target)))
+        self._last_bit[rows] = np.where(term, last, a)
+        self._n[rows] = n + 1
+        self._term[rows] = term
+        self._trunc[rows] = (n + 1 == self.max_response_len) & ~term
+        self._correct[rows] = correct
+        reward = np.zeros(self.num_envs, dtype=np.float64)
+        reward[rows] = correct
+        return reward
+
+    # ------------------------------------------------------------------------------------------------ data
+    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` demonstrations of this env's task from its own generator, as ``ParityCoTEnv.sample_demonstrations``."""
+        rng = self._demo_rng if seed is None else make_rng(seed)
+        return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=rng)
+
+    def _infos(self) -> dict:
+        """Fresh per-row arrays under the single env's info keys."""
+        return {
+            "parity": self._parity.copy(),
+            "response": self._tokens[:, self.d + 1 :].copy(),  # (N, max_response_len)
+            "response_length": self._n.copy(),
+            "is_long": self._n - self._term > 1,  # more than one bit emitted (EOS is not a bit)
+            "is_correct": self._correct.copy(),
+            "prompt_id": self._prompt_id.copy(),
+        }
+
+
+if __name__ == "__main__":
+    from .protocol import format_tokens
+
+    envs = ParityCoTVectorEnv(num_envs=4, d=6, group_size=2)
+    obs, infos = envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        obs, reward, term, trunc, infos = envs.step(rng.integers(0, 3, size=4))
+    for row in obs:
+        print(format_tokens(row))

@@ -1,0 +1,97 @@
+"""Checkpoints: safetensors + JSON round trip, atomic overwrite, and clear errors for broken files."""
+
+import json
+
+import pytest
+import torch
+
+from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from agents.model import GPT, GPTConfig
+
+TASK = {"d": 4, "p_long": 0.5, "leap": 1, "max_response_len": 5}
+
+
+def trained(tmp_path):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=10, n_layer=1, n_head=2, d_model=16))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98))
+    model(torch.randint(0, 5, (2, 10))).sum().backward()
+    opt.step()
+    gen = torch.Generator().manual_seed(3)
+    save_checkpoint(tmp_path / "ck", model, TASK, meta={"steps": 1}, optimizer=opt,
+                    rng={"torch": gen.get_state(), "numpy": {"state": 2**100}})
+    return model, opt, gen
+
+
+def test_round_trip(tmp_path):
+    model, opt, gen = trained(tmp_path)
+    ck = load_checkpoint(tmp_path / "ck")
+    assert not ck.model.training and ck.task == TASK and ck.meta["steps"] == 1
+    for (name, a), b in zip(model.state_dict().items(), ck.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    opt2 = torch.optim.AdamW(ck.model.parameters(), lr=1e-3)
+    opt2.load_state_dict(ck.optimizer_state)
+    for s1, s2 in zip(opt.state_dict()["state"].values(), opt2.state_dict()["state"].values()):
+        for k in s1:
+            assert torch.equal(s1[k], s2[k]), (k, s1[k], s2[k])
+    assert opt2.param_groups[0]["betas"] == (0.9, 0.98)
+    assert torch.equal(ck.rng["torch"], gen.get_state()) and ck.rng["numpy"] == {"state": 2**100}
+    assert ck.model(torch.zeros(1, 10, dtype=torch.long)).shape == (1, 10, 3)
+
+
+def test_overwrite_is_atomic_and_leaves_no_temporaries(tmp_path):
+    model, opt, _ = trained(tmp_path)
+    save_checkpoint(tmp_path / "ck", model, TASK, meta={"steps": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+    ck = load_checkpoint(tmp_path / "ck")
+    assert ck.meta["steps"] == 2 and ck.optimizer_state is None
+
+
+def test_run_directory_resolves_to_its_checkpoint(tmp_path):
+    model, _, _ = trained(tmp_path)
+    save_checkpoint(tmp_path / "run" / "checkpoint", model, TASK)
+    assert load_checkpoint(tmp_path / "run").path == tmp_path / "run" / "checkpoint"
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:300]), "truncated"),
+        (lambda d: (d / "model.safetensors").unlink(), "model.safetensors is missing"),
+        (lambda d: (d / "config.json").write_text("{not json"), "config.json: not readable JSON"),
+        (lambda d: (d / "optimizer.safetensors").write_bytes(b"garbage"), "optimizer.safetensors"),
+        (lambda d: _edit_config(d, lambda c: c["model"].update(d_model=32)), "tensor .* has shape"),
+        (lambda d: _edit_config(d, lambda c: c["model"].update(n_layer=2)), "missing"),
+        (lambda d: _edit_config(d, lambda c: c.update(format_version=99)), "format_version 99"),
+        (lambda d: _edit_config(d, lambda c: c["task"].update(d=40)), "block_size 10 is shorter"),
+        (lambda d: _edit_config(d, lambda c: c["task"].update(p_long=2)), "p_long"),
+    ],
+)
+def test_broken_checkpoints_raise_clear_errors(tmp_path, damage, message):
+    trained(tmp_path)
+    damage(tmp_path / "ck")
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "ck")
+
+
+def _edit_config(ckpt_dir, change):
+    config = json.loads((ckpt_dir / "config.json").read_text())
+    change(config)
+    (ckpt_dir / "config.json").write_text(json.dumps(config))
+
+
+def test_missing_checkpoint_and_pickle_like_inputs(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="is not a checkpoint"):
+        load_checkpoint(tmp_path / "empty")
+
+
+def test_bad_meta_is_refused_before_writing(tmp_path):
+    model = GPT(GPTConfig(block_size=10, n_layer=1, n_head=2, d_model=16))
+    with pytest.raises(ValueError, match="reserved"):
+        save_checkpoint(tmp_path / "ck", model, TASK, meta={"task": 1})
+    with pytest.raises(TypeError):
+        save_checkpoint(tmp_path / "ck", model, TASK, meta={"x": object()})
+    assert not (tmp_path / "ck").exists()

@@ -1,0 +1,117 @@
+"""Pre-training: the loss is on responses only, a resumed run is bit-identical, the CLI refuses bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from agents.checkpoint import load_checkpoint
+from agents.cli import main as cli_main
+from agents.pretrain import PretrainConfig, _split_batch, pretrain
+from parity_env.demonstrations import sample_demonstrations
+from parity_env.protocol import EOS
+
+TINY = dict(d=4, p_long=0.5, n_layer=1, n_head=2, d_model=16, batch_size=32, eval_every=128, eval_n=16,
+            check_n_long=20, final_eval_n=0)
+
+
+def test_targets_are_the_response_tokens_only():
+    tokens, mask, is_long = sample_demonstrations(64, 6, 0.5, seed=0)
+    parts = _split_batch(tokens, mask, is_long, 6, 6, None, np.random.default_rng(0))
+    n_targets = sum(int((t >= 0).sum()) for _, t, _ in parts)
+    assert n_targets == int(mask.sum())  # every response token (answer bits and EOS) and nothing else
+    for inputs, targets, weight in parts:
+        assert weight == 1.0 and inputs.shape == targets.shape
+        assert (targets[:, -1] == EOS).all()  # rows are cut right after their EOS
+        assert (targets[:, :6] == -100).all()  # no prompt position is a target
+
+
+def test_short_row_subsample_is_weighted_to_stay_unbiased():
+    tokens, mask, is_long = sample_demonstrations(256, 6, 0.1, seed=0)
+    parts = _split_batch(tokens, mask, is_long, 6, 6, 32, np.random.default_rng(0))
+    short_inputs, _, weight = parts[0]
+    assert short_inputs.shape[0] == 32 and weight == pytest.approx((~is_long).sum() / 32)
+    assert parts[1][0].shape[0] == is_long.sum()  # every long row is kept
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_is_bit_identical(tmp_path):
+    common = dict(TINY, stop_when_learned=False)
+    whole = pretrain(PretrainConfig(**common, max_samples=512, out=str(tmp_path / "whole")), progress=False)
+    pretrain(PretrainConfig(**common, max_samples=256, out=str(tmp_path / "split")), progress=False)
+    assert load_checkpoint(tmp_path / "split").meta["training_state"]["stop_reason"] == "max_samples"
+    resumed = pretrain(PretrainConfig(**common, max_samples=512, out=str(tmp_path / "split"), resume=True),
+                       progress=False)
+    assert resumed.samples == whole.samples == 512
+    for (name, a), b in zip(_weights(whole.model).items(), _weights(resumed.model).values()):
+        assert torch.equal(a, b), name
+    logs = [[json.loads(x) for x in (tmp_path / run / "log.jsonl").read_text().splitlines()] for run in ("whole", "split")]
+    strip = lambda log: [{k: v for k, v in p.items() if k != "elapsed_s"} for p in log]  # noqa: E731
+    assert strip(logs[0]) == strip(logs[1])
+
+
+def test_resume_refuses_a_changed_recipe(tmp_path):
+    pretrain(PretrainConfig(**TINY, max_samples=64, out=str(tmp_path)), progress=False)
+    with pytest.raises(ValueError, match="lr = 0.5"):
+        pretrain(PretrainConfig(**{**TINY, "lr": 0.5}, max_samples=128, out=str(tmp_path), resume=True),
+                 progress=False)
+
+
+def test_non_empty_out_without_resume_is_an_error(tmp_path, capsys):
+    (tmp_path / "something").write_text("x")
+    with pytest.raises(SystemExit, match="not empty; pass --resume"):
+        cli_main(["pretrain", "--d", "4", "--out", str(tmp_path), "--no-progress"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--bogus", "1"], "unrecognized arguments: --bogus"),
+        (["--lr", "fast"], "--lr: expected a number, got 'fast'"),
+        (["--batch-size", "2.5"], "--batch-size: expected an integer, got '2.5'"),
+        (["--p-long", "1.5"], "p_long must be a real number in \\[0, 1\\]; got 1.5"),
+        (["--n-head", "3"], "d_model \\(64\\) must be divisible by n_head \\(3\\)"),
+        (["--positional", "sinus"], "invalid choice: 'sinus'"),
+        (["--d", "1"], "d must be an integer >= 2; got 1"),
+    ],
+)
+def test_cli_bad_input_names_the_value(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        cli_main(["pretrain", "--out", str(tmp_path / "run"), "--no-progress", *argv])
+    assert info.value.code != 0
+    text = str(info.value.code) + capsys.readouterr().err
+    assert __import__("re").search(message, text), text
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_run_writes_checkpoint_and_log(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["pretrain", "--d", "4", "--p-long", "0.5", "--n-layer", "1", "--d-model", "16", "--batch-size", "32",
+            "--max-samples", "64", "--eval-every", "32", "--final-eval-n", "64", "--out", str(out), "--no-progress"]
+    assert cli_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "stopped after 64 samples" in printed and "--max-samples" in printed
+    ckpt = load_checkpoint(out)
+    assert ckpt.task == {"d": 4, "p_long": 0.5, "leap": 1, "max_response_len": 5}
+    assert len((out / "log.jsonl").read_text().splitlines()) == 2
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["pretrain", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--d ", "--p-long", "--leap", "--seed", "--device", "--out", "--resume", "--n-layer", "--d-model",
+                 "--n-head", "--batch-size", "--lr", "--max-samples", "--eval-every", "--positional",
+                 "--no-stop-when-learned"):
+        assert flag in text, flag
+
+
+@pytest.mark.slow
+def test_learns_a_short_chain_and_stops():
+    result = pretrain(PretrainConfig(d=6, p_long=0.5, n_layer=1, n_head=2, d_model=32, batch_size=64,
+                                     eval_every=3200, max_samples=400_000, final_eval_n=1024), progress=False)
+    assert result.stop_reason == "learned" and result.metrics["greedy_accuracy"] > 0.95

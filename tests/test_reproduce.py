@@ -1,0 +1,75 @@
+"""The main job and the GPU script, end to end on tiny tasks, plus their bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.cli import main as cli_main
+from agents.reproduce import ReproduceConfig, format_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_reproduce_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["reproduce", "--d", "6", "--p-long", "0.3", "--out", str(out), "--eval-n", "512",
+                     "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert (out / "figure.png").stat().st_size > 10_000
+    assert format_table(results) in printed and "wall time" in printed
+    pre, rl, control = (results["stages"][k] for k in ("pretrained", "finetuned", "control"))
+    assert pre["stop_reason"] == "learned"
+    assert rl["greedy_accuracy"] >= 0.99 and rl["greedy_mean_length"] > 5  # the chain, d = 6 bits
+    assert control["samples"] == rl["samples"]  # the control saw as many sequences as RL generated
+    assert results["curves"]["finetune"] and results["curves"]["pretrain"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--p-long", "1.5"], "p_long"),
+        (["--d", "1"], "d must be"),
+        (["--algo", "dqn"], "invalid choice: 'dqn'"),
+        (["--seed", "-1"], "seed"),
+    ],
+)
+def test_reproduce_bad_input(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        cli_main(["reproduce", "--out", str(tmp_path / "r"), *argv])
+    assert excinfo.value.code != 0
+    assert message in capsys.readouterr().err + str(excinfo.value.code)
+    assert not (tmp_path / "r").exists()
+
+
+def test_reproduce_refuses_a_non_empty_out(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="not empty"):
+        cli_main(["reproduce", "--out", str(tmp_path), "--no-progress"])
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_default_out_is_a_new_timestamped_directory():
+    assert ReproduceConfig().out.startswith("runs/reproduce-")
+
+
+@pytest.mark.slow
+def test_gpu_script_small_on_cpu(tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--small", "--out", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "paper_scale" / "paper_scale.json").read_text())
+    run = result["runs"][0]
+    assert run["pretrain"]["stop_reason"] == "learned"
+    assert run["finetune"]["metrics"]["greedy_accuracy"] >= 0.99
+    assert (tmp_path / "paper_scale.png").exists()
+
+
+def test_gpu_script_rejects_unknown_options(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--fast"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown option --fast" in proc.stderr
