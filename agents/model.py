@@ -38,6 +38,8 @@ class GPTConfig:
     """"learned" (absolute embeddings, GPT-2) or "rotary" (RoPE on queries and keys, Mistral-style)."""
     dropout: float = 0.0
     """Data are fresh every batch, so there is nothing to overfit: no dropout by default."""
+    init_std: float = 0.02
+    """Standard deviation of the initial weights (GPT-2's 0.02; residual projections get init_std / sqrt(2 n_layer))."""
 
     def __post_init__(self) -> None:
         for name in ("block_size", "vocab_size", "n_actions", "n_layer", "n_head", "d_model"):
@@ -50,6 +52,8 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.positional must be 'learned' or 'rotary'; got {self.positional!r}")
         if self.positional == "rotary" and (self.d_model // self.n_head) % 2:
             raise ValueError(f"rotary positions need an even head size; got {self.d_model // self.n_head}")
+        if isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float)) or not self.init_std > 0:
+            raise ValueError(f"GPTConfig.init_std must be a number > 0; got {self.init_std!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1); got {self.dropout}")
 
@@ -148,15 +152,14 @@ class GPT(nn.Module):
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2: scale the residual projections by depth
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+                nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
+    def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.normal_(module.weight, mean=0.0, std=self.cfg.init_std)
             nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.normal_(module.weight, mean=0.0, std=self.cfg.init_std)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -1,17 +1,27 @@
 """Token-steps per second of the four ways to run ParityCoT, and the demonstration sampler's rate.
 
 Measures the single Gymnasium env, Gymnasium's SyncVectorEnv over it, the native numpy vector env and the native
-TorchRL env (through ``step_and_maybe_reset``, the call TorchRL's collectors and rollouts make) at batch sizes 1, 64,
-1024 and 16384 (and on CUDA when present), under a fixed stream of uniformly random tokens (0, 1, EOS; episodes of
-about 3 tokens, so finished rows are reset on almost every step, the worst case for the batched envs). Each cell is
-the median of several timed runs after a warm-up; ratios are to the single env in the same run. Prints a table,
-names the hardware and writes JSON.
+TorchRL env at batch sizes 1, 64, 1024 and 16384 (and on CUDA when present), under a fixed stream of uniformly random
+tokens (0, 1, EOS; episodes of about 3 tokens, so finished rows are reset on almost every step, the worst case for the
+batched envs). Each cell is the median of several timed runs after a warm-up; ratios are to the single env in the same
+run. Prints a table, names the hardware and writes JSON.
+
+What the TorchRL rows measure:
+- ``torch``: the loop a collector runs, ``td["action"] = a; data, td = env.step_and_maybe_reset(td)`` with a
+  precomputed action tensor (no policy, nothing stored): the env plus TorchRL's per-step call overhead.
+- ``torch_rollout``: ``env.rollout(T, actions=..., break_when_any_done=False)``, which also stacks every step's data
+  into a (B, T) tensordict (T = 128, fewer for large B to bound memory): what a user of ``rollout`` pays.
+- ``torchrl_floor`` / ``torchrl_floor_fused`` (context, not an env): the same loop on a do-nothing EnvBase with the
+  same specs whose ``_step`` returns prebuilt tensors, through EnvBase's generic ``step_and_maybe_reset`` and through
+  a fused override like ours. No env driven through EnvBase this way can beat the fused floor's rate.
 
     python benchmarks/env_throughput.py                      # everything, JSON to benchmarks/results/
     python benchmarks/env_throughput.py --batch-sizes 1024 --impls torch --threads 1
     python benchmarks/env_throughput.py --out /tmp/env.json --min-time 0.5 --repeats 7
 
-Timings on a shared machine are inflated by other processes: compare numbers only within one run.
+Timings on a shared machine are inflated by other processes: compare numbers only within one run. The TorchRL env
+runs with one torch thread by default (``--threads``): its tensors are small, and on a busy 2-core machine torch's
+two-thread parallel regions stall on the descheduled thread (measured 25x slower at batch 1024 with 2 threads).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import torch
 import parity_env
 from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv, sample_demonstrations
 
-IMPLS = ("single", "sync_vector", "native_vector", "torch")
+IMPLS = ("single", "sync_vector", "native_vector", "torch", "torch_rollout", "torchrl_floor")
 
 
 def hardware() -> dict:
@@ -119,6 +129,10 @@ def bench_vector(envs, actions: np.ndarray, **kw) -> list[float]:
 
 def bench_torch(d: int, batch: int, device: str, actions: np.ndarray, **kw) -> list[float]:
     env = ParityCoTTorchEnv(d=d, batch_size=[batch], device=device, seed=0)
+    return _bench_step_and_maybe_reset(env, batch, device, actions, **kw)
+
+
+def _bench_step_and_maybe_reset(env, batch: int, device: str, actions: np.ndarray, **kw) -> list[float]:
     acts = torch.from_numpy(actions).to(device)
     state = {"t": 0, "td": env.reset()}
 
@@ -130,6 +144,61 @@ def bench_torch(d: int, batch: int, device: str, actions: np.ndarray, **kw) -> l
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     return timed_runs(step, batch, sync=sync, **kw)
+
+
+def bench_torch_rollout(d: int, batch: int, device: str, actions: np.ndarray, **kw) -> list[float]:
+    env = ParityCoTTorchEnv(d=d, batch_size=[batch], device=device, seed=0)
+    n_steps = max(8, min(128, 2**18 // batch))  # the stacked rollout holds 2 n_steps (B, L) token tensors
+    acts = list(torch.from_numpy(actions[:n_steps]).to(device))
+
+    def rollout():
+        env.rollout(n_steps, actions=acts, break_when_any_done=False)
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return timed_runs(rollout, batch * n_steps, sync=sync, **kw)
+
+
+def bench_torchrl_floor(d: int, batch: int, device: str, actions: np.ndarray, fused: bool, **kw) -> list[float]:
+    """TorchRL's per-step cost with an env that does no work (see the module docstring)."""
+    from tensordict import TensorDict
+    from torchrl.envs import EnvBase
+
+    specs = ParityCoTTorchEnv(d=d, batch_size=[batch], device=device)
+    obs = dict(specs.full_observation_spec.zero().items())
+    dones = dict(specs.full_done_spec.zero().items())
+    reward = specs.full_reward_spec.zero()["reward"]
+
+    class NoOpEnv(EnvBase):
+        batch_locked = True
+
+        def __init__(self):
+            super().__init__(device=device, batch_size=[batch])
+            self.observation_spec = specs.observation_spec.clone()
+            self.action_spec = specs.action_spec.clone()
+            self.reward_spec = specs.reward_spec.clone()
+            self.full_done_spec = specs.full_done_spec.clone()
+
+        def _step(self, tensordict):
+            return TensorDict._new_unsafe({**obs, **dones, "reward": reward}, batch_size=self.batch_size, device=device)
+
+        def _reset(self, tensordict=None, **kwargs):
+            return TensorDict._new_unsafe({**obs, **dones}, batch_size=self.batch_size, device=device)
+
+        def _set_seed(self, seed):
+            pass
+
+    class FusedNoOpEnv(NoOpEnv):
+        """What ParityCoTTorchEnv's fused step_and_maybe_reset costs with no env work (no row ever finishes)."""
+
+        def _step_and_maybe_reset(self, tensordict):
+            next_td = self._step(tensordict)
+            root = dict(tensordict._tensordict.items())
+            tensordict._set_str("next", next_td, validated=True, inplace=False, non_blocking=False)
+            root.update((key, value) for key, value in next_td.items() if key != "reward")
+            return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=device)
+
+    env = FusedNoOpEnv() if fused else NoOpEnv()
+    return _bench_step_and_maybe_reset(env, batch, device, actions, **kw)
 
 
 def bench_sampler(d: int, p_long: float, n: int, repeats: int) -> dict:
@@ -153,12 +222,14 @@ def main() -> None:
     parser.add_argument("--p-eos", type=float, default=1 / 3, help="EOS probability of the random action stream")
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per timed run")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (the median is reported)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads (0: torch's default; see the module docstring)"
+    )
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA runs even when a GPU is present")
     parser.add_argument("--sync-vector-max-batch", type=int, default=16384, help="largest batch for SyncVectorEnv")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "env_throughput.json")
     args = parser.parse_args()
-    if args.threads is not None:
+    if args.threads:
         torch.set_num_threads(args.threads)
     kw = {"min_time": args.min_time, "repeats": args.repeats}
     rng = np.random.default_rng(0)
@@ -172,7 +243,8 @@ def main() -> None:
         rate = statistics.median(runs)
         row = {"impl": impl, "device": device, "batch": batch, "token_steps_per_s": rate, "runs": runs}
         results.append(row)
-        print(f"  {impl:14s} {device:5s} batch {batch:6d}: {row['token_steps_per_s']:12.4g} token-steps/s", flush=True)
+        us = 1e6 * batch / rate
+        print(f"  {impl:20s} {device:5s} batch {batch:6d}: {rate:12.4g} token-steps/s ({us:9.1f} us/step)", flush=True)
 
     if "single" in args.impls:
         record("single", "cpu", 1, bench_single(args.d, action_stream(rng, 1, args.p_eos), **kw))
@@ -184,20 +256,29 @@ def main() -> None:
             envs.close()
         if "native_vector" in args.impls:
             record("native_vector", "cpu", batch, bench_vector(ParityCoTVectorEnv(batch, d=args.d), actions, **kw))
-        if "torch" in args.impls:
-            record("torch", "cpu", batch, bench_torch(args.d, batch, "cpu", actions, **kw))
-            if torch.cuda.is_available() and not args.no_cuda:
-                record("torch", "cuda", batch, bench_torch(args.d, batch, "cuda", actions, **kw))
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])
+        for device in devices:
+            if "torch" in args.impls:
+                record("torch", device, batch, bench_torch(args.d, batch, device, actions, **kw))
+            if "torch_rollout" in args.impls:
+                record("torch_rollout", device, batch, bench_torch_rollout(args.d, batch, device, actions, **kw))
+            if "torchrl_floor" in args.impls:
+                for fused in (False, True):
+                    runs = bench_torchrl_floor(args.d, batch, device, actions, fused, **kw)
+                    record("torchrl_floor" + "_fused" * fused, device, batch, runs)
 
     single = next((r["token_steps_per_s"] for r in results if r["impl"] == "single"), None)
     for r in results:
         r["ratio_to_single"] = r["token_steps_per_s"] / single if single else None
     sampler = bench_sampler(50, 0.25, 100_000, args.repeats)
 
-    print(f"\n{'implementation':16s}{'device':8s}{'batch':>7s}{'token-steps/s':>16s}{'x single':>11s}")
+    print(f"\n{'implementation':22s}{'device':8s}{'batch':>7s}{'token-steps/s':>16s}{'us/step':>11s}{'x single':>11s}")
     for r in results:
         ratio = f"{r['ratio_to_single']:.1f}" if r["ratio_to_single"] else "-"
-        print(f"{r['impl']:16s}{r['device']:8s}{r['batch']:7d}{r['token_steps_per_s']:16.4g}{ratio:>11s}")
+        us = 1e6 * r["batch"] / r["token_steps_per_s"]
+        print(f"{r['impl']:22s}{r['device']:8s}{r['batch']:7d}{r['token_steps_per_s']:16.4g}{us:11.1f}{ratio:>11s}")
+    print("(torchrl_floor*: a do-nothing EnvBase in the same loop, the most any EnvBase env can reach; "
+          "us/step counts one step of all B rows)")
     print(f"\nsampler (d = 50, p_long = 0.25): {sampler['sequences_per_minute'] / 1e6:.2f}M sequences/minute")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,9 @@ def main() -> None:
         axes[0, col].legend(fontsize=7)
     axes[0, 0].set_ylabel("greedy accuracy")
     axes[1, 0].set_ylabel("greedy answer length (bits)")
-    fig.suptitle(f"RL from {data['checkpoint']} ({data['hardware']['cpu']})", fontsize=9)
+    task = data['task']
+    fig.suptitle(f"RL from a pretrained checkpoint at d = {task['d']}, p_long = {task['p_long']} "
+                 f"(dotted: solved; {data['hardware']['cpu']})", fontsize=9)
     fig.tight_layout()
     fig.savefig(figure_path("rl_algorithms"), dpi=120)
     print(f"wrote {figure_path('rl_algorithms')}")

@@ -23,7 +23,7 @@ def main() -> None:
     ax.set_xticks(range(len(cases)), [f"{n}\n({c['tokens_per_episode']:.1f} tokens/episode)" for n, c in cases])
     ax.set_ylabel("emitted tokens / s")
     median = data["time_to_99_median_s"]
-    ax.set_title(f"batch {cases[0][1]['batch_size']}; {data['algo']} to 99%: median {median:.1f} s\n"
+    ax.set_title(f"d = {data['task']['d']}, batch {cases[0][1]['batch_size']}; {data['algo']} to 99%: median {median:.1f} s\n"
                  f"{data['hardware']['cpu']}, {data['hardware']['torch_threads']} thread(s)", fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()

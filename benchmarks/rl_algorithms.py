@@ -55,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     runs = [run(args.checkpoint, algo, seed, args.after_star if algo == "star" else args.after, args.steps,
                 args.threads) for algo in args.algos for seed in args.seeds]
-    write_result("rl_algorithms", {"checkpoint": str(args.checkpoint), "runs": runs,
+    write_result("rl_algorithms", {"checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task, "runs": runs,
                                    "note": "wall times on a shared 2-core CPU are inflated by contention"})
 
 

@@ -77,7 +77,7 @@ def main() -> None:
     after = collection_vs_generate(trained.eval(), ckpt.task, args.batch_size, args.repeats)
     times = [r["time_to_solved_s"] for r in runs if r["time_to_solved_s"] is not None]
     write_result("rl_speed", {
-        "checkpoint": str(args.checkpoint), "algo": args.algo, "collection_pretrained": before,
+        "checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task, "algo": args.algo, "collection_pretrained": before,
         "collection_after_rl": after, "time_to_99": runs,
         "time_to_99_median_s": statistics.median(times) if times else None,
         "note": "timings on a shared 2-core CPU are inflated by contention; rerun alone for reference numbers",

@@ -49,7 +49,7 @@ def main() -> None:
                      "greedy_length": [e["greedy_mean_length"] for e in log],
                      "recursion": recursion(p[0], len(p))})
         print(f"seed {seed}: p_n {[round(x, 3) for x in p]}\n  recursion {[round(x, 3) for x in runs[-1]['recursion']]}")
-    write_result("star_recursion", {"checkpoint": str(args.checkpoint), "star_samples": cfg.star_samples,
+    write_result("star_recursion", {"checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task, "star_samples": cfg.star_samples,
                                     "star_epochs": args.star_epochs, "runs": runs})
 
 

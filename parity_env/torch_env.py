@@ -26,12 +26,20 @@ function as the numpy vector env's), so row r's k-th episode always uses its blo
 complete however the rows finish. A ``bits`` entry overrides the prompts of the rows reset for that episode only.
 
 Implementation: the env is stateful (like ``GymEnv``): ``_step`` reads only ``action`` (and TorchRL's ``_step``
-partial-step mask) from the input tensordict. A step is a lookup in transition tables built once per env (see
-``transition_tables``), one copy of the token tensor and a put of the action; resets are elementwise over all rows
-(scattering rows is slower on CPU), with prompts hashed ahead in a per-row pool of ``POOL_SIZE``.
-``step_and_maybe_reset`` (what rollouts and collectors call) is overridden to fuse step, step_mdp and the partial
-reset. Every output tensor is fresh at each step (done, terminated, truncated, is_correct and is_long are views of
-one fresh (B, 6) flags tensor); the env keeps the latest ``tokens`` as its state, so do not modify outputs in place.
+partial-step mask) from the input tensordict. A step is one row lookup in a step table built once per env (see
+``step_table``): the (B, 6) int64 block it returns holds the next state code, response_length, parity, the reward
+and the done / terminated / truncated / is_correct / is_long flags, and every one of those entries is a view of it.
+Beyond that a step makes one copy of the token tensor and one put of the action. ``step_and_maybe_reset`` (what
+rollouts and collectors call) is overridden to fuse step, step_mdp and the partial reset: the finished rows' next
+prompts are built in spare rows of the step's token copy and the next root's tokens are one row gather from it.
+Prompts are hashed ahead in a per-row pool of ``POOL_SIZE``. Every output tensor is fresh whenever the state
+changed (the root entries that a step leaves unchanged, such as prompt_id, are carried as they are, as step_mdp
+carries them); the env keeps the latest tensors as its state, so do not modify outputs in place.
+
+Cost (``benchmarks/env_throughput.py``): a step is ~25 tensor ops plus ~30 views whatever B, so below B ~ 4096 the
+time is per-call overhead (TorchRL's step machinery alone, with a no-op env, is printed by the benchmark as a
+floor); above, it is the two (B, L) int64 token writes per step (the step's copy and, when rows finish, the
+gather of the next root).
 
 Run ``python -m parity_env.torch_env`` for a short random rollout.
 """
@@ -64,14 +72,20 @@ from .protocol import (
     splitmix64_consts,
 )
 
-# The step is a lookup in transition tables built once per env (``transition_tables``): a row's state code packs
-# (tokens emitted n, last bit vs parity, chain still right, parity, status), so one step costs a handful of tensor
-# ops whatever the reward mode, instead of a few dozen comparisons.
+# The step is one row lookup in a step table built once per env (``step_table``): a row's state code packs
+# (tokens emitted n, last bit vs parity, chain still right, parity, status), and the table row of (state, hit, action)
+# holds everything the step outputs, so one index_select gives the next state and every output entry at once.
 LAST_NONE, LAST_RIGHT, LAST_WRONG = 0, 1, 2  # the last bit emitted: none yet / equals the parity / does not
 RUNNING, TERM_RIGHT, TERM_WRONG, TRUNCATED = 0, 1, 2, 3  # status
-POOL_SIZE = 32  # prompts hashed ahead per row (see ParityCoTTorchEnv._current_words)
+POOL_SIZE = 32  # prompts hashed ahead per row (see ParityCoTTorchEnv._next_prompts), fewer for huge B * d
+POOL_MAX_WORDS = 1 << 22  # at most 32 MB of pooled hash words
 NOOP = 3  # the action index of rows that TorchRL's "_step" mask leaves alone
-DONE, TERMINATED, TRUNCATED_FLAG, CORRECT, IS_LONG, ILLEGAL = range(6)  # columns of the flags table
+DONE, TERMINATED, TRUNCATED_FLAG, CORRECT, IS_LONG, ILLEGAL = range(6)  # columns of transition_tables' flags
+# Columns of the step table, and of the (B, 6) int64 block the env keeps per row (the table row of its last step):
+# REWARD holds the float32 reward in its first 4 bytes and FLAGS one bool per byte (DONE .. IS_LONG), so the entries
+# are views of the block; CHECK = done + 2 * illegal, so one max() tells whether any row finished or stepped illegally.
+NEXT_CODE, RESP_LEN, REWARD, FLAGS, CHECK, PARITY = range(6)
+N_COLUMNS = 6
 
 
 def state_index(n, last, ok, parity, status):
@@ -81,8 +95,9 @@ def state_index(n, last, ok, parity, status):
 
 def transition_tables(d: int, leap: int, max_response_len: int, reward: str) -> dict[str, np.ndarray]:
     """Tables indexed by i = 8 * state + 4 * hit + action (action 0, 1, EOS or NOOP; hit: the action equals the next
-    chain bit, used by "cot" only): ``next`` (8 * next state), ``flags`` (bool: done, terminated, truncated,
-    correct, is_long, illegal) and ``reward`` (float32). Built from the rules of ``protocol.is_correct``."""
+    chain bit, used by "cot" only): ``next`` (8 * next state), ``length`` (tokens emitted after the step), ``parity``,
+    ``flags`` (bool: done, terminated, truncated, correct, is_long, illegal) and ``reward`` (float32). Built from the
+    rules of ``protocol.is_correct``."""
     R, m = max_response_len, chain_length(d, leap)
     n, last, ok, par, status, hit, act = np.meshgrid(
         np.arange(R + 1), np.arange(3), np.arange(2), np.arange(2), np.arange(4), np.arange(2), np.arange(4),
@@ -92,7 +107,6 @@ def transition_tables(d: int, leap: int, max_response_len: int, reward: str) -> 
     n, last, ok, par, status, hit, act = (x.ravel() for x in (n, last, ok, par, status, hit, act))
     running, is_bit, is_eos, noop = status == RUNNING, act < EOS, act == EOS, act == NOOP
     # a bit: one more token; the last bit is compared with the parity; the chain stays right only on a hit
-    n_bit = np.minimum(n + 1, R)
     last_bit = np.where(act == par, LAST_RIGHT, LAST_WRONG)
     status_bit = np.where(n + 1 >= R, TRUNCATED, RUNNING)
     # EOS: the verdict of the reward mode on the bits emitted so far
@@ -102,7 +116,7 @@ def transition_tables(d: int, leap: int, max_response_len: int, reward: str) -> 
         right = ((n == 1) & (last == LAST_RIGHT)) | ((n == m) & (ok == 1))
     status_eos = np.where(right, TERM_RIGHT, TERM_WRONG)
     step = running & ~noop & (n < R)
-    new_n = np.where(step, np.where(is_bit, n_bit, np.minimum(n + 1, R)), n)
+    new_n = np.where(step, n + 1, n)  # step implies n < R
     new_last = np.where(step & is_bit, last_bit, last)
     new_ok = np.where(step & is_bit, ok & hit, ok)
     new_status = np.where(step, np.where(is_bit, status_bit, status_eos), status)
@@ -114,7 +128,22 @@ def transition_tables(d: int, leap: int, max_response_len: int, reward: str) -> 
         [term | trunc, term, trunc, new_status == TERM_RIGHT, n_bits > 1, ~noop & ~step], axis=1
     )  # (T, 6)
     rewards = (step & is_eos & right).astype(np.float32)[:, None]  # (T, 1)
-    return {"next": nxt.astype(np.int64), "flags": flags, "reward": rewards}
+    return {"next": nxt.astype(np.int64), "length": new_n, "parity": par, "flags": flags, "reward": rewards}
+
+
+def step_table(d: int, leap: int, max_response_len: int, reward: str) -> np.ndarray:
+    """``transition_tables`` packed into one (T, N_COLUMNS) int64 table (columns NEXT_CODE .. PARITY above).
+
+    The reward and the flags are written through byte views of their columns, so that the env reads them back
+    through the same byte views (``ParityCoTTorchEnv._entries``) whatever the machine's byte order."""
+    t = transition_tables(d, leap, max_response_len, reward)
+    n_rows = len(t["next"])
+    reward_col = np.zeros(n_rows, dtype=np.int64)
+    reward_col.view(np.float32).reshape(n_rows, 2)[:, 0] = t["reward"][:, 0]  # bytes 0..3: the float32 reward
+    flags_col = np.zeros(n_rows, dtype=np.int64)
+    flags_col.view(np.uint8).reshape(n_rows, 8)[:, : IS_LONG + 1] = t["flags"][:, : IS_LONG + 1]  # byte k: flag k
+    check = t["flags"][:, DONE].astype(np.int64) + 2 * t["flags"][:, ILLEGAL]
+    return np.stack([t["next"], t["length"], reward_col, flags_col, check, t["parity"]], axis=1)  # (T, 6)
 
 
 def _wrap64(x: int) -> int:
@@ -165,29 +194,33 @@ def stream_prompt_bits_torch(counter: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def hashed_prompt_bits_torch(key: torch.Tensor, block: torch.Tensor, episode: torch.Tensor, d: int) -> torch.Tensor:
-    """Bit-identical torch version of ``protocol.hashed_prompt_bits`` (for tests; the env keeps stream counters)."""
+    """Bit-identical torch version of ``protocol.hashed_prompt_bits`` (the env gets the same words from its pool)."""
     n_words = -(-d // 32)
     counter = prompt_streams_torch(key, block) + episode * _wrap64(n_words * splitmix64_consts()[0])
     return stream_prompt_bits_torch(counter, d)
 
 
+def _shallow_copy(value: Any) -> Any:
+    """A root entry as step_mdp carries it: tensors as they are, tensordicts as shallow copies."""
+    return value if type(value) is torch.Tensor or not is_tensor_collection(value) else value.copy()
+
+
 @dataclass
 class _Rows:
-    """The per-row state (every tensor (B,) unless noted). Tensors are replaced, never written in place, because
-    the tensordicts handed out share them."""
+    """The per-row state (every tensor (B,) unless noted). ``tokens``, ``block`` and ``prompt_id`` are handed out in
+    the tensordicts, so they are replaced, never written in place; the others are the env's own."""
 
     key: torch.Tensor  # () the prompt key drawn at the last full reset
     stream: torch.Tensor  # seed of the row's block's SplitMix64 prompt stream
-    episode: torch.Tensor  # the row's episode counter since the full reset
     pool_start: torch.Tensor  # episode of slot 0 of the row's prompt pool
-    pool: torch.Tensor  # (B, K, W) hash words of episodes pool_start .. pool_start + K - 1
+    slot: torch.Tensor  # pool slot of the row's current episode (its episode is pool_start + slot)
+    pool: torch.Tensor  # (B * K, W) hash words: row r's episode pool_start[r] + k at r * K + k
     tokens: torch.Tensor  # (B, L)
-    chain: torch.Tensor  # (B, R) the chain of thought, -1 after its end ("cot" only; else (B, 0))
-    parity: torch.Tensor
+    block: torch.Tensor  # (B, N_COLUMNS) the step-table row of the row's state (NEXT_CODE: its code)
     prompt_id: torch.Tensor
-    resp_len: torch.Tensor  # tokens emitted, EOS included
-    code: torch.Tensor  # 8 * state_index(...): the row's state in the transition tables
-    flags: torch.Tensor  # (B, 6) bool: done, terminated, truncated, correct, is_long, (illegal)
+    chain: torch.Tensor  # (B, R) the chain of thought, -1 after its end ("cot" only; else (B, 0))
+    some_finished: bool = False  # whether some row's episode may have ended and not been reset yet
+    pool_calls: int = 0  # _next_prompts calls since the pool was filled: no slot can exceed pool_calls - 1
 
 
 class ParityCoTTorchEnv(EnvBase):
@@ -231,29 +264,28 @@ class ParityCoTTorchEnv(EnvBase):
             raise ValueError(f"group_size must divide the batch size {n_rows}; got group_size = {group_size}")
         super().__init__(device=device, batch_size=batch_size)
         self.d, self.leap, self.max_response_len, self.reward_mode = d, leap, max_response_len, reward
-        self.group_size, self.p_long = group_size, p_long
+        self.group_size, self.p_long, self._n_rows = group_size, p_long, n_rows
         self.seq_len = d + 1 + max_response_len
         self.chain_len = chain_length(d, leap)
         dev = self.device
-        tables = transition_tables(d, leap, max_response_len, reward)
-        self._t_next = torch.as_tensor(tables["next"], device=dev)  # (T,)
-        self._t_flags = torch.as_tensor(tables["flags"], device=dev)  # (T, 6)
-        self._t_reward = torch.as_tensor(tables["reward"], device=dev)  # (T, 1)
-        self._init_code = torch.tensor([state_index(0, LAST_NONE, 1, p, RUNNING) * 8 for p in (0, 1)], device=dev)
+        self._table = torch.as_tensor(step_table(d, leap, max_response_len, reward), device=dev)  # (T, N_COLUMNS)
+        init_codes = [state_index(0, LAST_NONE, 1, p, RUNNING) * 8 for p in (0, 1)]
+        self._init_block = self._table.index_select(0, torch.tensor(init_codes, device=dev) + NOOP)  # (2, N_COLUMNS)
         self._chain_pos = torch.as_tensor(chain_positions(d, leap), device=dev)  # (m,)
         self._id_weights = torch.as_tensor(prompt_id_weights(d), device=dev)  # (d,)
         self._bit_shifts = torch.arange(d, device=dev) % 32  # (d,) bit j of a prompt is bit j % 32 of its word
         self._row_block = torch.arange(n_rows, device=dev) // group_size  # (B,)
+        self._row_ids = torch.arange(2 * n_rows, device=dev)  # (2B,) row numbers, for _reset_rows' gather
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + d + 1  # (B,) flat index of slot 0
         self._prompt_step = _wrap64(-(-d // 32) * splitmix64_consts()[0])  # stream advance per prompt
-        self._pool_slots = torch.arange(POOL_SIZE, device=dev)  # (K,)
+        self._pool_size = max(1, min(POOL_SIZE, POOL_MAX_WORDS // (n_rows * -(-d // 32))))
+        self._pool_slots = torch.arange(self._pool_size, device=dev)  # (K,)
         self._template = torch.full((self.seq_len,), PAD, dtype=torch.int64, device=dev)  # (L,)
         self._template[d] = SEP
         self._make_specs(n_rows)
         self._rng = torch.Generator(device=dev)
         self._demo_rng = make_rng(seed)
-        self._state: _Rows | None = None  # set by the first reset
-        self._given_since_full_reset = False  # some row's prompt came from a "bits" entry
+        self._state: _Rows | None = None  # set by the first reset (a plain object: nn.Module attributes are slow)
         self._set_seed(seed)
 
     # ------------------------------------------------------------------------------------------------ specs
@@ -305,83 +337,96 @@ class ParityCoTTorchEnv(EnvBase):
         return bits
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
-        n = self.batch_size[0]
+        n, dev = self.batch_size[0], self.device
         mask = None if tensordict is None else tensordict.get("_reset", None)
         given = self._read_bits(tensordict)
         if mask is None or self._state is None:  # full reset: a fresh key, every row back to its stream's start
-            key = torch.randint(-(2**63), 2**63 - 1, (), generator=self._rng, device=self.device)
-            dev = self.device
+            key = torch.randint(-(2**63), 2**63 - 1, (), generator=self._rng, device=dev)
             chain_cols = self.max_response_len if self.reward_mode == "cot" else 0
             self._state = _Rows(
                 key=key,
                 stream=prompt_streams_torch(key, self._row_block),
-                episode=torch.full((n,), -1, dtype=torch.int64, device=dev),  # _reset_rows advances it to 0
                 pool_start=torch.zeros(n, dtype=torch.int64, device=dev),
-                pool=torch.empty(n, 0, -(-self.d // 32), dtype=torch.int64, device=dev),  # empty: filled at once
+                slot=torch.full((n,), -1, dtype=torch.int64, device=dev),  # _next_prompts advances it to 0
+                pool=torch.empty(0, -(-self.d // 32), dtype=torch.int64, device=dev),  # filled below
                 tokens=self._template.expand(n, -1).clone(),  # (B, L) SEP stays in place from here on
-                chain=torch.empty(n, chain_cols, dtype=torch.int64, device=dev),  # (B, R) for "cot", else (B, 0)
-                parity=torch.empty(n, dtype=torch.int64, device=dev),
-                prompt_id=torch.empty(n, dtype=torch.int64, device=dev),
-                resp_len=torch.empty(n, dtype=torch.int64, device=dev),
-                code=torch.empty(n, dtype=torch.int64, device=dev),
-                flags=torch.empty(n, 6, dtype=torch.bool, device=dev),
+                block=self._init_block[:1].expand(n, -1).clone(),  # (B, N_COLUMNS) every row rewritten below
+                prompt_id=torch.zeros(n, dtype=torch.int64, device=dev),
+                chain=torch.full((n, chain_cols), -1, dtype=torch.int64, device=dev),  # (B, R) "cot", else (B, 0)
             )
+            self._fill_pool()
             mask = torch.ones(n, dtype=torch.bool, device=dev)
-            self._given_since_full_reset = False
-        self._reset_rows(mask.reshape(n), given)
-        return self._output(reward=None)
+        rows = mask.reshape(n).nonzero().squeeze(1)  # (N,)
+        if rows.shape[0]:
+            self._reset_rows(rows, given)
+        return self._output(with_reward=False)
 
-    def _reset_rows(self, mask: torch.Tensor, given: torch.Tensor | None) -> None:
-        """Start the next episode of the rows in ``mask`` (B,): their block's next prompt, or ``given`` (B, d).
+    def _reset_rows(self, rows: torch.Tensor, given: torch.Tensor | None, spare: torch.Tensor | None = None) -> None:
+        """Start the next episode of rows ``rows`` (N,), not empty: their block's next prompt, or ``given`` (B, d).
 
-        Elementwise over all rows (scattering rows with index_put costs ~10x a full pass on CPU). Rows not reset
-        keep their prompt: recomputed from their unchanged stream counter unless some prompt was given since the
-        last full reset. Every state tensor is replaced, never written in place (handed-out tensordicts share them).
-        """
-        st, d = self._state, self.d
-        words = self._current_words(mask)  # (B, W)
-        reset = mask[:, None]  # (B, 1)
-        tokens = st.tokens.clone()  # (B, L)
-        tokens[:, d + 1 :].masked_fill_(reset, PAD)  # (clone + in-place fill beats torch.where on CPU)
-        prompt = tokens[:, :d]  # (B, d) view, rewritten below
-        if given is not None or self._given_since_full_reset:
-            self._given_since_full_reset = True
-            new_bits = unpack_prompt_bits(words, d, shifts=self._bit_shifts) if given is None else given  # (B, d)
-            prompt.copy_(torch.where(reset, new_bits, st.tokens[:, :d]))
-            st.prompt_id = (prompt * self._id_weights).sum(dim=1)  # (B,) wraps above d = 62, as protocol.prompt_ids
-        else:
+        Replaces ``tokens``, ``block`` and ``prompt_id`` with fresh tensors (handed-out tensordicts share the old
+        ones); rows not reset keep their values. ``spare`` (B + N, L), when given, holds the current tokens in its
+        first B rows (the step's copy): the N new rows are built in the others and the new token tensor is one row
+        gather from it (index_copy_ into a copy costs ~5x a gather on CPU)."""
+        st, d, n = self._state, self.d, self._n_rows
+        if spare is None:
+            spare = torch.empty(n + rows.shape[0], self.seq_len, dtype=torch.int64, device=self.device)
+            spare[:n].copy_(st.tokens)
+        fresh = spare[n:]  # (N, L)
+        fresh.copy_(self._template.expand(rows.shape[0], -1))
+        prompt = fresh[:, :d]  # (N, d) view
+        if given is None:
+            words = self._next_prompts(rows)  # (N, W)
             unpack_prompt_bits(words, d, out=prompt, shifts=self._bit_shifts)
-            st.prompt_id = words[:, 0] & ((1 << d) - 1) if d <= 32 else (prompt * self._id_weights).sum(dim=1)
-        st.tokens = tokens
-        st.parity = prompt.sum(dim=1) & 1  # (B,)
-        st.code = torch.where(mask, self._init_code.index_select(0, st.parity), st.code)
-        st.resp_len = st.resp_len.masked_fill(mask, 0)
-        st.flags = st.flags.masked_fill(reset, False)
-        if self.reward_mode == "cot":
+            prompt_id = words[:, 0] & ((1 << d) - 1) if d <= 32 else (prompt * self._id_weights).sum(dim=1)
+        else:
+            self._next_prompts(rows)  # a given prompt still uses up the row's episode
+            prompt.copy_(given.index_select(0, rows))
+            prompt_id = (prompt * self._id_weights).sum(dim=1)  # (N,) wraps above d = 62, as protocol.prompt_ids
+        parity = prompt.sum(dim=1) & 1  # (N,)
+        source_row = self._row_ids[:n].clone().index_copy_(0, rows, self._row_ids[n : n + rows.shape[0]])  # (B,)
+        st.tokens = spare.index_select(0, source_row)  # (B, L)
+        st.block = st.block.clone().index_copy_(0, rows, self._init_block.index_select(0, parity))
+        st.prompt_id = st.prompt_id.clone().index_copy_(0, rows, prompt_id)
+        if self.reward_mode == "cot":  # the env's own tensor: written in place
             m = min(self.chain_len, self.max_response_len)
-            chain = torch.full_like(st.chain, -1)  # (B, R)
+            chain = torch.full((rows.shape[0], self.max_response_len), -1, dtype=torch.int64, device=self.device)
             chain[:, :m] = (torch.cumsum(prompt, dim=1) & 1)[:, self._chain_pos[:m]]  # kept prefix parities
-            st.chain = torch.where(reset, chain, st.chain)
+            st.chain.index_copy_(0, rows, chain)
 
-    def _current_words(self, mask: torch.Tensor) -> torch.Tensor:
-        """Advance the episode counters of the rows in ``mask`` (B,); the hash words (B, W) of every row's prompt.
+    def _next_prompts(self, rows: torch.Tensor) -> torch.Tensor:
+        """Advance the episodes of rows ``rows`` (N,); the hash words (N, W) of their new prompts.
 
-        Words come from a per-row pool of the next POOL_SIZE prompts, refilled for all rows at once when some row
-        runs out, so the 12-op hash runs once every POOL_SIZE resets or more rather than at every step."""
+        Words come from a per-row pool of the next K = POOL_SIZE prompts (fewer for huge B * d), refilled for all
+        rows at once when one of these rows runs out, so the 12-op hash runs once every K steps or fewer, not at
+        every step."""
+        st, K = self._state, self._pool_size
+        slot = st.slot.index_select(0, rows) + 1  # (N,)
+        st.pool_calls += 1
+        if st.pool_calls > K and slot.max().item() >= K:  # a row ran out: restart at every row's next episode
+            st.pool_start += st.slot + 1
+            st.slot.fill_(-1)
+            self._fill_pool()
+            st.pool_calls = 1
+            slot.zero_()
+        st.slot.index_copy_(0, rows, slot)
+        return st.pool.index_select(0, torch.add(slot, rows, alpha=K))  # (N, W)
+
+    def _fill_pool(self) -> None:
+        """Hash the prompts of episodes pool_start .. pool_start + K - 1 of every row into the pool."""
         st = self._state
-        st.episode = st.episode + mask  # (B,)
-        slot = st.episode - st.pool_start  # (B,)
-        if st.pool.shape[1] == 0 or (slot >= POOL_SIZE).any():
-            st.pool_start = st.episode
-            episodes = st.episode[:, None] + self._pool_slots  # (B, K)
-            counter = st.stream[:, None] + episodes * self._prompt_step  # (B, K) stream positions, wrapping
-            st.pool = stream_prompt_words_torch(counter.reshape(-1), self.d).reshape(len(slot), POOL_SIZE, -1)
-            slot = torch.zeros_like(slot)
-        n_words = st.pool.shape[2]
-        return st.pool.gather(1, slot.view(-1, 1, 1).expand(-1, 1, n_words)).view(-1, n_words)  # (B, W)
+        episodes = st.pool_start[:, None] + self._pool_slots  # (B, K)
+        counter = st.stream[:, None] + episodes * self._prompt_step  # (B, K) stream positions, wrapping
+        st.pool = stream_prompt_words_torch(counter.reshape(-1), self.d)  # (B * K, W)
+        st.pool_calls = 0
 
     # ------------------------------------------------------------------------------------------------ step
-    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+    def _advance(self, tensordict: TensorDictBase, spare_finished: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of every row (or of the rows in TorchRL's ``_step`` mask): replaces ``tokens`` and ``block``.
+
+        Returns the finished rows (N,) (empty when none) and the (B + N', L) tensor whose first B rows are the new
+        tokens; N' = N with ``spare_finished`` (room for ``_reset_rows`` to build the finished rows' next prompts
+        in), else 0."""
         st = self._state
         if st is None:
             raise RuntimeError("step called before reset: call env.reset() first")
@@ -396,27 +441,34 @@ class ParityCoTTorchEnv(EnvBase):
         if low.item() < 0 or high.item() >= N_ACTIONS:
             bad = (action < 0) | (action >= N_ACTIONS)
             raise ValueError(f"action must be 0, 1 or 2 (EOS); got values {action[bad][:5].tolist()}")
-        if step_mask is not None:
-            action = torch.where(step_mask, action, NOOP)
-        idx = st.code + action  # (B,) index into the transition tables
+        column = action if step_mask is None else torch.where(step_mask, action, NOOP)  # (B,) table column
+        resp_len = st.block[:, RESP_LEN]  # (B,) tokens emitted before this step
+        idx = st.block[:, NEXT_CODE] + column  # (B,) row of the step table
         if self.reward_mode == "cot":  # hit: the action is the next chain bit
-            target = st.chain.gather(1, st.resp_len.clamp(max=self.max_response_len - 1)[:, None]).squeeze(1)
+            target = st.chain.gather(1, resp_len.clamp(max=self.max_response_len - 1)[:, None]).squeeze(1)
             idx = idx + (target == action) * 4
-        flags = self._t_flags.index_select(0, idx)  # (B, 6)
-        illegal = flags[:, ILLEGAL]
-        if illegal.any():
-            rows = illegal.nonzero().squeeze(-1)[:5].tolist()
+        block = self._table.index_select(0, idx)  # (B, N_COLUMNS) fresh: every output entry is a view of it
+        check = block[:, CHECK]  # (B,) done + 2 * illegal
+        if st.some_finished and check.max().item() >= 2:  # (no row can be finished otherwise: skip the check)
+            rows = (check >= 2).nonzero().squeeze(-1)[:5].tolist()
             raise RuntimeError(f"step called on finished rows {rows}: reset them first (pass a '_reset' mask to reset)")
-        tokens = st.tokens.clone()  # (B, L) fresh: the previous one stays with the caller
+        finished = check.nonzero().squeeze(1)  # (N,) rows whose episode ended (or had ended: rows not stepped)
+        st.some_finished = finished.shape[0] > 0
+        n = self._n_rows
+        spare = torch.empty(n + finished.shape[0] * spare_finished, self.seq_len, dtype=torch.int64, device=self.device)
+        tokens = spare[:n]  # (B, L) fresh: the previous one stays with the caller
+        tokens.copy_(st.tokens)
         if step_mask is None:
-            tokens.put_(self._response_start + st.resp_len, action)  # flat positions (B,)
-            st.resp_len = st.resp_len + 1
+            tokens.put_(self._response_start + resp_len, action)  # flat positions (B,)
         else:  # rows not stepped write their current token back (positions clamped: finished rows may be full)
-            pos = self._response_start + st.resp_len.clamp(max=self.max_response_len - 1)  # (B,)
+            pos = self._response_start + resp_len.clamp(max=self.max_response_len - 1)  # (B,)
             tokens.put_(pos, torch.where(step_mask, action, tokens.take(pos)))
-            st.resp_len = st.resp_len + step_mask
-        st.tokens, st.code, st.flags = tokens, self._t_next.index_select(0, idx), flags
-        return self._output(reward=self._t_reward.index_select(0, idx))
+        st.tokens, st.block = tokens, block
+        return finished, spare
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        self._advance(tensordict)
+        return self._output(with_reward=True)
 
     def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
         """EnvBase's step, step_mdp and maybe_reset fused: the step data are built as EnvBase.step builds them, the
@@ -430,42 +482,50 @@ class ParityCoTTorchEnv(EnvBase):
             type(tensordict) is not TensorDict
             or tensordict.device != self.device
             or tensordict.batch_size != self.batch_size
-            or "_step" in tensordict.keys()
-            or "next" in tensordict.keys()
+            or "_step" in tensordict._tensordict  # the plain dict of a TensorDict's entries (faster than keys())
+            or "next" in tensordict._tensordict
             or self._post_step_mdp_hooks is not None
             or self.run_type_checks
         ):
             return super()._step_and_maybe_reset(tensordict)
-        next_td = self._step(tensordict)
-        root = {key: value.copy() if is_tensor_collection(value) else value for key, value in tensordict.items()}
+        finished, spare = self._advance(tensordict, spare_finished=True)
+        entries = self._entries(with_reward=True)
+        next_td = TensorDict._new_unsafe(entries, batch_size=self.batch_size, device=self.device)
+        root = {key: v if type(v) is torch.Tensor else _shallow_copy(v) for key, v in tensordict._tensordict.items()}
         tensordict._set_str("next", next_td, validated=True, inplace=False, non_blocking=False)
-        done = self._state.flags[:, DONE]  # (B,)
-        if done.any():
-            self._reset_rows(done, None)
-            root.update(self._output(reward=None).items())
+        if finished.shape[0]:
+            self._reset_rows(finished, None, spare)
+            self._state.some_finished = False  # every finished row was reset
+            root.update(self._entries(with_reward=False))
         else:
-            root.update((key, value) for key, value in next_td.items() if key != "reward")
+            del entries["reward"]
+            root.update(entries)
         return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
 
-    def _output(self, reward: torch.Tensor | None) -> TensorDictBase:
-        """The tensordict of the current state, built without validation (state tensors are never written in place;
-        done, terminated, truncated, is_correct and is_long are views of one fresh (B, 6) flags tensor)."""
+    def _output(self, with_reward: bool) -> TensorDictBase:
+        """The tensordict of the current state, built without validation."""
+        return TensorDict._new_unsafe(self._entries(with_reward), batch_size=self.batch_size, device=self.device)
+
+    def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
+        """The env's entries for the current state: ``tokens``, ``prompt_id`` and views of the state block (state
+        tensors are replaced, never written in place, so every entry is fresh whenever the state changed)."""
         st = self._state
-        done, terminated, truncated = st.flags[:, : TRUNCATED_FLAG + 1].split(1, dim=1)  # (B, 1) views
+        block = st.block  # (B, N_COLUMNS)
+        flags = block.view(torch.uint8)[:, 8 * FLAGS : 8 * FLAGS + 8].view(torch.bool)  # (B, 8): byte k is flag k
         out = {
             "tokens": st.tokens,
             "prompt_id": st.prompt_id,
-            "parity": st.parity,
-            "response_length": st.resp_len,
-            "is_long": st.flags[:, IS_LONG],
-            "is_correct": st.flags[:, CORRECT],
-            "done": done,
-            "terminated": terminated,
-            "truncated": truncated,
+            "parity": block[:, PARITY],
+            "response_length": block[:, RESP_LEN],
+            "is_long": flags[:, IS_LONG],
+            "is_correct": flags[:, CORRECT],
+            "done": flags[:, DONE : DONE + 1],  # (B, 1)
+            "terminated": flags[:, TERMINATED : TERMINATED + 1],
+            "truncated": flags[:, TRUNCATED_FLAG : TRUNCATED_FLAG + 1],
         }
-        if reward is not None:
-            out["reward"] = reward
-        return TensorDict._new_unsafe(out, batch_size=self.batch_size, device=self.device)
+        if with_reward:  # (B, 1): bytes 0..3 of the REWARD column
+            out["reward"] = block.view(torch.float32)[:, 2 * REWARD : 2 * REWARD + 1]
+        return out
 
     def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
         """Skip EnvBase's per-step reshaping and done completion: ``_output`` already returns every done key and the

@@ -1,14 +1,12 @@
 """Evaluation: the vectorised verdicts agree with protocol.is_correct; the chain check; ``evaluate --json``."""
 
 import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 from agents.checkpoint import save_checkpoint
+from agents.cli import main as cli_main
 from agents.evaluate import chain_check, evaluate, judge
 from agents.model import GPT, GPTConfig
 from parity_env.protocol import EOS, PAD, is_correct, long_answer
@@ -53,19 +51,19 @@ def test_chain_check_fails_an_untrained_model_cheaply():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=14, n_layer=1, n_head=2, d_model=16))
     check = chain_check(model, TASK)
-    assert not check["passed"] and check["n_wrong"] == 3 and check["n_prompts"] == 1024
+    assert not check["passed"] and check["n_wrong"] > 2 and check["n_prompts"] == 1024  # stopped after one chunk
 
 
-def test_evaluate_cli_json(tmp_path):
+def test_evaluate_cli_json(tmp_path, capsys):
     model = GPT(GPTConfig(block_size=14, n_layer=1, n_head=2, d_model=16))
     save_checkpoint(tmp_path / "ck", model, TASK)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "agents.cli", "evaluate", *a],  # noqa: E731
-                                    capture_output=True, text=True, timeout=120)
-    done = run(str(tmp_path / "ck"), "--n", "64", "--json")
-    assert done.returncode == 0, done.stderr
-    metrics = json.loads(done.stdout)
+    assert cli_main(["evaluate", str(tmp_path / "ck"), "--n", "64", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
     assert KEYS <= set(metrics) and metrics["n"] == 64
-    bad = run(str(tmp_path / "ck"), "--n", "zero")
-    assert bad.returncode == 2 and "--n: expected a positive integer, got 'zero'" in bad.stderr
-    missing = run(str(tmp_path / "nope"))
-    assert missing.returncode != 0 and "does not exist" in missing.stderr
+    with pytest.raises(SystemExit) as info:
+        cli_main(["evaluate", str(tmp_path / "ck"), "--n", "zero"])
+    assert info.value.code == 2 and "--n: expected a positive integer, got 'zero'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="does not exist"):
+        cli_main(["evaluate", str(tmp_path / "nope")])
+    with pytest.raises(SystemExit, match="--temperature must be > 0"):
+        cli_main(["evaluate", str(tmp_path / "ck"), "--temperature", "0"])

@@ -51,11 +51,14 @@ from .episodes import EpisodeCollector
 
 LOG_FILE = "log.jsonl"
 
-# Per-algorithm defaults for the options left as None (see FinetuneConfig).
+# Per-algorithm defaults for the options left as None (see FinetuneConfig). The policy-gradient methods use a small
+# learning rate instead of a KL penalty: at 1e-3 REINFORCE collapsed its entropy onto a slightly wrong chain (greedy
+# accuracy stuck near 0.97 for 130 steps at d = 8), at 3e-4 it reached 99% in 25 steps and stayed. STaR's update is
+# supervised on correct samples only, so it takes the larger rate.
 DEFAULTS = {
-    "reinforce": {"lr": 1e-3, "kl_coef": 0.0, "group_size": 1},
-    "ppo": {"lr": 1e-3, "kl_coef": 0.0, "group_size": 1},
-    "grpo": {"lr": 1e-3, "kl_coef": 0.0, "group_size": 8},
+    "reinforce": {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1},
+    "ppo": {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1},
+    "grpo": {"lr": 3e-4, "kl_coef": 0.0, "group_size": 8},
     "star": {"lr": 1e-3, "kl_coef": 0.0, "group_size": 1},
 }
 
@@ -403,7 +406,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--steps", type=int, default=500, help="most RL steps, STaR rounds (default 500)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: per algorithm, 1e-3)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: 3e-4, STaR 1e-3)")
     parser.add_argument("--batch-size", type=int, default=256, help="episodes per step (default 256)")
     parser.add_argument("--group-size", type=int, default=None,
                         help="rollouts per prompt, must divide --batch-size (default: 8 for grpo, else 1)")

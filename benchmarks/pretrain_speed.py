@@ -1,0 +1,77 @@
+"""Time until the chain is learned at d = 24, p_long = 0.01 with the default recipe, over 5 seeds; tokens/s and FLOP/s.
+
+    python benchmarks/pretrain_speed.py [--seeds 0 1 2 3 4] [--max-samples 1500000]   # ~5-10 min on 2 CPU cores
+    python benchmarks/plot_pretrain_speed.py                                          # the figure
+
+Writes benchmarks/results/pretrain_speed.json. Time to learned counts everything from the start of pre-training to the
+chain check that passes (evaluations included; imports and the final evaluation excluded). Achieved FLOP/s is the
+model's training FLOPs (6 x non-embedding parameters + attention, per computed position) times the measured tokens/s,
+as a fraction of a float32 matmul peak measured here with the same number of threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from agents.pretrain import PretrainConfig, pretrain
+
+RESULTS = Path(__file__).resolve().parent / "results" / "pretrain_speed.json"
+
+
+def matmul_peak(threads: int, n: int = 512, repeats: int = 50) -> float:
+    """Best-of float32 FLOP/s of an n x n matmul with ``threads`` torch threads (after a warm-up)."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(5):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--max-samples", type=int, default=1_500_000, help="per-seed budget (a seed that needs more fails)")
+    args = parser.parse_args()
+    base = PretrainConfig(max_samples=args.max_samples, final_eval_n=2048)
+    peak = matmul_peak(base.threads or torch.get_num_threads())
+    runs = []
+    for seed in args.seeds:
+        cfg = PretrainConfig(**{**asdict(base), "seed": seed})
+        r = pretrain(cfg, progress=False)
+        flops = r.model.flops_per_token() * r.tokens_per_s
+        runs.append({"seed": seed, "learned": r.stop_reason == "learned", "time_to_learned_s": r.time_to_learned_s,
+                     "samples": r.samples, "steps": r.steps, "wall_time_s": r.wall_time_s,
+                     "tokens_per_s": r.tokens_per_s, "achieved_flop_s": flops, "fraction_of_peak": flops / peak,
+                     "final": r.metrics, "log": r.log})
+        print(f"seed {seed}: {r.stop_reason} at {r.time_to_learned_s} s, {r.samples:,} samples, "
+              f"{r.tokens_per_s:,.0f} tok/s, {flops / 1e9:.2f} GFLOP/s ({flops / peak:.1%} of peak), "
+              f"greedy {r.metrics['greedy_accuracy']:.3f} length {r.metrics['greedy_mean_length']:.2f}", flush=True)
+    times = [r["time_to_learned_s"] for r in runs if r["learned"]]
+    summary = {"all_learned": all(r["learned"] for r in runs), "median_s": statistics.median(times) if times else None,
+               "max_s": max(times) if times else None, "matmul_peak_flop_s": peak,
+               "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs)}
+    print(json.dumps(summary))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"benchmark": "pretrain_speed", "config": {**asdict(base), "betas": list(base.betas)},
+                                   "hardware": {"machine": platform.processor() or platform.machine(),
+                                                "cpu_count": os.cpu_count(), "threads": base.threads, "torch": torch.__version__},
+                                   "note": "2-core CPU shared with other jobs while measured: times are inflated",
+                                   "summary": summary, "runs": runs}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The TorchRL env's shortcuts: the packed step table, the skipped finished-row check, the prompt pool's refills and
+the spare-row reset of step_and_maybe_reset (see parity_env/torch_env.py)."""
+
+import numpy as np
+import pytest
+import torch
+from tensordict import TensorDict
+
+from parity_env import ParityCoTTorchEnv
+from parity_env.torch_env import CHECK, DONE, ILLEGAL, NEXT_CODE, PARITY, RESP_LEN, step_table, transition_tables
+
+
+@pytest.mark.parametrize("reward", ["answer", "cot"])
+def test_step_table_packs_the_transition_tables(reward):
+    """Every column of the packed table reads back (through the env's byte views) as the unpacked tables."""
+    tables, packed = transition_tables(6, 2, 5, reward), torch.from_numpy(step_table(6, 2, 5, reward))
+    flags = packed.view(torch.uint8)[:, 8 * 3 : 8 * 3 + 8].view(torch.bool)  # as ParityCoTTorchEnv._entries
+    assert np.array_equal(packed[:, NEXT_CODE].numpy(), tables["next"])
+    assert np.array_equal(packed[:, RESP_LEN].numpy(), tables["length"])
+    assert np.array_equal(packed[:, PARITY].numpy(), tables["parity"])
+    assert np.array_equal(packed.view(torch.float32)[:, 4].numpy(), tables["reward"][:, 0])
+    assert np.array_equal(flags[:, :5].numpy(), tables["flags"][:, :5]) and not flags[:, 5:].any()
+    assert np.array_equal(packed[:, CHECK].numpy(), tables["flags"][:, DONE] + 2 * tables["flags"][:, ILLEGAL])
+
+
+def test_finished_rows_are_caught_after_a_partial_reset():
+    """The finished-row check is skipped only when no row can be finished; a row left finished is still caught."""
+    env = ParityCoTTorchEnv(d=4, batch_size=[4], seed=0)
+    td = env.reset()
+    td["action"] = torch.tensor([2, 2, 0, 0])
+    td = env.step(td)["next"]
+    td["_reset"] = torch.tensor([[True], [False], [False], [False]])
+    td = env.reset(td)
+    td["action"] = torch.tensor([0, 0, 0, 0])
+    with pytest.raises(RuntimeError, match=r"finished rows \[1\]"):
+        env.step_and_maybe_reset(td)
+    td = env.reset()
+    for _ in range(40):  # the fused path resets every finished row, so no false alarm
+        td["action"] = torch.tensor([2, 1, 0, 2])
+        _, td = env.step_and_maybe_reset(td)
+
+
+@pytest.mark.parametrize("batch", [1, 300])
+def test_fused_path_matches_generic_path_with_many_resets(batch):
+    """The spare-row reset (built in the step's copy, then one gather) equals step + step_mdp + maybe_reset, over
+    enough steps to refill the prompt pool several times (every row finishes every other step or so)."""
+    fast, slow = (ParityCoTTorchEnv(d=5, batch_size=[batch], seed=1) for _ in range(2))
+    td_f, td_s = fast.reset(), slow.reset()
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(150):
+        action = torch.where(torch.rand(batch, generator=gen) < 0.5, 2, torch.randint(0, 2, (batch,), generator=gen))
+        td_f["action"], td_s["action"] = action, action.clone()
+        out_f, td_f = fast.step_and_maybe_reset(td_f)
+        out_s, td_s = ParityCoTTorchEnv.__mro__[1]._step_and_maybe_reset(slow, td_s)
+        for key in out_f.keys(True, True):
+            assert torch.equal(out_f[key], out_s[key]), key
+        for key in td_s.keys(True, True):
+            assert key == "action" or torch.equal(td_f[key], td_s[key]), key
+    assert fast._state.pool_start.max() >= 2 * fast._pool_size  # the pool was refilled twice or more
+
+
+def test_outputs_are_fresh_views():
+    """Entries handed out are never written by later steps (the rollout test checks this over a whole rollout)."""
+    env = ParityCoTTorchEnv(d=3, batch_size=[2], seed=0)
+    td = env.reset()
+    td["action"] = torch.tensor([2, 1])
+    data, td = env.step_and_maybe_reset(td)
+    before = data.clone()
+    for _ in range(10):
+        td["action"] = torch.tensor([2, 2])
+        _, td = env.step_and_maybe_reset(td)
+    assert (data == before).all()
+    assert isinstance(data, TensorDict) and data["next", "reward"].dtype == torch.float32
