@@ -16,7 +16,7 @@ import math
 
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
-from rl_common import write_result
+from common import write_result
 
 
 def main() -> None:
@@ -41,8 +41,8 @@ def main() -> None:
         print(f"p_long {p}: {r.stop_reason} after {r.samples:,} samples; sampled long fraction "
               f"{m['sampled_long_fraction']:.4f} (band +-{band:.4f}), long accuracy {m['sampled_long_accuracy']}, "
               f"greedy {m['greedy_accuracy']:.3f} (length {m['greedy_mean_length']:.2f})", flush=True)
-    write_result("calibration", {"benchmark": "calibration", "d": args.d, "n": args.n, "seed": args.seed,
-                                 "rows": rows})
+        write_result("calibration", {"benchmark": "calibration", "d": args.d, "n": args.n, "seed": args.seed,
+                                     "rows": rows})  # after every p_long, so that an interrupted run keeps its rows
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import torch
 from agents.generate import generate
 from agents.model import GPT
 from agents.pretrain import PretrainConfig
-from rl_common import write_result
+from common import write_result
 
 
 def main() -> None:
@@ -46,8 +46,7 @@ def main() -> None:
         print(f"{key}: {out[key]['tokens_per_s']:,.0f} new tokens/s (best of {args.repeats}: {min(times):.2f} s)")
     out["speedup"] = out["cached"]["tokens_per_s"] / out["uncached"]["tokens_per_s"]
     print(f"speed-up of the cache: {out['speedup']:.1f}x")
-    write_result("generation_speed", {"benchmark": "generation_speed", **out,
-                                      "note": "2-core CPU shared with other jobs while measured"})
+    write_result("generation_speed", {"benchmark": "generation_speed", **out})
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Three scales of the same pipeline (per seed: pre-training, RL from its checkpoin
 the same checkpoint):
 - ``--scale paper``: the paper's setting, d = 50, p_long = 0.25, control to 10^7 samples; for one GPU
   (``benchmarks/gpu.sh`` runs it; targets: reproduction <= 30 s, control <= 90 s on one H100-class GPU);
+- ``--scale d50-cpu``: the paper's d = 50, p_long = 0.25 on a CPU (slow: tens of minutes), the control only as long
+  as the RL stage;
 - ``--scale cpu``: d = 24, p_long = 0.25, control to 10^6 samples; the figure suite's CPU version;
 - ``--scale small``: d = 6, the control as long as the RL stage; seconds on a CPU, for the tests.
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import sys
 import time
@@ -30,6 +31,7 @@ import torch
 
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl.finetune import FinetuneConfig, finetune
+from common import hardware
 
 
 @dataclass
@@ -49,17 +51,13 @@ class Scale:
 SCALES = {
     "paper": Scale(d=50, p_long=0.25, batch_size=1024, lr=3e-3, eval_every=51_200, control_samples=10_000_000,
                    rl_batch=1024, eval_n=4096),
+    "d50-cpu": Scale(d=50, p_long=0.25, batch_size=256, lr=3e-3, eval_every=51_200, control_samples=0,
+                     rl_batch=256, eval_n=2048),
     "cpu": Scale(d=24, p_long=0.25, batch_size=256, lr=3e-3, eval_every=25_600, control_samples=1_000_000,
                  rl_batch=256, eval_n=2048),
     "small": Scale(d=6, p_long=0.25, batch_size=256, lr=3e-3, eval_every=12_800, control_samples=0, rl_batch=256,
                    eval_n=512),
 }
-
-
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
-    return f"{platform.processor() or platform.machine()} CPU, torch {torch.__version__}"
 
 
 def run(scale: Scale, device: str, out: Path, seed: int, progress: bool) -> dict:
@@ -106,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"--out {out} is not empty; choose a new directory")
     out.mkdir(parents=True, exist_ok=True)
-    print(f"hardware: {hardware(torch.device(args.device))}; d = {scale.d}, p_long = {scale.p_long}")
+    print(f"hardware: {hardware()}; device {args.device}; d = {scale.d}, p_long = {scale.p_long}")
     runs = []
     for seed in args.seeds:
         r = run(scale, args.device, out / f"seed{seed}", seed, not args.no_progress)
@@ -122,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label:44} {wall:7.1f} s {samples:>11,} seq   greedy acc {m['greedy_accuracy']:.3f}"
                   f"   greedy len {m['greedy_mean_length']:.1f}")
         print(f"  reproduction (NTP + RL): {r['reproduction_wall_s']:.1f} s")
-    result = {"hardware": hardware(torch.device(args.device)), "scale_name": args.scale, "scale": scale.__dict__,
+    result = {"hardware": hardware(), "device": args.device, "scale_name": args.scale, "scale": scale.__dict__,
               "runs": runs}
     if args.scale == "paper":
         result["targets"] = {"reproduction_wall_s": 30, "control_wall_s": 90}

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rl_common import figure_path, read_result  # noqa: E402
+from common import figure_path, read_result  # noqa: E402
 
 
 def main() -> None:

@@ -36,8 +36,9 @@ def draw(result: dict, path: Path) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="center left")
     s = result["scale"]
-    ax.set_title(f"d = {s['d']}, p_long = {s['p_long']}, {len(result['runs'])} seed(s)  ({result['hardware']})",
-                 fontsize=9)
+    hw = result["hardware"]
+    where = hw.get("gpu") if result.get("device", "cpu").startswith("cuda") else hw["cpu"]
+    ax.set_title(f"d = {s['d']}, p_long = {s['p_long']}, {len(result['runs'])} seed(s)  ({where})", fontsize=9)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

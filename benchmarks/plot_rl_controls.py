@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from rl_common import RESULTS, figure_path, read_result
+from common import RESULTS, figure_path, read_result
 
 
 def main() -> None:

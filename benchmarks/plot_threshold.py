@@ -12,7 +12,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rl_common import figure_path, read_result  # noqa: E402
+from common import figure_path, read_result  # noqa: E402
 
 
 def main() -> None:

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
 from agents.pretrain import PretrainConfig, pretrain
-
-RESULTS = Path(__file__).resolve().parent / "results" / "pretrain_speed.json"
+from common import write_result
 
 
 def matmul_peak(threads: int, n: int = 512, repeats: int = 50) -> float:
@@ -65,12 +61,8 @@ def main() -> None:
                "max_s": max(times) if times else None, "matmul_peak_flop_s": peak,
                "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs)}
     print(json.dumps(summary))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "pretrain_speed", "config": {**asdict(base), "betas": list(base.betas)},
-                                   "hardware": {"machine": platform.processor() or platform.machine(),
-                                                "cpu_count": os.cpu_count(), "threads": base.threads, "torch": torch.__version__},
-                                   "note": "2-core CPU shared with other jobs while measured: times are inflated",
-                                   "summary": summary, "runs": runs}, indent=1))
+    write_result("pretrain_speed", {"benchmark": "pretrain_speed", "config": {**asdict(base), "betas": list(base.betas)},
+                                    "summary": summary, "runs": runs})
 
 
 if __name__ == "__main__":

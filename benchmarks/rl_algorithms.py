@@ -18,19 +18,20 @@ import torch
 
 from agents.checkpoint import load_checkpoint
 from agents.rl import ALGORITHMS, FinetuneConfig, finetune
-from rl_common import write_result
+from common import write_result
 
 
-def run(checkpoint: str, algo: str, seed: int, after: int, steps: int, threads: int) -> dict:
+def run(checkpoint: str, algo: str, seed: int, after: int, steps: int, threads: int, temperature: float = 1.0) -> dict:
     ckpt = load_checkpoint(checkpoint)
-    cfg = FinetuneConfig(algo=algo, seed=seed, steps=steps, steps_after_solved=after, threads=threads)
+    cfg = FinetuneConfig(algo=algo, seed=seed, steps=steps, steps_after_solved=after, threads=threads,
+                         temperature=temperature)
     result = finetune(ckpt.model, cfg, task=ckpt.task, progress=False)
     probes = [e for e in result.log if "greedy_accuracy" in e]
     after_solved = [e["greedy_accuracy"] for e in probes if result.solved_step and e["step"] > result.solved_step]
     print(f"{algo} seed {seed}: solved at step {result.solved_step} ({result.time_to_solved_s} s), "
           f"min accuracy after {min(after_solved, default=None)}, final {result.metrics.get('greedy_accuracy')}")
     return {
-        "algo": algo, "seed": seed, "config": result.config, "solved_step": result.solved_step,
+        "algo": algo, "seed": seed, "temperature": temperature, "config": result.config, "solved_step": result.solved_step,
         "time_to_solved_s": result.time_to_solved_s, "wall_time_s": result.wall_time_s,
         "episodes": result.episodes, "min_accuracy_after_solved": min(after_solved, default=None),
         "final": result.metrics,
@@ -51,12 +52,14 @@ def main() -> None:
     parser.add_argument("--after-star", type=int, default=10, help="STaR rounds trained after solved (default 10)")
     parser.add_argument("--steps", type=int, default=1000, help="most steps (STaR rounds) per run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    parser.add_argument("--name", default="rl_algorithms", help="results/NAME.json (default rl_algorithms)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     runs = [run(args.checkpoint, algo, seed, args.after_star if algo == "star" else args.after, args.steps,
-                args.threads) for algo in args.algos for seed in args.seeds]
-    write_result("rl_algorithms", {"checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task, "runs": runs,
-                                   "note": "wall times on a shared 2-core CPU are inflated by contention"})
+                args.threads, args.temperature) for algo in args.algos for seed in args.seeds]
+    write_result(args.name, {"checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task,
+                             "temperature": args.temperature, "runs": runs})
 
 
 if __name__ == "__main__":

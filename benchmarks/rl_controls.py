@@ -27,7 +27,7 @@ from agents.checkpoint import load_checkpoint, resolve_checkpoint_dir
 from agents.model import GPT
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl import FinetuneConfig, finetune
-from rl_common import RESULTS, read_result, write_result
+from common import RESULTS, read_result, write_result
 
 
 def ntp_only(checkpoint: str, sequences: int, threads: int) -> dict:

@@ -23,7 +23,7 @@ from agents.checkpoint import load_checkpoint
 from agents.generate import generate
 from agents.rl import EpisodeCollector, FinetuneConfig, finetune
 from parity_env.torch_env import ParityCoTTorchEnv
-from rl_common import write_result
+from common import write_result
 
 
 def collection_vs_generate(model, task, batch_size: int, repeats: int, seed: int = 0) -> dict:
@@ -80,7 +80,6 @@ def main() -> None:
         "checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task, "algo": args.algo, "collection_pretrained": before,
         "collection_after_rl": after, "time_to_99": runs,
         "time_to_99_median_s": statistics.median(times) if times else None,
-        "note": "timings on a shared 2-core CPU are inflated by contention; rerun alone for reference numbers",
     })
 
 

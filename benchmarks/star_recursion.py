@@ -18,7 +18,7 @@ import torch
 
 from agents.checkpoint import load_checkpoint
 from agents.rl import FinetuneConfig, finetune
-from rl_common import write_result
+from common import write_result
 
 
 def recursion(p0: float, rounds: int) -> list[float]:

@@ -14,7 +14,7 @@ import argparse
 
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
-from rl_common import write_result
+from common import write_result
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from agents.checkpoint import load_checkpoint
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl import FinetuneConfig, finetune
-from rl_common import write_result
+from common import write_result
 
 
 def main() -> None:

@@ -83,7 +83,8 @@ NOOP = 3  # the action index of rows that TorchRL's "_step" mask leaves alone
 DONE, TERMINATED, TRUNCATED_FLAG, CORRECT, IS_LONG, ILLEGAL = range(6)  # columns of transition_tables' flags
 # Columns of the step table, and of the (B, 6) int64 block the env keeps per row (the table row of its last step):
 # REWARD holds the float32 reward in its first 4 bytes and FLAGS one bool per byte (DONE .. IS_LONG), so the entries
-# are views of the block; CHECK = done + 2 * illegal, so one max() tells whether any row finished or stepped illegally.
+# are views of the block; CHECK = done + 2 * illegal: its nonzero rows are the finished ones, and max() >= 2 flags a
+# step of a finished row (checked only while some row may be finished: ``_Rows.some_finished``).
 NEXT_CODE, RESP_LEN, REWARD, FLAGS, CHECK, PARITY = range(6)
 N_COLUMNS = 6
 
@@ -183,9 +184,11 @@ def unpack_prompt_bits(
     words: torch.Tensor, d: int, out: torch.Tensor | None = None, shifts: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Prompt bits (N, d) from hash words (N, W): bit j is bit j % 32 of word j // 32 (``shifts``: j % 32, cached)."""
-    j = torch.arange(d, device=words.device)
-    src = words if words.shape[1] == 1 else words.index_select(1, j // 32)  # (N, 1) or (N, d)
-    return torch.bitwise_and(src >> (j % 32 if shifts is None else shifts), 1, out=out)  # (N, d)
+    if shifts is None:
+        shifts = torch.arange(d, device=words.device) % 32
+    if words.shape[1] > 1:  # word j // 32 for every bit j
+        words = words.index_select(1, torch.arange(d, device=words.device) // 32)  # (N, d)
+    return torch.bitwise_and(words >> shifts, 1, out=out)  # (N, d)
 
 
 def stream_prompt_bits_torch(counter: torch.Tensor, d: int) -> torch.Tensor:

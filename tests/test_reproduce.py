@@ -24,7 +24,8 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert format_table(results) in printed and "wall time" in printed
     pre, rl, control = (results["stages"][k] for k in ("pretrained", "finetuned", "control"))
     assert pre["stop_reason"] == "learned"
-    assert rl["greedy_accuracy"] >= 0.99 and rl["greedy_mean_length"] > 5  # the chain, d = 6 bits
+    assert rl["greedy_accuracy"] >= 0.99
+    assert rl["greedy_mean_length"] > pre["greedy_mean_length"]  # RL lengthened the answers
     assert control["samples"] == rl["samples"]  # the control saw as many sequences as RL generated
     assert results["curves"]["finetune"] and results["curves"]["pretrain"]
 

@@ -1,4 +1,4 @@
-"""Shared plumbing of the RL benchmarks: where results go, the hardware line, the default pretrained checkpoint."""
+"""Shared plumbing of the benchmark scripts: where results and figures go, and the hardware line every result carries."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def hardware() -> dict:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "load_average_1min": os.getloadavg()[0]}  # > cores means other work shared the CPU: timings inflated
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info

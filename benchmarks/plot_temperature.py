@@ -1,0 +1,41 @@
+"""Figure of benchmarks/results/temperature.json: greedy accuracy against RL steps per algorithm and temperature.
+
+    python benchmarks/plot_temperature.py       # writes benchmarks/figures/temperature.png
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from common import figure_path, read_result
+
+
+def main() -> None:
+    data = read_result("temperature")
+    algos = list(dict.fromkeys(r["algo"] for r in data["runs"]))
+    temps = sorted({r["temperature"] for r in data["runs"]})
+    fig, axes = plt.subplots(2, len(algos), figsize=(5 * len(algos), 6), squeeze=False, sharey="row")
+    for col, algo in enumerate(algos):
+        for i, temp in enumerate(temps):
+            runs = [r for r in data["runs"] if r["algo"] == algo and r["temperature"] == temp]
+            for j, r in enumerate(runs):  # one line per seed: the spread
+                label = f"T = {temp}" if j == 0 else None
+                axes[0, col].plot(r["probe_steps"], r["greedy_accuracy"], color=f"C{i}", lw=1, label=label)
+                axes[1, col].plot(r["probe_steps"], r["greedy_length"], color=f"C{i}", lw=1, label=label)
+        axes[0, col].set_title(f"{algo}, end-to-end reward")
+        axes[0, col].axhline(0.99, color="k", lw=0.5, ls="--")
+        axes[1, col].set_xlabel("RL step" + (" (round)" if algo == "star" else ""))
+        axes[0, col].legend(fontsize=8)
+    axes[0, 0].set_ylabel("greedy accuracy")
+    axes[1, 0].set_ylabel("greedy answer length (bits)")
+    task = data["task"]
+    fig.suptitle(f"Sampling temperature, d = {task['d']}, p_long = {task['p_long']}, one line per seed "
+                 f"({data['hardware']['cpu']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(figure_path("temperature"), dpi=120)
+    print(f"wrote {figure_path('temperature')}")
+
+
+if __name__ == "__main__":
+    main()
