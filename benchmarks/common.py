@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from pathlib import Path
 
 import torch
 
+STARTED = time.perf_counter()  # results record the wall time since the script imported this module
 HERE = Path(__file__).resolve().parent
 RESULTS, FIGURES = HERE / "results", HERE / "figures"
 
@@ -33,7 +35,7 @@ def hardware() -> dict:
 def write_result(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"hardware": hardware(), **data}, indent=1))
+    path.write_text(json.dumps({"hardware": hardware(), "wall_time_s": time.perf_counter() - STARTED, **data}, indent=1))
     print(f"wrote {path}")
     return path
 

@@ -1,4 +1,4 @@
-"""Figure of benchmarks/results/threshold.json: greedy accuracy after NTP against p_long, with the 1/3 prediction.
+"""Figure of benchmarks/results/threshold*.json: greedy accuracy after NTP against p_long, with the 1/3 prediction.
 
     python benchmarks/plot_threshold.py          # writes benchmarks/figures/threshold.png
 
@@ -12,12 +12,15 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from common import figure_path, read_result  # noqa: E402
+from common import RESULTS, figure_path, read_result  # noqa: E402
 
 
 def main() -> None:
-    res = read_result("threshold")
-    runs = res["runs"]
+    parts = [read_result(path.stem) for path in sorted(RESULTS.glob("threshold*.json"))]  # sweeps split by p_long
+    res = parts[0]
+    if any((p["d"], p["budget"]) != (res["d"], res["budget"]) for p in parts):
+        raise SystemExit("threshold*.json files with different d or budget: move the stale ones away")
+    runs = [r for p in parts for r in p["runs"]]
     ps = sorted({r["p_long"] for r in runs})
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in runs:

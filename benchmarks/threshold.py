@@ -5,7 +5,8 @@
 
 Every run trains on exactly --budget demonstrations (no early stop), at least 3x what p_long = 0.25 needs to learn the
 chain (the samples at which its chain check first passed are recorded per run to show it), then greedy accuracy and
-length are measured on --n fresh prompts. Tens of minutes on 2 CPU cores. Writes benchmarks/results/threshold.json.
+length are measured on --n fresh prompts. Tens of minutes on 2 CPU cores. Writes benchmarks/results/NAME.json (--name,
+default threshold) after every run, so sweeps can be split across processes (e.g. --p-long 0.4 0.5 --name threshold_high).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=600_000, help="demonstrations per run, the same for every p")
     parser.add_argument("--n", type=int, default=4096, help="fresh prompts of the greedy evaluation")
     parser.add_argument("--d", type=int, default=24)
+    parser.add_argument("--name", default="threshold",
+                        help="results/NAME.json (default threshold); plot_threshold.py reads every threshold*.json")
     args = parser.parse_args()
     runs = []
     for p in args.p_long:
@@ -38,8 +41,9 @@ def main() -> None:
                          "sampled_long_fraction": m["sampled_long_fraction"], "wall_time_s": r.wall_time_s})
             print(f"p_long {p} seed {seed}: greedy {m['greedy_accuracy']:.3f} length {m['greedy_mean_length']:.1f}, "
                   f"chain learned at {learned_at} samples", flush=True)
-    write_result("threshold", {"benchmark": "threshold", "d": args.d, "budget": args.budget, "n": args.n,
-                               "runs": runs})
+            # after every run, so that a stopped sweep keeps what it measured
+            write_result(args.name, {"benchmark": "threshold", "d": args.d, "budget": args.budget, "n": args.n,
+                                     "runs": runs})
 
 
 if __name__ == "__main__":

@@ -1,11 +1,22 @@
-"""Shared helpers for the parity_env tests: scripted responses and a pure-Python reward oracle.
+"""Shared test helpers: one torch thread per test, scripted responses and a pure-Python reward oracle.
 
-Run the tests with ``pytest tests`` (slow ones with ``pytest -m slow``).
+Run the tests with ``pytest`` (slow ones with ``pytest -m slow``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The models under test are tiny: one thread is fastest, and it keeps timings of a busy machine sane."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 EOS = 2
 KINDS = (

@@ -11,14 +11,6 @@ from parity_env.torch_env import ParityCoTTorchEnv
 D = 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def episodes_for(model, group_size, kl, batch=32, seed=0):
     reference = GPT(model.cfg).eval() if kl else None  # any other model: the KL is then non-zero
     env = ParityCoTTorchEnv(d=D, batch_size=[batch], seed=seed, group_size=group_size)

@@ -15,14 +15,6 @@ TASK = {"d": D, "p_long": 0.3, "leap": 1, "max_response_len": D + 1}
 FAST = ["--batch-size", "16", "--eval-n", "64", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def ckpt(tmp_path):
     torch.manual_seed(0)

@@ -12,14 +12,6 @@ from parity_env.torch_env import ParityCoTTorchEnv
 D = 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(seed=0, d=D):
     torch.manual_seed(seed)
     return GPT(GPTConfig(block_size=2 * d + 2, d_model=32, n_head=2)).eval()

@@ -103,8 +103,9 @@ class FinetuneConfig:
     checkpoint_every: int = 50
     seed: int = 0
     device: str = "cpu"
-    threads: int | None = None
-    """torch CPU threads; None leaves torch's default. 1 is fastest for these small models on a busy CPU."""
+    threads: int | None = 1
+    """torch CPU threads (process-wide); None leaves torch's default. One by default, as in pre-training: these
+    matmuls are too small to gain from a second thread, and OpenMP threads spin on a busy CPU."""
     out: str | None = None
     """Run directory (checkpoint/ and log.jsonl); None writes nothing."""
     resume: bool = False
@@ -419,7 +420,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps-after-solved", type=int, default=0,
                         help="keep training this many steps after greedy accuracy holds >= 99%% (default 0)")
     parser.add_argument("--star-samples", type=int, default=4096, help="episodes sampled per STaR round")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--d", type=int, default=None, help="expected d; an error if the checkpoint has another")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
