@@ -142,7 +142,7 @@ def fig1(r):
 def main() -> None:
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
-        fn = globals().get(path.stem)
+        fn = globals().get(path.stem) or globals().get(path.stem.split("_")[0])  # threshold_high -> threshold
         print(f"### {path.stem}\n{_hw(r)}\n")
         if fn is None:
             print("(no summary)\n")
