@@ -103,7 +103,7 @@ def generate(
         if 2 * int(keep.sum()) <= rows.numel():  # compact: drop the finished rows from the computation
             rows, step, context = rows[keep], step[keep], context[keep]
             if use_cache:
-                cache = _select_rows(model, cache, keep)
+                cache = select_cache_rows(model, cache, keep)
         if use_cache:
             logits = model(step[:, None], cache)[:, -1]
         else:
@@ -113,7 +113,7 @@ def generate(
     return Generation(tokens, logprobs, lengths, finished)
 
 
-def _select_rows(model: GPT, cache: KVCache, keep: torch.Tensor) -> KVCache:
+def select_cache_rows(model: GPT, cache: KVCache, keep: torch.Tensor) -> KVCache:
     """A new cache holding only the rows ``keep`` (bool (b,)) of ``cache``, at the same position."""
     small = model.new_cache(int(keep.sum()), device=cache.k.device, dtype=cache.k.dtype)
     small.k[:, :, :, : cache.pos] = cache.k[:, keep, :, : cache.pos]  # (layers, b', nh, pos, hs)

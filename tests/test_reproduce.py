@@ -58,7 +58,6 @@ def test_default_out_is_a_new_timestamped_directory():
     assert ReproduceConfig().out.startswith("runs/reproduce-")
 
 
-@pytest.mark.slow
 def test_gpu_script_small_on_cpu(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable}
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--small", "--out", str(tmp_path)],

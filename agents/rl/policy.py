@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tensordict.nn import TensorDictModule
 
-from ..generate import _select_rows, check_temperature, sample_logits
+from ..generate import check_temperature, sample_logits, select_cache_rows
 from ..model import GPT, KVCache
 
 
@@ -61,7 +61,7 @@ class CachedSampler(torch.nn.Module):
                 )
             keep = ~done.reshape(B)[self.rows]  # (b,)
             if 2 * int(keep.sum()) <= self.rows.numel():  # compact: drop finished rows from the computation
-                self.rows, self.cache = self.rows[keep], _select_rows(self.model, self.cache, keep)
+                self.rows, self.cache = self.rows[keep], select_cache_rows(self.model, self.cache, keep)
             step = tokens[self.rows, pos : pos + 1]  # (b, 1) the token the env appended last step
             logits = self.model(step, self.cache)[:, -1]  # (b, A)
         running = ~done.reshape(B)[self.rows]  # (b,)
