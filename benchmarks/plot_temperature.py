@@ -1,4 +1,4 @@
-"""Figure of benchmarks/results/temperature.json: greedy accuracy against RL steps per algorithm and temperature.
+"""Figure of benchmarks/results/temperature*.json: greedy accuracy against RL steps per algorithm and temperature.
 
     python benchmarks/plot_temperature.py       # writes benchmarks/figures/temperature.png
 """
@@ -8,11 +8,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common import figure_path, read_result
+from common import RESULTS, figure_path, read_result
 
 
 def main() -> None:
-    data = read_result("temperature")
+    parts = [read_result(path.stem) for path in sorted(RESULTS.glob("temperature*.json"))]  # split by algorithm
+    data = {**parts[0], "runs": [r for p in parts for r in p["runs"]]}
     algos = list(dict.fromkeys(r["algo"] for r in data["runs"]))
     temps = sorted({r["temperature"] for r in data["runs"]})
     fig, axes = plt.subplots(2, len(algos), figsize=(5 * len(algos), 6), squeeze=False, sharey="row")

@@ -28,12 +28,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150, help="most RL steps per run (default 150)")
     parser.add_argument("--star-rounds", type=int, default=15, help="most STaR rounds per run (default 15)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--name", default="temperature",
+                        help="results/NAME.json (default temperature); plot_temperature.py reads every temperature*.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     runs = [run(args.checkpoint, algo, seed, 0, args.star_rounds if algo == "star" else args.steps, args.threads,
                 temperature)
             for algo in args.algos for temperature in args.temperatures for seed in args.seeds]
-    write_result("temperature", {"checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task,
+    write_result(args.name, {"checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task,
                                  "runs": runs})
 
 
