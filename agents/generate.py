@@ -43,19 +43,20 @@ def check_temperature(temperature: float) -> float:
 
 def sample_logits(
     logits: torch.Tensor, temperature: float, generator: torch.Generator | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick a token from ``logits`` (B, A) and return it (B,) with its log-probability (B,).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pick a token from ``logits`` (B, A): the token (B,), its log-probability (B,) and the log-distribution (B, A).
 
-    Temperature 0 is greedy (log-probability under the untempered policy); otherwise the log-probability is under
-    the tempered distribution that was sampled.
+    Temperature 0 is greedy (log-probabilities under the untempered policy); otherwise they are under the tempered
+    distribution that was sampled. Callers that need the entropy reuse the returned log-distribution.
     """
     logits = logits.float()
     if temperature == 0:
+        logp = F.log_softmax(logits, -1)  # (B, A)
         tok = logits.argmax(-1)
-        return tok, F.log_softmax(logits, -1).gather(-1, tok[:, None]).squeeze(-1)
-    logp = F.log_softmax(logits / temperature, -1)  # (B, A)
-    tok = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)  # (B,)
-    return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+    else:
+        logp = F.log_softmax(logits / temperature, -1)  # (B, A)
+        tok = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)  # (B,)
+    return tok, logp.gather(-1, tok[:, None]).squeeze(-1), logp
 
 
 @torch.no_grad()
@@ -91,7 +92,7 @@ def generate(
             logits[:, EOS] = float("-inf")
         running = ~finished[rows]  # (b,)
         live = rows[running]  # batch indices of the rows that emit a token now
-        tok, lp = sample_logits(logits[running], temperature, generator)  # (n_live,)
+        tok, lp, _ = sample_logits(logits[running], temperature, generator)  # (n_live,)
         tokens[live, t] = tok
         logprobs[live, t] = lp
         finished[live] |= tok == EOS

@@ -18,7 +18,6 @@ seeded generator give the tokens and log-probabilities of ``generate`` exactly (
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from tensordict.nn import TensorDictModule
 
 from ..generate import check_temperature, sample_logits, select_cache_rows
@@ -66,8 +65,7 @@ class CachedSampler(torch.nn.Module):
             logits = self.model(step, self.cache)[:, -1]  # (b, A)
         running = ~done.reshape(B)[self.rows]  # (b,)
         logits = logits[running]  # (n_live, A)
-        tok, logp = sample_logits(logits, self.temperature, self.generator)  # (n_live,)
-        dist_logp = F.log_softmax(logits.float() / self.temperature, -1)  # (n_live, A)
+        tok, logp, dist_logp = sample_logits(logits, self.temperature, self.generator)  # (n_live,), (n_live, A)
         live = self.rows[running]
         action = torch.zeros(B, dtype=torch.long, device=tokens.device)
         log_prob = torch.zeros(B, device=tokens.device)
