@@ -85,7 +85,7 @@ def generate(
     cache = model.new_cache(B, device=device) if use_cache else None
     context = prompts  # (b, P + t): the rows still computed
     rows = torch.arange(B, device=device)  # (b,) which batch rows the computed rows are
-    logits = model(prompts, cache)[:, -1]  # (b, A)
+    logits = model(prompts, cache, logits_from=-1)[:, -1]  # (b, A)
     for t in range(max_new_tokens):
         if not allow_eos:
             logits = logits.clone()
@@ -109,7 +109,7 @@ def generate(
             logits = model(step[:, None], cache)[:, -1]
         else:
             context = torch.cat([context, step[:, None]], dim=1)
-            logits = model(context)[:, -1]
+            logits = model(context, logits_from=-1)[:, -1]
     lengths = (tokens != PAD).sum(-1)
     return Generation(tokens, logprobs, lengths, finished)
 
@@ -123,17 +123,20 @@ def select_cache_rows(model: GPT, cache: KVCache, keep: torch.Tensor) -> KVCache
     return small
 
 
-def response_logprobs(model: GPT, sequences: torch.Tensor, response_mask: torch.Tensor, temperature: float = 1.0):
+def response_logprobs(model: GPT, sequences: torch.Tensor, response_mask: torch.Tensor, temperature: float = 1.0,
+                      prompt_len: int = 1) -> torch.Tensor:
     """Log-probability (B, L) of every response token of ``sequences`` (B, L) in one causal pass; 0 elsewhere.
 
-    ``response_mask`` (B, L) marks the emitted tokens (EOS included). Position 0 is never a response token.
+    ``response_mask`` (B, L) marks the emitted tokens (EOS included). The first ``prompt_len`` tokens are never response
+    tokens (position 0 never is), so the model skips their outputs (``logits_from``).
     """
-    logits = model(sequences[:, :-1]).float()  # (B, L-1, A): logits[:, t] predicts sequences[:, t+1]
+    P = prompt_len
+    logits = model(sequences[:, :-1], logits_from=P - 1).float()  # (B, L-P, A): logits[:, j] predicts sequences[:, P+j]
     if temperature != 1.0:
         logits = logits / temperature
-    targets = sequences[:, 1:].clamp(max=logits.shape[-1] - 1)  # PAD/SEP targets are masked out below
-    logp = F.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)  # (B, L-1)
-    logp = torch.cat([torch.zeros_like(logp[:, :1]), logp], dim=1)  # (B, L) aligned with sequences
+    targets = sequences[:, P:].clamp(max=logits.shape[-1] - 1)  # PAD/SEP targets are masked out below
+    logp = F.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)  # (B, L-P)
+    logp = F.pad(logp, (P, 0))  # (B, L) aligned with sequences
     return torch.where(response_mask, logp, torch.zeros_like(logp))
 
 

@@ -96,27 +96,40 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, x, layer: int, cache: KVCache | None, rotary: tuple[torch.Tensor, torch.Tensor] | None):
+    def forward(self, x, layer: int, cache: KVCache | None, rotary: tuple[torch.Tensor, torch.Tensor] | None,
+                q_from: int = 0):
+        """Attention output (B, T - q_from, C) for the queries at positions q_from.. of ``x`` (B, T, C).
+
+        Every position still contributes its key and value; positions before ``q_from`` get no query (no output).
+        """
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
-        q, k, v = (t.view(B, T, self.n_head, self.hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        Tq = T - q_from
+        if q_from:  # keys and values for all positions, queries only where an output is wanted
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(x[:, q_from:], w[:C], b[:C])  # (B, Tq, C)
+            k, v = F.linear(x, w[C:], b[C:]).split(C, dim=2)  # 2 x (B, T, C)
+        else:
+            q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, Tq, self.n_head, self.hs).transpose(1, 2)  # (B, nh, Tq, hs)
+        k, v = (t.view(B, T, self.n_head, self.hs).transpose(1, 2) for t in (k, v))  # (B, nh, T, hs)
         pos = cache.pos if cache is not None else 0
         if rotary is not None:
             cos, sin = rotary[0][pos : pos + T], rotary[1][pos : pos + T]
-            q, k = _apply_rotary(q, cos, sin), _apply_rotary(k, cos, sin)
+            q, k = _apply_rotary(q, cos[q_from:], sin[q_from:]), _apply_rotary(k, cos, sin)
         if cache is not None:
             cache.k[layer, :, :, pos : pos + T] = k
             cache.v[layer, :, :, pos : pos + T] = v
             k, v = cache.k[layer, :, :, : pos + T], cache.v[layer, :, :, : pos + T]  # (B, nh, pos+T, hs)
         drop = self.dropout if self.training else 0.0
-        if pos == 0:
+        first = pos + q_from  # absolute position of the first query; query i sees keys 0 .. first + i
+        if first == 0:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=drop)
-        elif T == 1:  # one new token attends to everything cached
+        elif Tq == 1:  # the last position attends to everything before it
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
-        else:  # a chunk after a prefix: query i sees keys up to pos + i
-            mask = torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
+        else:
+            mask = torch.ones(Tq, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=first)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
-        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        y = y.transpose(1, 2).reshape(B, Tq, C)  # (B, Tq, C)
         return self.proj(y)
 
 
@@ -131,8 +144,9 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, layer, cache, rotary):
-        x = x + self.drop(self.attn(self.ln1(x), layer, cache, rotary))
+    def forward(self, x, layer, cache, rotary, q_from: int = 0):
+        """(B, T - q_from, C): the block's output at positions q_from.. of ``x`` (B, T, C)."""
+        x = x[:, q_from:] + self.drop(self.attn(self.ln1(x), layer, cache, rotary, q_from))
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
@@ -168,27 +182,48 @@ class GPT(nn.Module):
         p = self.head.weight
         return KVCache(self.cfg, batch_size, device or p.device, dtype or p.dtype)
 
-    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Action logits (B, T, n_actions) for tokens ``idx`` (B, T); with a cache, ``idx`` continues it."""
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None, logits_from: int = 0) -> torch.Tensor:
+        """Action logits (B, T - logits_from, n_actions) for tokens ``idx`` (B, T) of any integer dtype; with a cache,
+        ``idx`` continues it.
+
+        ``logits_from`` (0 <= logits_from < T, or negative from the end: -1 = the last position) skips the outputs of
+        the earlier positions: the last block computes only their keys and values (no query, MLP or head), which is
+        where a small model spends most of its work when only the response positions carry a loss. The logits are
+        those of ``forward(idx)[:, logits_from:]`` up to float rounding.
+        """
         B, T = idx.shape
         pos = cache.pos if cache is not None else 0
         if pos + T > self.cfg.block_size:
             raise ValueError(f"context of {pos + T} tokens exceeds block_size {self.cfg.block_size}")
+        if isinstance(logits_from, bool) or not isinstance(logits_from, int) or not -T <= logits_from < T:
+            raise ValueError(f"logits_from must be an int in [-{T}, {T}) for {T} input tokens; got {logits_from!r}")
+        logits_from %= T
+        if idx.dtype != torch.int64:  # e.g. the uint8 tokens of ParityCoTTorchEnv
+            if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+                raise TypeError(f"tokens must be an integer tensor; got dtype {idx.dtype}")
+            idx = idx.long()
         x = self.tok_emb(idx)  # (B, T, C)
         if self.pos_emb is not None:
             x = x + self.pos_emb.weight[pos : pos + T]
         rotary = (self.rope_cos, self.rope_sin) if self.cfg.positional == "rotary" else None
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = block(x, i, cache, rotary)
+            x = block(x, i, cache, rotary, logits_from if i == last else 0)  # (B, T or T - logits_from, C)
         if cache is not None:
             cache.pos = pos + T
-        return self.head(self.ln_f(x))  # (B, T, n_actions)
+        return self.head(self.ln_f(x))  # (B, T - logits_from, n_actions)
 
-    def flops_per_token(self) -> int:
-        """Approximate training FLOPs per token (forward + backward = 3x forward), PaLM-style 6N + attention."""
-        n = self.num_parameters() - self.tok_emb.weight.numel()
-        c, t = self.cfg, self.cfg.block_size
-        return 6 * n + 12 * c.n_layer * c.d_model * t
+    def forward_flops(self, seq_len: int, logits_from: int = 0) -> int:
+        """Matmul FLOPs of ``forward`` on one sequence of ``seq_len`` tokens (embeddings and norms left out).
+
+        Per position a full block costs 2 x 12 C^2 (qkv, projection, 4x MLP) and a query 4 C per key it sees; positions
+        before ``logits_from`` cost only their key and value (2 x 2 C^2) in the last block. Training is ~3x this.
+        """
+        c, T, s = self.cfg.d_model, seq_len, logits_from
+        attention = lambda first: 4 * c * sum(t + 1 for t in range(first, T))  # noqa: E731 (causal QK^T and AV)
+        full = T * 24 * c * c + attention(0)
+        last = T * 4 * c * c + (T - s) * 20 * c * c + attention(s) + (T - s) * 2 * c * self.cfg.n_actions
+        return (self.cfg.n_layer - 1) * full + last
 
 
 if __name__ == "__main__":
@@ -200,4 +235,6 @@ if __name__ == "__main__":
         cache = model.new_cache(3)
         steps = [model(tokens[:, :12], cache)] + [model(tokens[:, t : t + 1], cache) for t in range(12, 20)]
         err = (torch.cat(steps, 1) - full).abs().max().item()
-        print(f"{positional}: {model.num_parameters()} parameters, cache vs full max |diff| = {err:.2e}")
+        tail = (model(tokens, logits_from=12) - full[:, 12:]).abs().max().item()
+        print(f"{positional}: {model.num_parameters()} parameters, max |diff| vs the full pass: cache {err:.2e}, "
+              f"logits_from {tail:.2e}")

@@ -5,8 +5,9 @@
 
 Writes benchmarks/results/pretrain_speed.json. Time to learned counts everything from the start of pre-training to the
 chain check that passes (evaluations included; imports and the final evaluation excluded). Achieved FLOP/s is the
-model's training FLOPs (6 x non-embedding parameters + attention, per computed position) times the measured tokens/s,
-as a fraction of a float32 matmul peak measured here with the same number of threads.
+training matmul FLOPs actually computed (3 x ``GPT.forward_flops`` of every sequence, which counts the prompt
+positions' skipped outputs as not computed) per second of training steps, as a fraction of a float32 matmul peak
+measured here with the same number of threads. Tokens/s counts every input position of the training sequences.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ def main() -> None:
     for seed in args.seeds:
         cfg = PretrainConfig(**{**asdict(base), "seed": seed})
         r = pretrain(cfg, progress=False)
-        flops = r.model.flops_per_token() * r.tokens_per_s
+        flops = r.flop_per_s
+        decay = next((p["samples"] for p in r.log if p["lr"] < cfg.lr and p["samples"] > cfg.warmup_samples), None)
         runs.append({"seed": seed, "learned": r.stop_reason == "learned", "time_to_learned_s": r.time_to_learned_s,
-                     "samples": r.samples, "steps": r.steps, "wall_time_s": r.wall_time_s,
+                     "samples": r.samples, "steps": r.steps, "wall_time_s": r.wall_time_s, "decaying_at": decay,
                      "tokens_per_s": r.tokens_per_s, "achieved_flop_s": flops, "fraction_of_peak": flops / peak,
                      "final": r.metrics, "log": r.log})
-        print(f"seed {seed}: {r.stop_reason} at {r.time_to_learned_s} s, {r.samples:,} samples, "
+        print(f"seed {seed}: {r.stop_reason} at {r.time_to_learned_s} s, {r.samples:,} samples (lr decaying from "
+              f"{decay}), "
               f"{r.tokens_per_s:,.0f} tok/s, {flops / 1e9:.2f} GFLOP/s ({flops / peak:.1%} of peak), "
               f"greedy {r.metrics['greedy_accuracy']:.3f} length {r.metrics['greedy_mean_length']:.2f}", flush=True)
     times = [r["time_to_learned_s"] for r in runs if r["learned"]]

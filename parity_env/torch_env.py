@@ -6,7 +6,7 @@ tokens). Given the same prompts and actions it produces exactly what ``ParityCoT
 
 Tensordict entries (B = batch size, L = d + 1 + max_response_len)::
 
-    tokens           (B, L) int64   prompt, SEP, the response so far, PAD after it
+    tokens           (B, L) uint8   prompt, SEP, the response so far, PAD after it (see TOKEN_DTYPE)
     prompt_id        (B,)   int64   equal for equal prompts (see protocol.prompt_id_weights)
     parity           (B,)   int64   x_1 xor ... xor x_d
     response_length  (B,)   int64   tokens emitted, EOS included
@@ -87,6 +87,10 @@ DONE, TERMINATED, TRUNCATED_FLAG, CORRECT, IS_LONG, ILLEGAL = range(6)  # column
 # step of a finished row (checked only while some row may be finished: ``_Rows.some_finished``).
 NEXT_CODE, RESP_LEN, REWARD, FLAGS, CHECK, PARITY = range(6)
 N_COLUMNS = 6
+TOKEN_DTYPE = torch.uint8
+"""dtype of the ``tokens`` entry: every step hands out a fresh (B, L) token tensor (a rollout keeps each step's), and in
+bytes rather than int64 those copies move 8x less memory, the largest saving at large B (the numpy envs keep int64;
+the values are equal). ``agents.model.GPT`` reads any integer dtype."""
 
 
 def state_index(n, last, ok, parity, status):
@@ -154,16 +158,19 @@ def _wrap64(x: int) -> int:
 
 def _lsr(x: torch.Tensor, s: int) -> torch.Tensor:
     """Logical right shift of int64 ``x`` read as uint64 (torch's >> on int64 is arithmetic)."""
-    return (x >> s) & ((1 << (64 - s)) - 1)
+    return (x >> s).bitwise_and_((1 << (64 - s)) - 1)
 
 
 def splitmix64_torch(x: torch.Tensor) -> torch.Tensor:
-    """The splitmix64 finaliser on int64 tensors (wrapping arithmetic); bit-identical to protocol.splitmix64."""
+    """The splitmix64 finaliser on int64 tensors (wrapping arithmetic); bit-identical to protocol.splitmix64.
+
+    In place after the first add: the prompt pool hashes B x POOL_SIZE words at a time, and fresh temporaries of that
+    size cost more than the arithmetic."""
     golden, mul1, mul2 = splitmix64_consts()
     x = x + golden
-    x = (x ^ _lsr(x, 30)) * mul1
-    x = (x ^ _lsr(x, 27)) * mul2
-    return x ^ _lsr(x, 31)
+    x.bitwise_xor_(_lsr(x, 30)).mul_(mul1)
+    x.bitwise_xor_(_lsr(x, 27)).mul_(mul2)
+    return x.bitwise_xor_(_lsr(x, 31))
 
 
 def prompt_streams_torch(key: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
@@ -283,7 +290,7 @@ class ParityCoTTorchEnv(EnvBase):
         self._prompt_step = _wrap64(-(-d // 32) * splitmix64_consts()[0])  # stream advance per prompt
         self._pool_size = max(1, min(POOL_SIZE, POOL_MAX_WORDS // (n_rows * -(-d // 32))))
         self._pool_slots = torch.arange(self._pool_size, device=dev)  # (K,)
-        self._template = torch.full((self.seq_len,), PAD, dtype=torch.int64, device=dev)  # (L,)
+        self._template = torch.full((self.seq_len,), PAD, dtype=TOKEN_DTYPE, device=dev)  # (L,)
         self._template[d] = SEP
         self._make_specs(n_rows)
         self._rng = torch.Generator(device=dev)
@@ -295,7 +302,7 @@ class ParityCoTTorchEnv(EnvBase):
     def _make_specs(self, n: int) -> None:
         dev, L, R = self.device, self.seq_len, self.max_response_len
         self.observation_spec = Composite(
-            tokens=Categorical(VOCAB_SIZE, shape=(n, L), dtype=torch.int64, device=dev),
+            tokens=Categorical(VOCAB_SIZE, shape=(n, L), dtype=TOKEN_DTYPE, device=dev),
             prompt_id=Unbounded(shape=(n,), dtype=torch.int64, device=dev),
             parity=Categorical(2, shape=(n,), dtype=torch.int64, device=dev),
             response_length=Bounded(0, R, shape=(n,), dtype=torch.int64, device=dev),
@@ -373,7 +380,7 @@ class ParityCoTTorchEnv(EnvBase):
         gather from it (index_copy_ into a copy costs ~5x a gather on CPU)."""
         st, d, n = self._state, self.d, self._n_rows
         if spare is None:
-            spare = torch.empty(n + rows.shape[0], self.seq_len, dtype=torch.int64, device=self.device)
+            spare = torch.empty(n + rows.shape[0], self.seq_len, dtype=TOKEN_DTYPE, device=self.device)
             spare[:n].copy_(st.tokens)
         fresh = spare[n:]  # (N, L)
         fresh.copy_(self._template.expand(rows.shape[0], -1))
@@ -458,14 +465,14 @@ class ParityCoTTorchEnv(EnvBase):
         finished = check.nonzero().squeeze(1)  # (N,) rows whose episode ended (or had ended: rows not stepped)
         st.some_finished = finished.shape[0] > 0
         n = self._n_rows
-        spare = torch.empty(n + finished.shape[0] * spare_finished, self.seq_len, dtype=torch.int64, device=self.device)
+        spare = torch.empty(n + finished.shape[0] * spare_finished, self.seq_len, dtype=TOKEN_DTYPE, device=self.device)
         tokens = spare[:n]  # (B, L) fresh: the previous one stays with the caller
         tokens.copy_(st.tokens)
         if step_mask is None:
-            tokens.put_(self._response_start + resp_len, action)  # flat positions (B,)
+            tokens.put_(self._response_start + resp_len, action.to(TOKEN_DTYPE))  # flat positions (B,)
         else:  # rows not stepped write their current token back (positions clamped: finished rows may be full)
             pos = self._response_start + resp_len.clamp(max=self.max_response_len - 1)  # (B,)
-            tokens.put_(pos, torch.where(step_mask, action, tokens.take(pos)))
+            tokens.put_(pos, torch.where(step_mask, action.to(TOKEN_DTYPE), tokens.take(pos)))
         st.tokens, st.block = tokens, block
         return finished, spare
 

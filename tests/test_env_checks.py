@@ -80,7 +80,7 @@ def test_torchrl_check_env_specs_native(kwargs):
     data = env.rollout(40, break_when_any_done=False)
     B, L = env.batch_size[0], env.seq_len
     expected = {
-        "tokens": ((B, 40, L), torch.int64),
+        "tokens": ((B, 40, L), torch.uint8),  # bytes: see torch_env.TOKEN_DTYPE
         "prompt_id": ((B, 40), torch.int64),
         "parity": ((B, 40), torch.int64),
         "response_length": ((B, 40), torch.int64),

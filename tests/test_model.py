@@ -27,6 +27,49 @@ def test_kv_cache_equals_recomputation(positional):
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("positional", ["learned", "rotary"])
+@pytest.mark.parametrize("n_layer", [1, 2])
+def test_logits_from_equals_the_tail_of_the_full_pass(positional, n_layer):
+    torch.manual_seed(n_layer)
+    model = GPT(GPTConfig(block_size=20, n_layer=n_layer, n_head=2, d_model=32, positional=positional)).eval()
+    tokens = torch.randint(0, VOCAB_SIZE, (3, 20))
+    full = model(tokens)  # (3, 20, 3)
+    for start in (1, 9, 19, -1, -4):
+        torch.testing.assert_close(model(tokens, logits_from=start), full[:, start:], atol=1e-5, rtol=1e-5)
+    cache = model.new_cache(3)  # with a cache: a prefill whose last logits only are wanted, then a chunk after it
+    torch.testing.assert_close(model(tokens[:, :7], cache, logits_from=-1), full[:, 6:7], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(model(tokens[:, 7:15], cache, logits_from=3), full[:, 10:15], atol=1e-5, rtol=1e-5)
+    assert cache.pos == 15
+
+
+def test_logits_from_gradients_equal_the_full_pass():
+    model = tiny().train()
+    tokens = torch.randint(0, VOCAB_SIZE, (4, 20))
+    grads = []
+    for out in (lambda: model(tokens)[:, 12:], lambda: model(tokens, logits_from=12)):
+        model.zero_grad()
+        out().square().sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def test_forward_flops_counts_the_skipped_positions():
+    model = tiny()  # 2 blocks, C = 32
+    c = 32
+    full = model.forward_flops(20)
+    assert full > model.forward_flops(20, logits_from=10) > model.forward_flops(20, logits_from=19)
+    attention = 4 * c * sum(range(1, 21))
+    assert full == 2 * (20 * 24 * c * c + attention) + 20 * 2 * c * 3  # two full blocks and the head
+    # the last block without queries at 0..9: their MLP, projection and query (20 C^2 each), the scores they'd see
+    assert full - model.forward_flops(20, logits_from=10) == 10 * 20 * c * c + 4 * c * sum(range(1, 11)) + 10 * 6 * c
+
+
+@pytest.mark.parametrize("bad", [20, -21, 1.0, True, None])
+def test_bad_logits_from_is_refused(bad):
+    with pytest.raises(ValueError, match="logits_from"):
+        tiny()(torch.zeros(1, 20, dtype=torch.long), logits_from=bad)
+
+
 def test_context_longer_than_block_size_is_refused():
     with pytest.raises(ValueError, match="block_size"):
         tiny()(torch.zeros(1, 21, dtype=torch.long))
@@ -58,6 +101,8 @@ def test_generation_logprobs_match_one_pass_scoring():
     sequences = torch.cat([prompts, g.tokens], 1)  # (B, 20)
     mask = torch.cat([torch.zeros_like(prompts, dtype=torch.bool), g.tokens != PAD], 1)
     torch.testing.assert_close(response_logprobs(model, sequences, mask)[:, 8:], g.logprobs, atol=1e-5, rtol=1e-5)
+    skipped = response_logprobs(model, sequences, mask, prompt_len=8)  # the prompt's outputs skipped: same values
+    torch.testing.assert_close(skipped, response_logprobs(model, sequences, mask), atol=1e-5, rtol=1e-5)
 
 
 def test_eos_disabled_emits_every_token():

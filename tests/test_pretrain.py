@@ -21,10 +21,11 @@ def test_targets_are_the_response_tokens_only():
     parts = _split_batch(tokens, mask, is_long, 6, 6, None, np.random.default_rng(0))
     n_targets = sum(int((t >= 0).sum()) for _, t, _ in parts)
     assert n_targets == int(mask.sum())  # every response token (answer bits and EOS) and nothing else
-    for inputs, targets, weight in parts:
-        assert weight == 1.0 and inputs.shape == targets.shape
+    for inputs, targets, weight in parts:  # targets from position d (the SEP, which predicts the first response token)
+        assert weight == 1.0 and targets.shape == (inputs.shape[0], inputs.shape[1] - 6)
         assert (targets[:, -1] == EOS).all()  # rows are cut right after their EOS
-        assert (targets[:, :6] == -100).all()  # no prompt position is a target
+        assert (targets[:, 0] != -100).all()  # the first response token
+        np.testing.assert_array_equal(targets[:, :-1], inputs[:, 7:])  # row t's target is token t + 1
 
 
 def test_short_row_subsample_is_weighted_to_stay_unbiased():
@@ -33,6 +34,25 @@ def test_short_row_subsample_is_weighted_to_stay_unbiased():
     short_inputs, _, weight = parts[0]
     assert short_inputs.shape[0] == 32 and weight == pytest.approx((~is_long).sum() / 32)
     assert parts[1][0].shape[0] == is_long.sum()  # every long row is kept
+
+
+def test_chain_schedule_decays_only_after_its_start():
+    cfg = PretrainConfig(lr=1e-3, warmup_samples=1000, batch_size=100, decay_half_life=500, decay_floor=0.2)
+    assert cfg.lr_at(0) == pytest.approx(1e-3 * 100 / 1100)  # warm-up
+    assert cfg.lr_at(50_000) == cfg.lr_at(50_000, None) == 1e-3  # constant until the chain is mostly learned
+    assert cfg.lr_at(6_000, decay_start=5_000) == pytest.approx(0.25e-3)  # two half-lives later
+    assert cfg.lr_at(60_000, decay_start=5_000) == pytest.approx(0.2e-3)  # the floor
+    with pytest.raises(ValueError, match="decay_floor"):
+        PretrainConfig(decay_floor=1.5)
+
+
+def test_the_decay_starts_when_most_sampled_chains_are_right():
+    r = pretrain(PretrainConfig(**{**TINY, "check_n_long": 40}, stop_when_learned=False, max_samples=4096,
+                                warmup_samples=0, lr=1e-2, decay_half_life=256), progress=False)
+    judged = [(p["check_n_long"], p["check_n_wrong"]) for p in r.log]
+    first = next(i for i, (n, wrong) in enumerate(judged) if n >= 20 and n - wrong >= 0.85 * n)
+    lrs = [p["lr"] for p in r.log]
+    assert all(lr == lrs[0] for lr in lrs[: first + 1]) and lrs[-1] < lrs[first] / 2
 
 
 def _weights(model):

@@ -38,7 +38,7 @@ class ResponseScorer(torch.nn.Module):
             raise ValueError("a scoring temperature must be > 0 (log-probabilities of greedy decoding are undefined)")
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        logits = self.model(tokens[:, :-1])[:, self.prompt_len - 1 :]  # (B, R, A): position j predicts token P + j
+        logits = self.model(tokens[:, :-1], logits_from=self.prompt_len - 1)  # (B, R, A): position j predicts token P + j
         return logits.float() / self.temperature
 
 

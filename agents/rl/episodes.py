@@ -66,7 +66,7 @@ class EpisodeCollector:
 def pack_episodes(rollout: TensorDict, d: int, reference: GPT | None = None, temperature: float = 1.0) -> TensorDict:
     """The (B,) episode tensordict of a finished (B, T) rollout (module docstring)."""
     last = rollout[:, -1]["next"]
-    tokens = last["tokens"]  # (B, L)
+    tokens = last["tokens"].long()  # (B, L) (the env's tokens are bytes)
     B, L = tokens.shape
     P, R = d + 1, L - d - 1
     response_length = last["response_length"].reshape(B)
@@ -104,7 +104,7 @@ def pack_episodes(rollout: TensorDict, d: int, reference: GPT | None = None, tem
     )
     if reference is not None:
         full_mask = F.pad(response_mask, (P, 0))  # (B, L)
-        episodes["ref_log_prob"] = response_logprobs(reference, tokens, full_mask, temperature)[:, P:]
+        episodes["ref_log_prob"] = response_logprobs(reference, tokens, full_mask, temperature, prompt_len=P)[:, P:]
     return episodes
 
 

@@ -49,7 +49,7 @@ class CachedSampler(torch.nn.Module):
         if emitted == 0:  # a fresh episode for every row: restart the cache with the prompts
             self.cache = self.model.new_cache(B, device=tokens.device)
             self.rows = torch.arange(B, device=tokens.device)
-            logits = self.model(tokens[:, : self.prompt_len], self.cache)[:, -1]  # (B, A)
+            logits = self.model(tokens[:, : self.prompt_len], self.cache, logits_from=-1)[:, -1]  # (B, A)
         else:
             pos = None if self.cache is None else self.cache.pos
             if pos != self.prompt_len + emitted - 1:
