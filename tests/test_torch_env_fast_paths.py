@@ -71,3 +71,18 @@ def test_outputs_are_fresh_views():
         _, td = env.step_and_maybe_reset(td)
     assert (data == before).all()
     assert isinstance(data, TensorDict) and data["next", "reward"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("byteorder", ["little", "big"])
+@pytest.mark.parametrize("d", [2, 7, 24, 32, 33, 64, 65, 100])
+def test_prompt_bits_unpack_on_either_byte_order(monkeypatch, byteorder, d):
+    """Bit j of a prompt is bit j % 32 of hash word j // 32, from the words' bytes or (big-endian) the words."""
+    from parity_env import torch_env
+
+    monkeypatch.setattr(torch_env.sys, "byteorder", byteorder)
+    words = torch.randint(-(2**63), 2**63 - 1, (300, -(-d // 32)), generator=torch.Generator().manual_seed(d))
+    expected = torch.stack([(words[:, j // 32] >> (j % 32)) & 1 for j in range(d)], dim=1)  # (300, d)
+    assert torch.equal(torch_env.unpack_prompt_bits(words, d).long(), expected)
+    out = torch.full((300, d), 7, dtype=torch.uint8)
+    torch_env.unpack_prompt_bits(words, d, out=out)
+    assert torch.equal(out.long(), expected)
