@@ -6,7 +6,10 @@
 
 Every step draws a fresh batch from ``parity_env.demonstrations.sample_demonstrations`` (one seeded numpy stream) and
 minimises the cross-entropy of the response tokens only (answer bits and EOS; the prompt is never a target).
-Short rows are cut after their EOS before the forward pass (the loss is unchanged, the work halves at small p_long).
+Two savings leave the loss unchanged: short rows are cut after their EOS, and the model computes outputs only from
+the SEP on (``GPT.forward(..., logits_from=d)``: the prompt positions give the last block keys and values only), which
+together cut the work per step ~6x at p_long = 0.01. The learning rate stays high until most sampled chains are
+right, then decays (``PretrainConfig.schedule``).
 
 Stopping rule ("the chain is learned", ``agents.evaluate.chain_check``): of the first 200 long-form responses (more
 than one bit before EOS) sampled at temperature 1 on fresh prompts, at least 99% are exactly the correct chain.
@@ -72,16 +75,20 @@ class PretrainConfig:
     schedule: str = "chain"
     """After warm-up: "chain" keeps lr until the chain is mostly learned, then decays it (``decay_*`` below);
     "constant"; or "cosine" to lr / 10 at max_samples. Measured at d = 24, p_long = 0.01, seed 2: at a constant
-    3e-3 the sampled chains hover at 95-98% exact for 900k samples (the first two chain bits, whose logits sit beside
-    EOS's, stay noisy) and the check passed at 1.13M samples; decaying once 85% were exact, it passed at 410k. A
-    schedule fixed in advance decays too early for the seeds that find the chain late (a cosine froze one position)."""
+    3e-3 the sampled chains hover at 95-98% exact for 900k samples (the errors sit in the first two chain bits, whose
+    logits compete with EOS's and stay noisy) and the check passed at 1.13M samples; with "chain", at 614k (and all 5
+    seeds by 666k: benchmarks/pretrain_speed.py). A schedule fixed in advance decays too early for the seeds that find
+    the chain late (a cosine to max_samples froze one chain position unlearned)."""
     decay_trigger: float = 0.85
     """"chain" schedule: the decay starts at the first evaluation point where at least this fraction of the long-form
     responses the chain check judged (at least ``DECAY_MIN_JUDGED``) are exactly the chain."""
     decay_half_life: int = 50_000
     """"chain" schedule: samples over which the learning rate halves once the decay has started."""
-    decay_floor: float = 0.1
-    """"chain" schedule: the learning rate never falls below decay_floor * lr."""
+    decay_floor: float = 0.01
+    """"chain" schedule: the learning rate never falls below decay_floor * lr. It sets how precisely a long run ends
+    up calibrated prompt by prompt, which decides greedy decoding near the 1/3 threshold: at p_long = 0.3, 480k
+    samples, the probability of continuing after a right first bit (ideally 2p/(1+p) = 0.46) had a spread of 0.043
+    across prompts with a floor of 0.1 (a quarter of them above 1/2, so greedy continued on those), 0.007 with 0.01."""
     betas: tuple[float, float] = (0.9, 0.98)
     weight_decay: float = 0.0
     """No decay: fresh data every batch cannot be overfitted, and decay fights the large logits a sure chain needs."""
@@ -423,7 +430,7 @@ _HELP = {
                 "--max-samples) (default chain)",
     "decay_trigger": "chain schedule: exact fraction of the judged long responses that starts the decay (default 0.85)",
     "decay_half_life": "chain schedule: samples per halving of the learning rate (default 50000)",
-    "decay_floor": "chain schedule: lowest learning rate, as a fraction of --lr (default 0.1)",
+    "decay_floor": "chain schedule: lowest learning rate, as a fraction of --lr (default 0.01)",
     "short_rows": "short demonstrations per batch whose loss is computed, weighted up (default: all)",
     "weight_decay": "AdamW weight decay (default 0)",
     "grad_clip": "gradient-norm clip (default 1.0)",

@@ -32,10 +32,12 @@ def _hw(r: dict) -> str:
 
 
 def calibration(r):
-    yield "| p_long | samples to learned | sampled long fraction | long accuracy | greedy accuracy | greedy length |"
+    yield f"{r['budget']:,} demonstrations per p_long, d = {r['d']}, {r['n']:,} prompts per mode"
+    yield "| p_long | chain learned at | sampled long fraction | long accuracy | greedy accuracy | greedy length |"
     yield "|---|---|---|---|---|---|"
     for x in r["rows"]:
-        yield (f"| {x['p_long']} | {x['samples']:,} | {x['sampled_long_fraction']:.4f} (band ±{x['band']:.3f}) | "
+        learned = f"{x['chain_learned_at']:,}" if x["chain_learned_at"] is not None else "not learned"
+        yield (f"| {x['p_long']} | {learned} | {x['sampled_long_fraction']:.4f} (band ±{x['band']:.3f}) | "
                f"{_f(x['sampled_long_accuracy'])} | {x['greedy_accuracy']:.3f} | {x['greedy_mean_length']:.2f} |")
 
 
