@@ -74,3 +74,20 @@ def test_policy_out_of_step_is_an_error():
     td["response_length"] = td["response_length"] + 1  # as if the env had stepped twice
     with pytest.raises(RuntimeError, match="out of step"):
         policy(td)
+
+
+@pytest.mark.parametrize("reward", ["answer", "cot"])
+def test_collect_equals_env_rollout(reward):
+    """The collector's own loop (env.step with TorchRL's partial-step mask) gives what env.rollout gives."""
+    model = tiny_model(2)
+    envs = [ParityCoTTorchEnv(d=D, batch_size=[48], reward=reward, seed=3) for _ in range(2)]
+    episodes = EpisodeCollector(envs[0], model, D, D + 1, 1.0, torch.Generator().manual_seed(2)).collect()
+    policy = collection_policy(model, D, 1.0, torch.Generator().manual_seed(2))
+    rollout = envs[1].rollout(D + 1, policy, break_when_any_done=False, break_when_all_done=True)  # (B, T)
+    last = rollout[:, -1]["next"]  # rollout keeps a finished row's last step
+    assert torch.equal(episodes["tokens"], last["tokens"].long())
+    assert torch.equal(episodes["reward"], last["reward"]) and episodes["reward"].sum() > 0
+    assert torch.equal(episodes["is_correct"], last["is_correct"])
+    mask = episodes["response_mask"]
+    per_step = F.pad(rollout["sample_log_prob"], (0, D + 1 - rollout.shape[1]))  # (B, R)
+    torch.testing.assert_close(episodes["sample_log_prob"], torch.where(mask, per_step, 0.0))

@@ -3,6 +3,12 @@
     collector = EpisodeCollector(env, model, temperature=1.0, generator=g)
     episodes = collector.collect()      # TensorDict, batch_size [B]; what every loss module receives
 
+``collect`` runs the loop of ``env.rollout(max_steps, policy, break_when_all_done=True)`` itself: reset, then policy
+and ``env.step`` with TorchRL's partial-step mask ``"_step"`` (finished rows are not stepped) until every row is done.
+It keeps only the policy's per-step log-probabilities and entropies and the last step's data rather than stacking
+and merging every step's tensordict, which cost ``env.rollout`` 3x the model's time on mostly short episodes
+(``benchmarks/rl_speed.py``). The tokens are those ``env.rollout`` gives (tested).
+
 The episode tensordict (the interface for any TorchRL ``LossModule``; P = d + 1 prompt tokens, R = max_response_len
 response slots, L = P + R)::
 
@@ -56,24 +62,42 @@ class EpisodeCollector:
     def collect(self) -> TensorDict:
         was_training = self.model.training
         self.model.eval()
-        rollout = self.env.rollout(
-            self.max_response_len, self.policy, break_when_any_done=False, break_when_all_done=True
-        )  # (B, T), T <= R; finished rows repeat their last step
+        td = self.env.reset()
+        prompt_id = td["prompt_id"]
+        log_probs, entropies = [], []
+        for _ in range(self.max_response_len):
+            td = self.policy(td)  # writes action, sample_log_prob, entropy (0 for finished rows)
+            log_probs.append(td["sample_log_prob"])
+            entropies.append(td["entropy"])
+            last = self.env.step(td)["next"]
+            done = last["done"].reshape(-1)  # (B,)
+            if bool(done.all()):
+                break
+            td = last.exclude("reward")  # the next root, as step_mdp builds it
+            td.set("_step", ~done)  # TorchRL's partial step: finished rows keep their state
         self.model.train(was_training)
-        return pack_episodes(rollout, self.d, self.reference, self.temperature)
+        return pack_episodes(last, prompt_id, torch.stack(log_probs, 1), torch.stack(entropies, 1), self.d,
+                             self.reference, self.temperature)
 
 
-def pack_episodes(rollout: TensorDict, d: int, reference: GPT | None = None, temperature: float = 1.0) -> TensorDict:
-    """The (B,) episode tensordict of a finished (B, T) rollout (module docstring)."""
-    last = rollout[:, -1]["next"]
+def pack_episodes(last: TensorDict, prompt_id: torch.Tensor, sample_log_prob: torch.Tensor, entropy: torch.Tensor,
+                  d: int, reference: GPT | None = None, temperature: float = 1.0) -> TensorDict:
+    """The (B,) episode tensordict (module docstring) of whole-batch episodes from the env's data after their last
+    step ``last`` (B,) (finished rows were not stepped, so it holds every row's final state), the prompt ids (B,) and
+    the policy's per-step log-probabilities and entropies (B, T), 0 after each row's end.
+
+    The reward is the final verdict ``is_correct`` (the env's terminal reward; a row not stepped at the last step
+    reports reward 0 there)."""
     tokens = last["tokens"].long()  # (B, L) (the env's tokens are bytes)
     B, L = tokens.shape
     P, R = d + 1, L - d - 1
     response_length = last["response_length"].reshape(B)
     response_mask = torch.arange(R, device=tokens.device) < response_length[:, None]  # (B, R)
-    sample_log_prob = _per_response_slot(rollout["sample_log_prob"], response_mask)  # (B, R)
+    sample_log_prob = _per_response_slot(sample_log_prob, response_mask)  # (B, R)
     finished = last["terminated"].reshape(B)
     answer_length = response_length - finished.long()
+    is_correct = last["is_correct"].reshape(B).bool()
+    reward = is_correct.float()[:, None]  # (B, 1)
     episodes = TensorDict(
         {
             "tokens": tokens,
@@ -82,17 +106,17 @@ def pack_episodes(rollout: TensorDict, d: int, reference: GPT | None = None, tem
             "response_mask": response_mask,
             "sample_log_prob": sample_log_prob,
             "sequence_log_prob": sample_log_prob.sum(-1),
-            "entropy": _per_response_slot(rollout["entropy"], response_mask),
-            "prompt_id": rollout[:, 0]["prompt_id"].reshape(B),
-            "is_correct": last["is_correct"].reshape(B).bool(),
+            "entropy": _per_response_slot(entropy, response_mask),
+            "prompt_id": prompt_id.reshape(B),
+            "is_correct": is_correct,
             "is_long": answer_length > 1,
             "finished": finished,
             "answer_length": answer_length,
-            "reward": last["reward"].reshape(B, 1).float(),
+            "reward": reward,
             "done": torch.zeros(B, 1, dtype=torch.bool, device=tokens.device),
             "terminated": torch.zeros(B, 1, dtype=torch.bool, device=tokens.device),
             "next": {
-                "reward": last["reward"].reshape(B, 1).float(),
+                "reward": reward,
                 "done": torch.ones(B, 1, dtype=torch.bool, device=tokens.device),
                 "terminated": torch.ones(B, 1, dtype=torch.bool, device=tokens.device),
                 "prompt": tokens[:, :P],

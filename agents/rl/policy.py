@@ -7,7 +7,7 @@ feeds only the token the env appended at the previous step. Like ``agents.genera
 from the computation (compacting the cache) once at most half the rows still run, and only running rows draw random
 numbers, so collection does the same model work as bare cached generation.
 
-    policy = collection_policy(model, d=24, temperature=1.0, generator=g)   # a TensorDictModule
+    policy = collection_policy(model, d=24, temperature=1.0, generator=g)   # a TensorDictModuleBase
     rollout = env.rollout(max_steps, policy, break_when_any_done=False, break_when_all_done=True)
 
 Episodes are whole-batch and synchronous: every row starts at the same reset and the batch ends when all rows are
@@ -18,7 +18,8 @@ seeded generator give the tokens and log-probabilities of ``generate`` exactly (
 from __future__ import annotations
 
 import torch
-from tensordict.nn import TensorDictModule
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
 
 from ..generate import check_temperature, sample_logits, select_cache_rows
 from ..model import GPT, KVCache
@@ -75,12 +76,30 @@ class CachedSampler(torch.nn.Module):
         return action, log_prob, entropy
 
 
+class CollectionPolicy(TensorDictModuleBase):
+    """The ``CachedSampler`` as a TorchRL policy: reads ``tokens``, ``response_length``, ``done``; writes ``action``,
+    ``sample_log_prob``, ``entropy`` (B,) into the tensordict it is given.
+
+    What ``TensorDictModule(sampler, in_keys, out_keys)`` does, minus its per-call output conversion (measured: a
+    tenth of collection time on mostly short episodes, in tensordict 0.14's ``from_any``)."""
+
+    in_keys = ["tokens", "response_length", "done"]
+    out_keys = ["action", "sample_log_prob", "entropy"]
+
+    def __init__(self, sampler: CachedSampler):
+        super().__init__()
+        self.module = sampler
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        outputs = self.module(*(tensordict.get(key) for key in self.in_keys))
+        for key, value in zip(self.out_keys, outputs):
+            tensordict.set(key, value)
+        return tensordict
+
+
 def collection_policy(
     model: GPT, d: int, temperature: float = 1.0, generator: torch.Generator | None = None
-) -> TensorDictModule:
+) -> CollectionPolicy:
     """A TorchRL policy: reads ``tokens``, ``response_length``, ``done``; writes ``action``, ``sample_log_prob``,
     ``entropy`` (B,)."""
-    sampler = CachedSampler(model, prompt_len=d + 1, temperature=temperature, generator=generator)
-    return TensorDictModule(
-        sampler, in_keys=["tokens", "response_length", "done"], out_keys=["action", "sample_log_prob", "entropy"]
-    )
+    return CollectionPolicy(CachedSampler(model, prompt_len=d + 1, temperature=temperature, generator=generator))
