@@ -9,7 +9,6 @@ traced to the command that made its file (listed in benchmarks/README.md).
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -188,12 +188,17 @@ def stream_prompt_words_torch(counter: torch.Tensor, d: int) -> torch.Tensor:
     return splitmix64_torch(counter).reshape(len(counter), n_words)
 
 
-def unpack_prompt_bits(words: torch.Tensor, d: int, out: torch.Tensor | None = None) -> torch.Tensor:
+def unpack_prompt_bits(
+    words: torch.Tensor, d: int, out: torch.Tensor | None = None, byte_shifts: torch.Tensor | None = None
+) -> torch.Tensor:
     """Prompt bits (N, d) from hash words (N, W): bit j is bit j % 32 of word j // 32.
 
     Unpacked from the words' bytes (little-endian machines: N x d bytes of work instead of N x d int64s, the largest
-    step cost at B = 16384), or from the words themselves elsewhere. ``out`` (N, d) of any integer dtype."""
+    step cost at B = 16384), or from the words themselves elsewhere. ``out`` (N, d) of any integer dtype;
+    ``byte_shifts``: ``torch.arange(8, dtype=torch.uint8)`` on the words' device (cached by the env)."""
     dev = words.device
+    if byte_shifts is None:
+        byte_shifts = torch.arange(8, dtype=torch.uint8, device=dev)
     if sys.byteorder == "little":
         n_bytes = -(-d // 8)
         cols = torch.arange(n_bytes, device=dev)  # byte k of bit 8k: byte k % 4 of word k // 4
@@ -201,15 +206,12 @@ def unpack_prompt_bits(words: torch.Tensor, d: int, out: torch.Tensor | None = N
             cols = (cols // 4) * 8 + cols % 4
         raw = words.view(torch.uint8)  # (N, 8 W), least significant byte first
         raw = raw[:, :n_bytes] if words.shape[1] == 1 else raw.index_select(1, cols)  # (N, n_bytes)
-        bits = (raw[:, :, None] >> _BYTE_SHIFTS.to(dev)).reshape(len(words), 8 * n_bytes)[:, :d]  # (N, d) uint8
+        bits = (raw[:, :, None] >> byte_shifts).reshape(len(words), 8 * n_bytes)[:, :d]  # (N, d) uint8
     else:
         if words.shape[1] > 1:  # word j // 32 for every bit j
             words = words.index_select(1, torch.arange(d, device=dev) // 32)  # (N, d)
         bits = words >> (torch.arange(d, device=dev) % 32)  # (N, d)
     return torch.bitwise_and(bits, 1, out=out)  # (N, d)
-
-
-_BYTE_SHIFTS = torch.arange(8, dtype=torch.uint8)  # bit k of a byte
 
 
 def stream_prompt_bits_torch(counter: torch.Tensor, d: int) -> torch.Tensor:
@@ -300,6 +302,7 @@ class ParityCoTTorchEnv(EnvBase):
         self._row_block = torch.arange(n_rows, device=dev) // group_size  # (B,)
         self._row_ids = torch.arange(2 * n_rows, device=dev)  # (2B,) row numbers, for _reset_rows' gather
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + d + 1  # (B,) flat index of slot 0
+        self._byte_shifts = torch.arange(8, dtype=torch.uint8, device=dev)  # (8,) for unpack_prompt_bits
         self._prompt_step = _wrap64(-(-d // 32) * splitmix64_consts()[0])  # stream advance per prompt
         self._pool_size = max(1, min(POOL_SIZE, POOL_MAX_WORDS // (n_rows * -(-d // 32))))
         self._pool_slots = torch.arange(self._pool_size, device=dev)  # (K,)
@@ -400,7 +403,7 @@ class ParityCoTTorchEnv(EnvBase):
         prompt = fresh[:, :d]  # (N, d) view
         if given is None:
             words = self._next_prompts(rows)  # (N, W)
-            unpack_prompt_bits(words, d, out=prompt)
+            unpack_prompt_bits(words, d, out=prompt, byte_shifts=self._byte_shifts)
             prompt_id = words[:, 0] & ((1 << d) - 1) if d <= 32 else (prompt * self._id_weights).sum(dim=1)
         else:
             self._next_prompts(rows)  # a given prompt still uses up the row's episode
