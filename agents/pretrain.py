@@ -76,9 +76,9 @@ class PretrainConfig:
     """After warm-up: "chain" keeps lr until the chain is mostly learned, then decays it (``decay_*`` below);
     "constant"; or "cosine" to lr / 10 at max_samples. Measured at d = 24, p_long = 0.01, seed 2: at a constant
     3e-3 the sampled chains hover at 95-98% exact for 900k samples (the errors sit in the first two chain bits, whose
-    logits compete with EOS's and stay noisy) and the check passed at 1.13M samples; with "chain", at 614k (and all 5
-    seeds by 666k: benchmarks/pretrain_speed.py). A schedule fixed in advance decays too early for the seeds that find
-    the chain late (a cosine to max_samples froze one chain position unlearned)."""
+    logits compete with EOS's and stay noisy) and the check passed at 1.13M samples; with "chain", at 819k (the
+    slowest of seeds 0-4: benchmarks/pretrain_speed.py). A schedule fixed in advance decays too early for the seeds
+    that find the chain late (a cosine to max_samples froze one chain position unlearned)."""
     decay_trigger: float = 0.85
     """"chain" schedule: the decay starts at the first evaluation point where at least this fraction of the long-form
     responses the chain check judged (at least ``DECAY_MIN_JUDGED``) are exactly the chain."""

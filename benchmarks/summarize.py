@@ -140,6 +140,9 @@ def fig1(r):
                f"NTP alone to {x['control']['samples']:,} samples: greedy {x['control']['metrics']['greedy_accuracy']:.3f}")
 
 
+d50_cpu = fig1  # the same pipeline (paper_scale.py) at d = 50
+
+
 def main() -> None:
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
