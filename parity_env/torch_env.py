@@ -201,12 +201,15 @@ def unpack_prompt_bits(
         byte_shifts = torch.arange(8, dtype=torch.uint8, device=dev)
     if sys.byteorder == "little":
         n_bytes = -(-d // 8)
-        cols = torch.arange(n_bytes, device=dev)  # byte k of bit 8k: byte k % 4 of word k // 4
-        if words.shape[1] > 1:
-            cols = (cols // 4) * 8 + cols % 4
         raw = words.view(torch.uint8)  # (N, 8 W), least significant byte first
-        raw = raw[:, :n_bytes] if words.shape[1] == 1 else raw.index_select(1, cols)  # (N, n_bytes)
-        bits = (raw[:, :, None] >> byte_shifts).reshape(len(words), 8 * n_bytes)[:, :d]  # (N, d) uint8
+        if words.shape[1] == 1:
+            raw = raw[:, :n_bytes]  # (N, n_bytes)
+        else:  # byte k (bits 8k .. 8k + 7) is byte k % 4 of word k // 4
+            cols = torch.arange(n_bytes, device=dev)
+            raw = raw.index_select(1, (cols // 4) * 8 + cols % 4)  # (N, n_bytes)
+        bits = (raw[:, :, None] >> byte_shifts).view(len(words), 8 * n_bytes)  # (N, 8 n_bytes) uint8
+        if 8 * n_bytes != d:
+            bits = bits[:, :d]  # (N, d)
     else:
         if words.shape[1] > 1:  # word j // 32 for every bit j
             words = words.index_select(1, torch.arange(d, device=dev) // 32)  # (N, d)
