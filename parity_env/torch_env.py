@@ -189,17 +189,17 @@ def stream_prompt_words_torch(counter: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def unpack_prompt_bits(
-    words: torch.Tensor, d: int, out: torch.Tensor | None = None, byte_shifts: torch.Tensor | None = None
+    words: torch.Tensor, d: int, out: torch.Tensor | None = None, byte_bits: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Prompt bits (N, d) from hash words (N, W): bit j is bit j % 32 of word j // 32.
 
-    Unpacked from the words' bytes (little-endian machines: N x d bytes of work instead of N x d int64s, the largest
-    step cost at B = 16384), or from the words themselves elsewhere. ``out`` (N, d) of any integer dtype;
-    ``byte_shifts``: ``torch.arange(8, dtype=torch.uint8)`` on the words' device (cached by the env)."""
+    On little-endian machines, looked up byte by byte in ``byte_bits`` (256, 8) (row b: the bits of b; ``BYTE_BITS``
+    on the words' device, cached by the env): one gather of N x d bytes, 3x faster than shifting at B = 16384.
+    Elsewhere shifted out of the words. ``out`` (N, d) of any integer dtype."""
     dev = words.device
-    if byte_shifts is None:
-        byte_shifts = torch.arange(8, dtype=torch.uint8, device=dev)
     if sys.byteorder == "little":
+        if byte_bits is None:
+            byte_bits = BYTE_BITS.to(dev)
         n_bytes = -(-d // 8)
         raw = words.view(torch.uint8)  # (N, 8 W), least significant byte first
         if words.shape[1] == 1:
@@ -207,14 +207,15 @@ def unpack_prompt_bits(
         else:  # byte k (bits 8k .. 8k + 7) is byte k % 4 of word k // 4
             cols = torch.arange(n_bytes, device=dev)
             raw = raw.index_select(1, (cols // 4) * 8 + cols % 4)  # (N, n_bytes)
-        bits = (raw[:, :, None] >> byte_shifts).view(len(words), 8 * n_bytes)  # (N, 8 n_bytes) uint8
-        if 8 * n_bytes != d:
-            bits = bits[:, :d]  # (N, d)
-    else:
-        if words.shape[1] > 1:  # word j // 32 for every bit j
-            words = words.index_select(1, torch.arange(d, device=dev) // 32)  # (N, d)
-        bits = words >> (torch.arange(d, device=dev) % 32)  # (N, d)
-    return torch.bitwise_and(bits, 1, out=out)  # (N, d)
+        bits = byte_bits.index_select(0, raw.reshape(-1).long()).view(len(words), 8 * n_bytes)  # (N, 8 n_bytes)
+        bits = bits[:, :d]  # (N, d)
+        return bits if out is None else out.copy_(bits)
+    if words.shape[1] > 1:  # word j // 32 for every bit j
+        words = words.index_select(1, torch.arange(d, device=dev) // 32)  # (N, d)
+    return torch.bitwise_and(words >> (torch.arange(d, device=dev) % 32), 1, out=out)  # (N, d)
+
+
+BYTE_BITS = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1).to(torch.uint8)  # (256, 8): bit k of byte b
 
 
 def stream_prompt_bits_torch(counter: torch.Tensor, d: int) -> torch.Tensor:
@@ -305,7 +306,7 @@ class ParityCoTTorchEnv(EnvBase):
         self._row_block = torch.arange(n_rows, device=dev) // group_size  # (B,)
         self._row_ids = torch.arange(2 * n_rows, device=dev)  # (2B,) row numbers, for _reset_rows' gather
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + d + 1  # (B,) flat index of slot 0
-        self._byte_shifts = torch.arange(8, dtype=torch.uint8, device=dev)  # (8,) for unpack_prompt_bits
+        self._byte_bits = BYTE_BITS.to(dev)  # (256, 8) for unpack_prompt_bits
         self._prompt_step = _wrap64(-(-d // 32) * splitmix64_consts()[0])  # stream advance per prompt
         self._pool_size = max(1, min(POOL_SIZE, POOL_MAX_WORDS // (n_rows * -(-d // 32))))
         self._pool_slots = torch.arange(self._pool_size, device=dev)  # (K,)
@@ -406,7 +407,7 @@ class ParityCoTTorchEnv(EnvBase):
         prompt = fresh[:, :d]  # (N, d) view
         if given is None:
             words = self._next_prompts(rows)  # (N, W)
-            unpack_prompt_bits(words, d, out=prompt, byte_shifts=self._byte_shifts)
+            unpack_prompt_bits(words, d, out=prompt, byte_bits=self._byte_bits)
             prompt_id = words[:, 0] & ((1 << d) - 1) if d <= 32 else (prompt * self._id_weights).sum(dim=1)
         else:
             self._next_prompts(rows)  # a given prompt still uses up the row's episode
