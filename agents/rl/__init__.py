@@ -4,7 +4,7 @@
     result = finetune("runs/pre", FinetuneConfig(algo="reinforce"))
 
 Modules, one job each: ``policy`` (the cached TorchRL policy that collects), ``episodes`` (collection through
-``env.rollout`` and the episode tensordict every loss reads), ``actor`` (one-pass whole-sequence actors for TorchRL
+the env's TorchRL step with partial steps, and the episode tensordict every loss reads), ``actor`` (one-pass whole-sequence actors for TorchRL
 losses), ``advantages`` (baselines, token means, KL), ``losses`` (the loss modules), ``algorithms`` (loss + prepare
 + schedule per algorithm), ``value`` (a prompt value head for critic-based TorchRL losses), ``finetune`` (the loop
 and the CLI).

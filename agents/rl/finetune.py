@@ -6,8 +6,9 @@
     result = finetune("runs/pre", FinetuneConfig(algo="ppo"))              # the same from Python
     result = finetune(model_or_ckpt, cfg, loss_module=my_torchrl_loss, prepare=my_prepare)  # any TorchRL loss
 
-One step: collect ``batch_size`` whole episodes from ``parity_env.ParityCoTTorchEnv`` with ``env.rollout`` and the
-KV-cached policy (``policy``), pack them as the (B,) episode tensordict (keys listed in ``episodes``), let the
+One step: collect ``batch_size`` whole episodes from ``parity_env.ParityCoTTorchEnv`` (its TorchRL ``step`` with
+partial steps, as ``env.rollout(..., break_when_all_done=True)`` runs it; ``episodes``) and the KV-cached policy
+(``policy``), pack them as the (B,) episode tensordict (keys listed in ``episodes``), let the
 algorithm's ``prepare`` add its advantage (``algorithms``), then take its gradient steps on ``loss_module(batch)``:
 the sum of every ``loss_*`` entry is minimised (TorchRL's convention). A loss module of your own receives the episode
 tensordict (after ``prepare``, if you give one); the optimiser trains every parameter of the model and of the loss
