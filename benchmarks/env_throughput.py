@@ -146,6 +146,39 @@ def _bench_step_and_maybe_reset(env, batch: int, device: str, actions: np.ndarra
     return timed_runs(step, batch, sync=sync, **kw)
 
 
+def torch_step_breakdown(d: int, batch: int, actions: np.ndarray, n_steps: int = 2000) -> dict:
+    """Where a fused ``step_and_maybe_reset`` of the TorchRL env spends its time (CPU, µs per step): the step itself
+    (``_advance``), the reset of the finished rows (``_reset_rows``), building the output entries (``_entries``, twice
+    a step) and the rest (TorchRL and tensordict plumbing), by timing those methods on the instance. The timers add
+    ~1 µs per wrapped call."""
+    env = ParityCoTTorchEnv(d=d, batch_size=[batch], seed=0)
+    spent = dict.fromkeys(("_advance", "_reset_rows", "_entries"), 0.0)
+    for name in spent:
+        method = getattr(env, name)
+
+        def timed(*a, _method=method, _name=name, **k):
+            t0 = time.perf_counter()
+            out = _method(*a, **k)
+            spent[_name] += time.perf_counter() - t0
+            return out
+
+        setattr(env, name, timed)
+    acts = torch.from_numpy(actions)
+    td = env.reset()
+    for t in range(200):  # warm-up
+        td["action"] = acts[t % len(acts)]
+        _, td = env.step_and_maybe_reset(td)
+    spent.update(dict.fromkeys(spent, 0.0))
+    t0 = time.perf_counter()
+    for t in range(n_steps):
+        td["action"] = acts[t % len(acts)]
+        _, td = env.step_and_maybe_reset(td)
+    total = (time.perf_counter() - t0) / n_steps * 1e6
+    out = {"batch": batch, "total_us": total, **{k.strip("_") + "_us": v / n_steps * 1e6 for k, v in spent.items()}}
+    out["other_us"] = total - sum(v / n_steps * 1e6 for v in spent.values())
+    return out
+
+
 def bench_torch_rollout(d: int, batch: int, device: str, actions: np.ndarray, **kw) -> list[float]:
     env = ParityCoTTorchEnv(d=d, batch_size=[batch], device=device, seed=0)
     n_steps = max(8, min(128, 2**18 // batch))  # the stacked rollout holds 2 n_steps (B, L) token tensors
@@ -271,6 +304,15 @@ def main() -> None:
     for r in results:
         r["ratio_to_single"] = r["token_steps_per_s"] / single if single else None
     sampler = bench_sampler(50, 0.25, 100_000, args.repeats)
+    breakdown = []
+    if "torch" in args.impls:
+        print("\nTorchRL env, fused step on the CPU, µs per step (timers on the env's methods):")
+        for batch in args.batch_sizes:
+            b = torch_step_breakdown(args.d, batch, action_stream(rng, batch, args.p_eos))
+            breakdown.append(b)
+            print(f"  batch {batch:6d}: {b['total_us']:8.1f} = step {b['advance_us']:.1f} + reset of finished rows "
+                  f"{b['reset_rows_us']:.1f} + output entries {b['entries_us']:.1f} + TorchRL/tensordict "
+                  f"{b['other_us']:.1f}")
 
     print(f"\n{'implementation':22s}{'device':8s}{'batch':>7s}{'token-steps/s':>16s}{'us/step':>11s}{'x single':>11s}")
     for r in results:
@@ -283,7 +325,7 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    report = {"hardware": hw, "config": config, "results": results, "sampler": sampler}
+    report = {"hardware": hw, "config": config, "results": results, "sampler": sampler, "torch_breakdown": breakdown}
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")
 
