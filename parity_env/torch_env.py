@@ -36,10 +36,10 @@ Prompts are hashed ahead in a per-row pool of ``POOL_SIZE``. Every output tensor
 changed (the root entries that a step leaves unchanged, such as prompt_id, are carried as they are, as step_mdp
 carries them); the env keeps the latest tensors as its state, so do not modify outputs in place.
 
-Cost (``benchmarks/env_throughput.py``): a step is ~25 tensor ops plus ~30 views whatever B (the ~20 output entries
-alone, views of the step's block, cost about as much as TorchRL's whole fused step machinery), so below B ~ 4096 the
-time is per-call overhead; above, it is the two (B, L) byte token writes per step (the step's copy and, when rows
-finish, the gather of the next root) and the unpacking of the finished rows' prompts.
+Cost (``benchmarks/env_throughput.py`` prints where a step goes): a step is ~25 tensor ops plus ~30 views whatever
+B (the ~20 output entries alone, views of the step's block, cost 3x TorchRL's whole fused step machinery), so below
+B ~ 4096 the time is per-call overhead, half of it in the reset of the finished rows; above, it is the reset's
+gathers and copies of (B, L) bytes and (B, 6) int64 blocks.
 
 Run ``python -m parity_env.torch_env`` for a short random rollout.
 """
