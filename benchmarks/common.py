@@ -32,9 +32,10 @@ def hardware() -> dict:
     return info
 
 
-def write_result(name: str, data: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(name: str, data: dict, out: str | Path | None = None) -> Path:
+    """Write ``data`` with the hardware and the wall time to ``out`` (default benchmarks/results/NAME.json)."""
+    path = Path(out) if out is not None else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"hardware": hardware(), "wall_time_s": time.perf_counter() - STARTED, **data}, indent=1))
     print(f"wrote {path}")
     return path

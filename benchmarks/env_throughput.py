@@ -259,11 +259,17 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch intra-op threads (0: torch's default; see the module docstring)"
     )
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA runs even when a GPU is present")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="cuda: also run the TorchRL env on CUDA, and fail if there is none; cpu: the CPU only "
+                             "(default: CUDA too when present)")
     parser.add_argument("--sync-vector-max-batch", type=int, default=16384, help="largest batch for SyncVectorEnv")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "env_throughput.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is visible to torch")
+    use_cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available() and not args.no_cuda)
     kw = {"min_time": args.min_time, "repeats": args.repeats}
     rng = np.random.default_rng(0)
     hw = hardware()
@@ -289,7 +295,7 @@ def main() -> None:
             envs.close()
         if "native_vector" in args.impls:
             record("native_vector", "cpu", batch, bench_vector(ParityCoTVectorEnv(batch, d=args.d), actions, **kw))
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])
+        devices = ["cpu"] + (["cuda"] if use_cuda else [])
         for device in devices:
             if "torch" in args.impls:
                 record("torch", device, batch, bench_torch(args.d, batch, device, actions, **kw))

@@ -5,7 +5,8 @@
 #   bash benchmarks/gpu.sh                    # on a GPU machine where the package's dependencies are installed
 #   bash benchmarks/gpu.sh --wheels .whl      # a GPU machine with its own torch but no gymnasium/tensordict/torchrl:
 #                                             # prepare .whl first with  bash benchmarks/prepare_wheels.sh .whl
-#   bash benchmarks/gpu.sh --small            # the same pipeline, tiny, on the CPU (what the test suite runs)
+#   bash benchmarks/gpu.sh --small            # the same pipeline and speed benchmarks, tiny, on the CPU (the test suite
+#                                             # runs it: every script and option the GPU run uses is exercised)
 #
 # It uses the machine's own torch and never installs one.
 set -euo pipefail
@@ -35,9 +36,16 @@ mkdir -p "$out"
 t0=$SECONDS
 "$py" benchmarks/paper_scale.py --scale "$scale" --device "$device" --out "$out/paper_scale" --no-progress | tee "$out/paper_scale.txt"
 "$py" benchmarks/plot_paper_scale.py "$out/paper_scale/paper_scale.json" --out "$out/paper_scale.png"
-if [[ -z "$small" ]]; then  # the speed benchmarks on CUDA
-  "$py" benchmarks/env_throughput.py --device cuda --out "$out/env_throughput.json" | tee "$out/env_throughput.txt"
-  "$py" benchmarks/generation_speed.py --device cuda --out "$out/generation_speed.json" | tee "$out/generation_speed.txt"
-  "$py" benchmarks/rl_speed.py --device cuda --out "$out/rl_speed.json" | tee "$out/rl_speed.txt"
+# the speed benchmarks on CUDA (RL speed from the d = 50 checkpoint just pre-trained); --small: tiny, on the CPU
+ckpt="$out/paper_scale/seed0/pretrain"
+if [[ -z "$small" ]]; then
+  env_args=(--device cuda) gen_args=(--device cuda) rl_args=(--device cuda)
+else
+  env_args=(--device cpu --batch-sizes 4 --impls torch --min-time 0.01 --repeats 1)
+  gen_args=(--device cpu --d 6 --batch 8 --repeats 1)
+  rl_args=(--device cpu --batch-size 16 --repeats 1 --runs 1)
 fi
+"$py" benchmarks/env_throughput.py "${env_args[@]}" --out "$out/env_throughput.json" | tee "$out/env_throughput.txt"
+"$py" benchmarks/generation_speed.py "${gen_args[@]}" --out "$out/generation_speed.json" | tee "$out/generation_speed.txt"
+"$py" benchmarks/rl_speed.py --checkpoint "$ckpt" "${rl_args[@]}" --out "$out/rl_speed.json" | tee "$out/rl_speed.txt"
 echo "gpu.sh: done in $((SECONDS - t0)) s; results in $out"

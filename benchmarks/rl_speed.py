@@ -28,15 +28,20 @@ from common import write_result
 
 def collection_vs_generate(model, task, batch_size: int, repeats: int, seed: int = 0) -> dict:
     d, R = task["d"], task["max_response_len"]
-    env = ParityCoTTorchEnv(d=d, batch_size=[batch_size], max_response_len=R, seed=seed)
-    collector = EpisodeCollector(env, model, d, R, 1.0, torch.Generator().manual_seed(seed))
+    device = next(model.parameters()).device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    env = ParityCoTTorchEnv(d=d, batch_size=[batch_size], max_response_len=R, device=device, seed=seed)
+    collector = EpisodeCollector(env, model, d, R, 1.0, torch.Generator(device).manual_seed(seed))
     rows = []
     for rep in range(repeats + 1):
         state = collector.policy.module.generator.get_state()
+        sync()
         t0 = time.perf_counter()
         episodes = collector.collect()
+        sync()
         t1 = time.perf_counter()
-        gen = generate(model, episodes["prompt"], R, 1.0, torch.Generator().set_state(state))
+        gen = generate(model, episodes["prompt"], R, 1.0, torch.Generator(device).set_state(state))
+        sync()
         t2 = time.perf_counter()
         assert torch.equal(gen.tokens, episodes["action"]), "collection and generate disagree"
         tokens = int(gen.lengths.sum())
@@ -59,16 +64,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="finetune runs timed to 99%% (seeds 0..runs-1)")
     parser.add_argument("--algo", default="reinforce")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/rl_speed.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint, device=args.device)
     model = ckpt.model.eval()
     print(f"collection at the pretrained checkpoint ({args.checkpoint}):")
     before = collection_vs_generate(model, ckpt.task, args.batch_size, args.repeats)
     runs = []
     for seed in range(args.runs):
-        result = finetune(load_checkpoint(args.checkpoint).model, FinetuneConfig(algo=args.algo, seed=seed,
-                          threads=args.threads, final_eval_n=0), task=ckpt.task, progress=False)
+        result = finetune(load_checkpoint(args.checkpoint, device=args.device).model,
+                          FinetuneConfig(algo=args.algo, seed=seed, threads=args.threads, final_eval_n=0,
+                                         device=args.device), task=ckpt.task, progress=False)
         runs.append({"seed": seed, "time_to_solved_s": result.time_to_solved_s, "solved_step": result.solved_step,
                      "wall_time_s": result.wall_time_s, "episodes": result.episodes})
         print(f"  {args.algo} seed {seed}: solved at step {result.solved_step} in {result.time_to_solved_s} s")
@@ -77,10 +85,10 @@ def main() -> None:
     after = collection_vs_generate(trained.eval(), ckpt.task, args.batch_size, args.repeats)
     times = [r["time_to_solved_s"] for r in runs if r["time_to_solved_s"] is not None]
     write_result("rl_speed", {
-        "checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task, "algo": args.algo, "collection_pretrained": before,
-        "collection_after_rl": after, "time_to_99": runs,
+        "checkpoint": str(args.checkpoint), "task": ckpt.task, "algo": args.algo, "device": args.device,
+        "collection_pretrained": before, "collection_after_rl": after, "time_to_99": runs,
         "time_to_99_median_s": statistics.median(times) if times else None,
-    })
+    }, args.out)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,8 @@ def test_gpu_script_small_on_cpu(tmp_path):
     assert run["pretrain"]["stop_reason"] == "learned"
     assert run["finetune"]["metrics"]["greedy_accuracy"] >= 0.99
     assert (tmp_path / "paper_scale.png").exists()
+    for name in ("env_throughput", "generation_speed", "rl_speed"):  # the speed benchmarks, tiny, with --out
+        assert json.loads((tmp_path / f"{name}.json").read_text())["hardware"], name
 
 
 def test_gpu_script_rejects_unknown_options(tmp_path):
