@@ -220,7 +220,8 @@ class GPT(nn.Module):
         before ``logits_from`` cost only their key and value (2 x 2 C^2) in the last block. Training is ~3x this.
         """
         c, T, s = self.cfg.d_model, seq_len, logits_from
-        attention = lambda first: 4 * c * sum(t + 1 for t in range(first, T))  # noqa: E731 (causal QK^T and AV)
+        attention = lambda first: 2 * c * (T * (T + 1) - first * (first + 1))  # noqa: E731 (QK^T and AV: 4 C x keys
+        # seen, summed over queries first .. T - 1, which see t + 1 keys each)
         full = T * 24 * c * c + attention(0)
         last = T * 4 * c * c + (T - s) * 20 * c * c + attention(s) + (T - s) * 2 * c * self.cfg.n_actions
         return (self.cfg.n_layer - 1) * full + last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -27,9 +28,22 @@ def hardware() -> dict:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "load_average_1min": os.getloadavg()[0]}  # > cores means other work shared the CPU: timings inflated
+    if hasattr(os, "sched_getaffinity"):
+        info["cpus_usable"] = len(os.sched_getaffinity(0))  # fewer than cores under taskset
+    info["python"] = platform.python_version()
+    for package in ("numpy", "gymnasium", "tensordict", "torchrl"):
+        try:
+            info[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def device_sync(device: str | torch.device):
+    """A function that waits for ``device``'s queued work (CUDA kernels run asynchronously): for timing."""
+    return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
 
 def write_result(name: str, data: dict, out: str | Path | None = None) -> Path:
@@ -48,3 +62,15 @@ def read_result(name: str) -> dict:
 def figure_path(name: str) -> Path:
     FIGURES.mkdir(parents=True, exist_ok=True)
     return FIGURES / f"{name}.png"
+
+
+def label_rl_axes(axes, algos: list[str], titles: list[str], legend_size: int = 8) -> None:
+    """Titles, the 99% line, axis labels and legends of a (2, n) grid: greedy accuracy (top) and greedy answer length
+    (bottom) against RL steps, one column per algorithm (STaR's steps are rounds)."""
+    for col, (algo, title) in enumerate(zip(algos, titles)):
+        axes[0, col].set_title(title)
+        axes[0, col].axhline(0.99, color="k", lw=0.5, ls="--")
+        axes[1, col].set_xlabel("RL step" + (" (round)" if algo == "star" else ""))
+        axes[0, col].legend(fontsize=legend_size)
+    axes[0, 0].set_ylabel("greedy accuracy")
+    axes[1, 0].set_ylabel("greedy answer length (bits)")

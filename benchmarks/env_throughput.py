@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -41,34 +39,9 @@ import torch
 
 import parity_env
 from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv, sample_demonstrations
+from common import device_sync, hardware
 
 IMPLS = ("single", "sync_vector", "native_vector", "torch", "torch_rollout", "torchrl_floor")
-
-
-def hardware() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info = {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "gymnasium": gym.__version__,
-    }
-    import torchrl
-
-    info["torchrl"] = torchrl.__version__
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def timed_runs(
@@ -142,7 +115,7 @@ def _bench_step_and_maybe_reset(env, batch: int, device: str, actions: np.ndarra
         state["t"] += 1
         _, state["td"] = env.step_and_maybe_reset(td)
 
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = device_sync(device)
     return timed_runs(step, batch, sync=sync, **kw)
 
 
@@ -187,7 +160,7 @@ def bench_torch_rollout(d: int, batch: int, device: str, actions: np.ndarray, **
     def rollout():
         env.rollout(n_steps, actions=acts, break_when_any_done=False)
 
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = device_sync(device)
     return timed_runs(rollout, batch * n_steps, sync=sync, **kw)
 
 

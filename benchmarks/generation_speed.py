@@ -18,7 +18,7 @@ import torch
 from agents.generate import generate
 from agents.model import GPT
 from agents.pretrain import PretrainConfig
-from common import write_result
+from common import device_sync, write_result
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(0)
     device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     model = GPT(cfg.model_config()).to(device).eval()
     prompts = torch.randint(0, 2, (args.batch, args.d + 1), device=device)
     n_new = args.d + 1

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common import figure_path, read_result
+from common import figure_path, label_rl_axes, read_result
 
 
 def main() -> None:
@@ -22,12 +22,7 @@ def main() -> None:
             axes[1, col].plot(r["probe_steps"], r["greedy_length"], label=label)
             if r["solved_step"]:
                 axes[0, col].axvline(r["solved_step"], color="grey", lw=0.5, ls=":")
-        axes[0, col].set_title(algo)
-        axes[0, col].axhline(0.99, color="k", lw=0.5, ls="--")
-        axes[1, col].set_xlabel("RL step" + (" (round)" if algo == "star" else ""))
-        axes[0, col].legend(fontsize=7)
-    axes[0, 0].set_ylabel("greedy accuracy")
-    axes[1, 0].set_ylabel("greedy answer length (bits)")
+    label_rl_axes(axes, algos, algos, legend_size=7)
     task = data['task']
     fig.suptitle(f"RL from a pretrained checkpoint at d = {task['d']}, p_long = {task['p_long']} "
                  f"(dotted: solved; {data['hardware']['cpu']})", fontsize=9)

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from common import RESULTS, figure_path, read_result
+from common import RESULTS, figure_path, label_rl_axes, read_result
 
 
 def main() -> None:
@@ -24,12 +24,7 @@ def main() -> None:
                 label = f"T = {temp}" if j == 0 else None
                 axes[0, col].plot(r["probe_steps"], r["greedy_accuracy"], color=f"C{i}", lw=1, label=label)
                 axes[1, col].plot(r["probe_steps"], r["greedy_length"], color=f"C{i}", lw=1, label=label)
-        axes[0, col].set_title(f"{algo}, end-to-end reward")
-        axes[0, col].axhline(0.99, color="k", lw=0.5, ls="--")
-        axes[1, col].set_xlabel("RL step" + (" (round)" if algo == "star" else ""))
-        axes[0, col].legend(fontsize=8)
-    axes[0, 0].set_ylabel("greedy accuracy")
-    axes[1, 0].set_ylabel("greedy answer length (bits)")
+    label_rl_axes(axes, algos, [f"{algo}, end-to-end reward" for algo in algos])
     task = data["task"]
     fig.suptitle(f"Sampling temperature, d = {task['d']}, p_long = {task['p_long']}, one line per seed "
                  f"({data['hardware']['cpu']})", fontsize=9)

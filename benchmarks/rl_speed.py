@@ -23,13 +23,13 @@ from agents.checkpoint import load_checkpoint
 from agents.generate import generate
 from agents.rl import EpisodeCollector, FinetuneConfig, finetune
 from parity_env.torch_env import ParityCoTTorchEnv
-from common import write_result
+from common import device_sync, write_result
 
 
 def collection_vs_generate(model, task, batch_size: int, repeats: int, seed: int = 0) -> dict:
     d, R = task["d"], task["max_response_len"]
     device = next(model.parameters()).device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     env = ParityCoTTorchEnv(d=d, batch_size=[batch_size], max_response_len=R, device=device, seed=seed)
     collector = EpisodeCollector(env, model, d, R, 1.0, torch.Generator(device).manual_seed(seed))
     rows = []
