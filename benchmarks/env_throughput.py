@@ -8,7 +8,8 @@ run. Prints a table, names the hardware and writes JSON.
 
 What the TorchRL rows measure:
 - ``torch``: the loop a collector runs, ``td["action"] = a; data, td = env.step_and_maybe_reset(td)`` with a
-  precomputed action tensor (no policy, nothing stored): the env plus TorchRL's per-step call overhead.
+  precomputed action tensor (no policy, nothing stored): the env plus TorchRL's per-step call overhead, with one
+  torch thread; ``torch_2threads`` the same with two (``--threads``).
 - ``torch_rollout``: ``env.rollout(T, actions=..., break_when_any_done=False)``, which also stacks every step's data
   into a (B, T) tensordict (T = 128, fewer for large B to bound memory): what a user of ``rollout`` pays.
 - ``torchrl_floor`` / ``torchrl_floor_fused`` (context, not an env): the same loop on a do-nothing EnvBase with the
@@ -19,14 +20,16 @@ What the TorchRL rows measure:
     python benchmarks/env_throughput.py --batch-sizes 1024 --impls torch --threads 1
     python benchmarks/env_throughput.py --out /tmp/env.json --min-time 0.5 --repeats 7
 
-Timings on a shared machine are inflated by other processes: compare numbers only within one run. The TorchRL env
-runs with one torch thread by default (``--threads``): its tensors are small, and on a busy 2-core machine torch's
-two-thread parallel regions stall on the descheduled thread (measured 25x slower at batch 1024 with 2 threads).
+Timings on a shared machine are inflated by other processes: compare numbers only within one run. The TorchRL env is
+measured with one and with two torch threads (``--threads 1 2``): below B ~ 4096 its tensors are too small for torch
+to split (two threads only add overhead, and on a busy 2-core machine a parallel region stalls on the descheduled
+thread); at B = 16384 the copies and gathers split across both cores. Everything else runs with the first count.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import time
@@ -47,7 +50,11 @@ IMPLS = ("single", "sync_vector", "native_vector", "torch", "torch_rollout", "to
 def timed_runs(
     step: Callable[[], None], tokens_per_step: int, min_time: float, repeats: int, sync=lambda: None
 ) -> list[float]:
-    """Token-steps/s of ``repeats`` runs, each of as many steps as fill ``min_time`` seconds (after a warm-up)."""
+    """Token-steps/s of ``repeats`` runs, each of as many steps as fill ``min_time`` seconds (after a warm-up).
+
+    Starts from a collected heap, so that no cell pays for collecting an earlier cell's garbage (such as the 1024
+    Gymnasium envs of a SyncVectorEnv); the GC stays on while timing, as in a real loop."""
+    gc.collect()
     n = 1
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < min_time / 4:  # warm-up, and a step count for the timed runs
@@ -152,6 +159,43 @@ def torch_step_breakdown(d: int, batch: int, actions: np.ndarray, n_steps: int =
     return out
 
 
+def _best_us(fn: Callable[[], object], n: int) -> float:
+    """Best of 5 timings of ``n`` calls of ``fn``, in µs per call."""
+    fn()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n * 1e6)
+    return best
+
+
+def torch_diagnostics(d: int, batch_sizes: list[int]) -> dict:
+    """The CPU costs the TorchRL env's design rests on (see benchmarks/README.md): one small tensor call (an add of
+    two (1024,) int64 tensors), the deck's preparation per prompt, and, for each batch, a broadcast ``torch.where``
+    over the (B, L) uint8 tokens (the dense reset the env does not use) against the row gather it uses."""
+    small = torch.arange(1024)
+    out = {"small_call_us": _best_us(lambda: small + small, 2000), "where_us": {}, "row_gather_us": {}}
+    env = ParityCoTTorchEnv(d=d, batch_size=[max(batch_sizes)], seed=0)
+    env.reset()
+    env._refill_deck()  # allocates the deck
+
+    def refill():
+        env._state.deck.next = env._state.deck.size  # everything dealt: a refill prepares K B prompts
+        env._refill_deck()
+
+    out["deck_ns_per_prompt"] = _best_us(refill, 3) * 1e3 / (len(env._deck_episodes) * max(batch_sizes))
+    for batch in batch_sizes:
+        tokens = torch.zeros(batch, env.seq_len, dtype=torch.uint8)
+        mask = torch.rand(batch) < 1 / 3
+        spare, rows = torch.zeros(batch + batch // 3, env.seq_len, dtype=torch.uint8), torch.randperm(batch)
+        n = max(3, 2000 // (1 + batch // 256))
+        out["where_us"][batch] = _best_us(lambda: torch.where(mask[:, None], tokens, tokens), n)
+        out["row_gather_us"][batch] = _best_us(lambda: spare.index_select(0, rows), n)
+    return out
+
+
 def bench_torch_rollout(d: int, batch: int, device: str, actions: np.ndarray, **kw) -> list[float]:
     env = ParityCoTTorchEnv(d=d, batch_size=[batch], device=device, seed=0)
     n_steps = max(8, min(128, 2**18 // batch))  # the stacked rollout holds 2 n_steps (B, L) token tensors
@@ -229,7 +273,8 @@ def main() -> None:
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per timed run")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (the median is reported)")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch intra-op threads (0: torch's default; see the module docstring)"
+        "--threads", type=int, nargs="+", default=[1, 2],
+        help="torch intra-op thread counts for the TorchRL env rows (0: torch's default; see the module docstring)",
     )
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA runs even when a GPU is present")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
@@ -238,8 +283,14 @@ def main() -> None:
     parser.add_argument("--sync-vector-max-batch", type=int, default=16384, help="largest batch for SyncVectorEnv")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "env_throughput.json")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if min(args.threads) < 0:
+        parser.error(f"--threads must be >= 0; got {args.threads}")
+    default_threads = torch.get_num_threads()
+
+    def set_threads(count: int) -> None:
+        torch.set_num_threads(count or default_threads)
+
+    set_threads(args.threads[0])
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible to torch")
     use_cuda = args.device == "cuda" or (args.device is None and torch.cuda.is_available() and not args.no_cuda)
@@ -266,12 +317,17 @@ def main() -> None:
             envs = gym.make_vec(parity_env.ENV_ID, num_envs=batch, vectorization_mode="sync", d=args.d)
             record("sync_vector", "cpu", batch, bench_vector(envs, actions, **kw))
             envs.close()
+            del envs  # its garbage is collected before the next cell (see timed_runs)
         if "native_vector" in args.impls:
             record("native_vector", "cpu", batch, bench_vector(ParityCoTVectorEnv(batch, d=args.d), actions, **kw))
         devices = ["cpu"] + (["cuda"] if use_cuda else [])
         for device in devices:
             if "torch" in args.impls:
-                record("torch", device, batch, bench_torch(args.d, batch, device, actions, **kw))
+                for threads in args.threads if device == "cpu" else args.threads[:1]:
+                    set_threads(threads)
+                    name = "torch" if threads == 1 or device == "cuda" else f"torch_{threads or 'default'}threads"
+                    record(name, device, batch, bench_torch(args.d, batch, device, actions, **kw))
+                set_threads(args.threads[0])
             if "torch_rollout" in args.impls:
                 record("torch_rollout", device, batch, bench_torch_rollout(args.d, batch, device, actions, **kw))
             if "torchrl_floor" in args.impls:
@@ -283,7 +339,7 @@ def main() -> None:
     for r in results:
         r["ratio_to_single"] = r["token_steps_per_s"] / single if single else None
     sampler = bench_sampler(50, 0.25, 100_000, args.repeats)
-    breakdown = []
+    breakdown, diag = [], None
     if "torch" in args.impls:
         print("\nTorchRL env, fused step on the CPU, µs per step (timers on the env's methods):")
         for batch in args.batch_sizes:
@@ -292,6 +348,13 @@ def main() -> None:
             print(f"  batch {batch:6d}: {b['total_us']:8.1f} = step {b['advance_us']:.1f} + reset of finished rows "
                   f"{b['reset_rows_us']:.1f} + output entries {b['entries_us']:.1f} + TorchRL/tensordict "
                   f"{b['other_us']:.1f}")
+
+        diag = torch_diagnostics(args.d, args.batch_sizes)
+        print(f"  one small tensor call (add of two (1024,) int64): {diag['small_call_us']:.2f} µs; deck preparation: "
+              f"{diag['deck_ns_per_prompt']:.1f} ns per prompt")
+        for batch in args.batch_sizes:
+            print(f"  batch {batch:6d}: torch.where over the (B, L) uint8 tokens {diag['where_us'][batch]:8.1f} µs, "
+                  f"the row gather of the reset {diag['row_gather_us'][batch]:8.1f} µs")
 
     print(f"\n{'implementation':22s}{'device':8s}{'batch':>7s}{'token-steps/s':>16s}{'us/step':>11s}{'x single':>11s}")
     for r in results:
@@ -304,7 +367,10 @@ def main() -> None:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    report = {"hardware": hw, "config": config, "results": results, "sampler": sampler, "torch_breakdown": breakdown}
+    report = {
+        "hardware": hw, "config": config, "results": results, "sampler": sampler, "torch_breakdown": breakdown,
+        "torch_diagnostics": diag,
+    }
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")
 

@@ -17,38 +17,40 @@ Tensordict entries (B = batch size, L = d + 1 + max_response_len)::
     action           (B,)   int64   the emitted token: 0, 1 or EOS (2)
     bits             (B, d) int64   optional, read at reset: fixes the prompts of the rows reset
 
-Prompts and groups: each block of ``group_size`` consecutive rows shares one prompt. A reset without a ``_reset``
-mask draws a fresh 64-bit key from the env's private generator (seeded by ``seed`` / ``set_seed``) and restarts every
-row's episode counter at 0; any later reset of a row (a ``_reset`` mask, or the auto-reset of
-``step_and_maybe_reset``) advances its counter. Row r's k-th episode uses the prompt
-``protocol.hashed_prompt_bits(key, r // group_size, k, d)`` (a counter-based SplitMix64 stream per block, the same
-function as the numpy vector env's), so row r's k-th episode always uses its block's k-th prompt and groups stay
-complete however the rows finish. A ``bits`` entry overrides the prompts of the rows reset for that episode only.
+Prompts and groups: a reset without a ``_reset`` mask draws a fresh 64-bit key from the env's private generator
+(seeded by ``seed`` / ``set_seed``); block b's k-th prompt is ``protocol.hashed_prompt_bits(key, b, k, d)`` (a
+counter-based SplitMix64 stream per block, the numpy vector env's function), and after a full reset row r starts
+with its block's prompt 0, as in the vector env. With ``group_size`` G > 1, row r's k-th episode uses block r // G's
+k-th prompt however the rows finish, so each block of G consecutive rows shares one prompt per episode. With G = 1
+the later prompts are dealt like cards from a deck in episode-major order (prompt 1 of rows 0 .. B - 1, then
+prompt 2, ...), one to each row reset, in row order: the rows still get independent uniform prompts, and the env
+prepares thousands at a time instead of a few per step. A ``bits`` entry overrides the prompts of the rows reset (it
+takes no card from the deck; with groups it still uses up the block's prompt, so the group stays aligned).
 
 Implementation: the env is stateful (like ``GymEnv``): ``_step`` reads only ``action`` (and TorchRL's ``_step``
-partial-step mask) from the input tensordict. A step is one row lookup in a step table built once per env (see
-``step_table``): the (B, 6) int64 block it returns holds the next state code, response_length, parity, the reward
-and the done / terminated / truncated / is_correct / is_long flags, and every one of those entries is a view of it.
-Beyond that a step makes one copy of the token tensor and one put of the action. ``step_and_maybe_reset`` (what
-rollouts and collectors call) is overridden to fuse step, step_mdp and the partial reset: the finished rows' next
-prompts are built in spare rows of the step's token copy and the next root's tokens are one row gather from it.
-Prompts are hashed ahead in a per-row pool of ``POOL_SIZE``. Every output tensor is fresh whenever the state
-changed (the root entries that a step leaves unchanged, such as prompt_id, are carried as they are, as step_mdp
-carries them); the env keeps the latest tensors as its state, so do not modify outputs in place.
+partial-step mask) from the input tensordict. A row's state is a row of the step table of ``parity_env.step_table``
+(index ``idx``); a step gathers the rows ``code + action`` into a fresh (B, N_COLUMNS) block whose views are the
+output entries, copies the tokens and puts the action in. ``step_and_maybe_reset`` (what rollouts and collectors
+call) is overridden to fuse step, step_mdp and the reset of the finished rows: the step writes its tokens into the
+first B rows of a spare tensor, the finished rows' next starts are copied into the rows after them, and the next
+root's tokens are one row gather from it; its block is one gather from the table (a reset row's state is the
+initial state of its prompt's parity). Every output tensor is fresh whenever the state changed (root entries the
+step leaves unchanged are carried as they are, as step_mdp carries them); the env keeps the latest tensors as its
+state, so do not modify outputs in place.
 
-Cost (``benchmarks/env_throughput.py`` prints where a step goes): a step is ~25 tensor ops plus ~30 views whatever
-B (the ~20 output entries alone, views of the step's block, cost 3x TorchRL's whole fused step machinery), so below
-B ~ 4096 the time is per-call overhead, half of it in the reset of the finished rows; above, it is the reset's
-gathers and copies of (B, L) bytes and (B, 6) int64 blocks.
+Cost (``benchmarks/env_throughput.py`` prints where a step goes): about 45 tensor calls per fused step with resets,
+whatever B. Below B ~ 4096 the time is their per-call overhead (~2 µs each on one core of a 2-core EPYC: ~165 µs a
+step at B = 1024, a third of it in the reset of the finished rows, a fifth in TorchRL and tensordict); above, it is
+memory traffic: two fresh (B, L) token tensors and two (B, N_COLUMNS) blocks a step, and ~20 ns of preparation per
+dealt prompt.
 
 Run ``python -m parity_env.torch_env`` for a short random rollout.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -58,7 +60,7 @@ from torchrl.envs import EnvBase
 
 from .demonstrations import make_rng, sample_demonstrations
 from .protocol import (
-    EOS,
+    EXACT_ID_MAX_D,
     N_ACTIONS,
     PAD,
     SEP,
@@ -70,164 +72,39 @@ from .protocol import (
     check_reward_mode,
     check_task,
     prompt_id_weights,
-    splitmix64_consts,
+)
+from .step_table import (
+    CODE,
+    CORRECT,
+    DONE,
+    FLAGS,
+    ILLEGAL,
+    IS_LONG,
+    NOOP,
+    PARITY,
+    RESP_LEN,
+    TERMINATED,
+    TRUNCATED_FLAG,
+    initial_code,
+    step_table,
+)
+from .torch_prompts import (
+    BYTE_BITS64,
+    BYTE_PARITY,
+    id_from_words,
+    parity_from_words,
+    prompt_step,
+    prompt_streams_torch,
+    stream_prompt_words_torch,
+    unpack_prompt_bits,
+    word_masks,
 )
 
-# The step is one row lookup in a step table built once per env (``step_table``): a row's state code packs
-# (tokens emitted n, last bit vs parity, chain still right, parity, status), and the table row of (state, hit, action)
-# holds everything the step outputs, so one index_select gives the next state and every output entry at once.
-LAST_NONE, LAST_RIGHT, LAST_WRONG = 0, 1, 2  # the last bit emitted: none yet / equals the parity / does not
-RUNNING, TERM_RIGHT, TERM_WRONG, TRUNCATED = 0, 1, 2, 3  # status
-POOL_SIZE = 32  # prompts hashed ahead per row (see ParityCoTTorchEnv._next_prompts), fewer for huge B * d
-POOL_MAX_WORDS = 1 << 22  # at most 32 MB of pooled hash words
-NOOP = 3  # the action index of rows that TorchRL's "_step" mask leaves alone
-DONE, TERMINATED, TRUNCATED_FLAG, CORRECT, IS_LONG, ILLEGAL = range(6)  # columns of transition_tables' flags
-# Columns of the step table, and of the (B, 6) int64 block the env keeps per row (the table row of its last step):
-# REWARD holds the float32 reward in its first 4 bytes and FLAGS one bool per byte (DONE .. IS_LONG), so the entries
-# are views of the block; CHECK = done + 2 * illegal: its nonzero rows are the finished ones, and max() >= 2 flags a
-# step of a finished row (checked only while some row may be finished: ``_Rows.some_finished``).
-NEXT_CODE, RESP_LEN, REWARD, FLAGS, CHECK, PARITY = range(6)
-N_COLUMNS = 6
 TOKEN_DTYPE = torch.uint8
 """dtype of the ``tokens`` entry: every step hands out a fresh (B, L) token tensor (a rollout keeps each step's), and in
 bytes rather than int64 those copies move 8x less memory, the largest saving at large B (the numpy envs keep int64;
 the values are equal). ``agents.model.GPT`` reads any integer dtype."""
-
-
-def state_index(n, last, ok, parity, status):
-    """The state number of (n tokens emitted, last, chain ok, parity, status); works on ints and arrays."""
-    return (((n * 3 + last) * 2 + ok) * 2 + parity) * 4 + status
-
-
-def transition_tables(d: int, leap: int, max_response_len: int, reward: str) -> dict[str, np.ndarray]:
-    """Tables indexed by i = 8 * state + 4 * hit + action (action 0, 1, EOS or NOOP; hit: the action equals the next
-    chain bit, used by "cot" only): ``next`` (8 * next state), ``length`` (tokens emitted after the step), ``parity``,
-    ``flags`` (bool: done, terminated, truncated, correct, is_long, illegal) and ``reward`` (float32). Built from the
-    rules of ``protocol.is_correct``."""
-    R, m = max_response_len, chain_length(d, leap)
-    n, last, ok, par, status, hit, act = np.meshgrid(
-        np.arange(R + 1), np.arange(3), np.arange(2), np.arange(2), np.arange(4), np.arange(2), np.arange(4),
-        indexing="ij",
-    )
-    # raveled in "ij" order, entry i is exactly state_index(...) * 8 + hit * 4 + act
-    n, last, ok, par, status, hit, act = (x.ravel() for x in (n, last, ok, par, status, hit, act))
-    running, is_bit, is_eos, noop = status == RUNNING, act < EOS, act == EOS, act == NOOP
-    # a bit: one more token; the last bit is compared with the parity; the chain stays right only on a hit
-    last_bit = np.where(act == par, LAST_RIGHT, LAST_WRONG)
-    status_bit = np.where(n + 1 >= R, TRUNCATED, RUNNING)
-    # EOS: the verdict of the reward mode on the bits emitted so far
-    if reward == "answer":
-        right = last == LAST_RIGHT
-    else:
-        right = ((n == 1) & (last == LAST_RIGHT)) | ((n == m) & (ok == 1))
-    status_eos = np.where(right, TERM_RIGHT, TERM_WRONG)
-    step = running & ~noop & (n < R)
-    new_n = np.where(step, n + 1, n)  # step implies n < R
-    new_last = np.where(step & is_bit, last_bit, last)
-    new_ok = np.where(step & is_bit, ok & hit, ok)
-    new_status = np.where(step, np.where(is_bit, status_bit, status_eos), status)
-    nxt = state_index(new_n, new_last, new_ok, par, new_status) * 8
-    term = (new_status == TERM_RIGHT) | (new_status == TERM_WRONG)
-    trunc = new_status == TRUNCATED
-    n_bits = new_n - term  # EOS is not a bit
-    flags = np.stack(
-        [term | trunc, term, trunc, new_status == TERM_RIGHT, n_bits > 1, ~noop & ~step], axis=1
-    )  # (T, 6)
-    rewards = (step & is_eos & right).astype(np.float32)[:, None]  # (T, 1)
-    return {"next": nxt.astype(np.int64), "length": new_n, "parity": par, "flags": flags, "reward": rewards}
-
-
-def step_table(d: int, leap: int, max_response_len: int, reward: str) -> np.ndarray:
-    """``transition_tables`` packed into one (T, N_COLUMNS) int64 table (columns NEXT_CODE .. PARITY above).
-
-    The reward and the flags are written through byte views of their columns, so that the env reads them back
-    through the same byte views (``ParityCoTTorchEnv._entries``) whatever the machine's byte order."""
-    t = transition_tables(d, leap, max_response_len, reward)
-    n_rows = len(t["next"])
-    reward_col = np.zeros(n_rows, dtype=np.int64)
-    reward_col.view(np.float32).reshape(n_rows, 2)[:, 0] = t["reward"][:, 0]  # bytes 0..3: the float32 reward
-    flags_col = np.zeros(n_rows, dtype=np.int64)
-    flags_col.view(np.uint8).reshape(n_rows, 8)[:, : IS_LONG + 1] = t["flags"][:, : IS_LONG + 1]  # byte k: flag k
-    check = t["flags"][:, DONE].astype(np.int64) + 2 * t["flags"][:, ILLEGAL]
-    return np.stack([t["next"], t["length"], reward_col, flags_col, check, t["parity"]], axis=1)  # (T, 6)
-
-
-def _wrap64(x: int) -> int:
-    """A Python int reduced to the signed int64 it wraps to (torch has no uint64 arithmetic)."""
-    return (x + 2**63) % 2**64 - 2**63
-
-
-def _lsr(x: torch.Tensor, s: int) -> torch.Tensor:
-    """Logical right shift of int64 ``x`` read as uint64 (torch's >> on int64 is arithmetic)."""
-    return (x >> s).bitwise_and_((1 << (64 - s)) - 1)
-
-
-def splitmix64_torch(x: torch.Tensor) -> torch.Tensor:
-    """The splitmix64 finaliser on int64 tensors (wrapping arithmetic); bit-identical to protocol.splitmix64.
-
-    In place after the first add: the prompt pool hashes B x POOL_SIZE words at a time, and fresh temporaries of that
-    size cost more than the arithmetic."""
-    golden, mul1, mul2 = splitmix64_consts()
-    x = x + golden
-    x.bitwise_xor_(_lsr(x, 30)).mul_(mul1)
-    x.bitwise_xor_(_lsr(x, 27)).mul_(mul2)
-    return x.bitwise_xor_(_lsr(x, 31))
-
-
-def prompt_streams_torch(key: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
-    """The SplitMix64 stream seeds (N,) of blocks ``block`` (N,) under ``key`` (see protocol.hashed_prompt_bits)."""
-    return splitmix64_torch(key + block)
-
-
-def stream_prompt_words_torch(counter: torch.Tensor, d: int) -> torch.Tensor:
-    """The W = ceil(d / 32) hash words (N, W) of the prompts at stream positions ``counter`` (N,)."""
-    golden = splitmix64_consts()[0]
-    n_words = -(-d // 32)
-    if n_words > 1:
-        counter = counter[:, None] + torch.arange(n_words, device=counter.device) * golden  # (N, W)
-    return splitmix64_torch(counter).reshape(len(counter), n_words)
-
-
-def unpack_prompt_bits(
-    words: torch.Tensor, d: int, out: torch.Tensor | None = None, byte_bits: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Prompt bits (N, d) from hash words (N, W): bit j is bit j % 32 of word j // 32.
-
-    On little-endian machines, looked up byte by byte in ``byte_bits`` (256, 8) (row b: the bits of b; ``BYTE_BITS``
-    on the words' device, cached by the env): one gather of N x d bytes, 3x faster than shifting at B = 16384.
-    Elsewhere shifted out of the words. ``out`` (N, d) of any integer dtype."""
-    dev = words.device
-    if sys.byteorder == "little":
-        if byte_bits is None:
-            byte_bits = BYTE_BITS.to(dev)
-        n_bytes = -(-d // 8)
-        raw = words.view(torch.uint8)  # (N, 8 W), least significant byte first
-        if words.shape[1] == 1:
-            raw = raw[:, :n_bytes]  # (N, n_bytes)
-        else:  # byte k (bits 8k .. 8k + 7) is byte k % 4 of word k // 4
-            cols = torch.arange(n_bytes, device=dev)
-            raw = raw.index_select(1, (cols // 4) * 8 + cols % 4)  # (N, n_bytes)
-        bits = byte_bits.index_select(0, raw.reshape(-1).long()).view(len(words), 8 * n_bytes)  # (N, 8 n_bytes)
-        bits = bits[:, :d]  # (N, d)
-        return bits if out is None else out.copy_(bits)
-    if words.shape[1] > 1:  # word j // 32 for every bit j
-        words = words.index_select(1, torch.arange(d, device=dev) // 32)  # (N, d)
-    return torch.bitwise_and(words >> (torch.arange(d, device=dev) % 32), 1, out=out)  # (N, d)
-
-
-BYTE_BITS = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1).to(torch.uint8)  # (256, 8): bit k of byte b
-
-
-def stream_prompt_bits_torch(counter: torch.Tensor, d: int) -> torch.Tensor:
-    """Prompt bits (N, d) int64 at stream positions ``counter`` (N,) = seed + k W golden (prompt k of a stream)."""
-    return unpack_prompt_bits(stream_prompt_words_torch(counter, d), d)
-
-
-def hashed_prompt_bits_torch(key: torch.Tensor, block: torch.Tensor, episode: torch.Tensor, d: int) -> torch.Tensor:
-    """Bit-identical torch version of ``protocol.hashed_prompt_bits`` (the env gets the same words from its pool)."""
-    n_words = -(-d // 32)
-    counter = prompt_streams_torch(key, block) + episode * _wrap64(n_words * splitmix64_consts()[0])
-    return stream_prompt_bits_torch(counter, d)
+DECK_ROWS = 32768  # group_size 1: prompts prepared per deck refill: K = max(2, ceil(DECK_ROWS / B)) per row
 
 
 def _shallow_copy(value: Any) -> Any:
@@ -235,22 +112,50 @@ def _shallow_copy(value: Any) -> Any:
     return value if type(value) is torch.Tensor or not is_tensor_collection(value) else value.copy()
 
 
+class _Block(NamedTuple):
+    """A block (B, N_COLUMNS) of step-table rows and the views of it that the env reads and hands out, made once
+    per block (each view costs ~1 µs)."""
+
+    rows: torch.Tensor  # (B, N_COLUMNS) int64
+    resp_len: torch.Tensor  # (B,) int64
+    parity: torch.Tensor  # (B,) int64
+    flags: torch.Tensor  # (B, 8) bool: FLAG_NAMES, then padding
+
+
+def _block(rows: torch.Tensor) -> _Block:
+    cols = rows.unbind(1)
+    flags = rows.view(torch.bool).narrow(1, 8 * FLAGS, 8)  # byte k of column FLAGS is flag k
+    return _Block(rows, cols[RESP_LEN], cols[PARITY], flags)
+
+
+@dataclass
+class _Deck:
+    """group_size 1: the rows' next starts, prepared: records ``next`` .. ``size`` - 1 of persistent buffers of
+    (K + 1) B records, in the order they are dealt (episode-major: prompt k of rows 0 .. B - 1, then prompt k + 1...)."""
+
+    tokens: torch.Tensor  # ((K + 1) B, L) uint8: prompt, SEP, PAD (SEP and PAD written once)
+    start: torch.Tensor  # ((K + 1) B,) int64: the step-table row of the episode's initial state
+    prompt_id: torch.Tensor  # ((K + 1) B,) int64
+    size: int = 0  # records in the buffers
+    next: int = 0  # the next record to deal
+    episode: int = 1  # the episode of the rows' prompts that the next refill prepares first (a full reset hashes 0)
+
+
 @dataclass
 class _Rows:
-    """The per-row state (every tensor (B,) unless noted). ``tokens``, ``block`` and ``prompt_id`` are handed out in
-    the tensordicts, so they are replaced, never written in place; the others are the env's own."""
+    """The per-row state. ``tokens``, ``block`` and ``prompt_id`` are handed out (the block as views) in the
+    tensordicts, so they are replaced, never written in place; the others are the env's own."""
 
     key: torch.Tensor  # () the prompt key drawn at the last full reset
-    stream: torch.Tensor  # seed of the row's block's SplitMix64 prompt stream
-    pool_start: torch.Tensor  # episode of slot 0 of the row's prompt pool
-    slot: torch.Tensor  # pool slot of the row's current episode (its episode is pool_start + slot)
-    pool: torch.Tensor  # (B * K, W) hash words: row r's episode pool_start[r] + k at r * K + k
+    stream: torch.Tensor  # (B,) seed of the row's block's SplitMix64 prompt stream
+    episode: torch.Tensor  # (B,) the row's episode counter (used with group_size > 1)
     tokens: torch.Tensor  # (B, L)
-    block: torch.Tensor  # (B, N_COLUMNS) the step-table row of the row's state (NEXT_CODE: its code)
-    prompt_id: torch.Tensor
+    idx: torch.Tensor  # (B,) int64 the row of the step table holding each row's state
+    block: _Block  # of (B, N_COLUMNS): the step-table rows idx
+    prompt_id: torch.Tensor  # (B,)
     chain: torch.Tensor  # (B, R) the chain of thought, -1 after its end ("cot" only; else (B, 0))
+    deck: _Deck | None  # group_size 1, from the first deal on; kept (emptied) across full resets
     some_finished: bool = False  # whether some row's episode may have ended and not been reset yet
-    pool_calls: int = 0  # _next_prompts calls since the pool was filled: no slot can exceed pool_calls - 1
 
 
 class ParityCoTTorchEnv(EnvBase):
@@ -299,17 +204,17 @@ class ParityCoTTorchEnv(EnvBase):
         self.chain_len = chain_length(d, leap)
         dev = self.device
         self._table = torch.as_tensor(step_table(d, leap, max_response_len, reward), device=dev)  # (T, N_COLUMNS)
-        init_codes = [state_index(0, LAST_NONE, 1, p, RUNNING) * 8 for p in (0, 1)]
-        self._init_block = self._table.index_select(0, torch.tensor(init_codes, device=dev) + NOOP)  # (2, N_COLUMNS)
+        self._start_rows = torch.tensor([initial_code(p) + NOOP for p in (0, 1)], device=dev)  # (2,) by parity
         self._chain_pos = torch.as_tensor(chain_positions(d, leap), device=dev)  # (m,)
         self._id_weights = torch.as_tensor(prompt_id_weights(d), device=dev)  # (d,)
+        self._word_masks = word_masks(d, dev)  # (W,)
+        self._byte_bits64, self._byte_parity = BYTE_BITS64.to(dev), BYTE_PARITY.to(dev)  # (256,) lookup tables
+        self._prompt_step = prompt_step(d)  # stream counter advance per prompt
         self._row_block = torch.arange(n_rows, device=dev) // group_size  # (B,)
-        self._row_ids = torch.arange(2 * n_rows, device=dev)  # (2B,) row numbers, for _reset_rows' gather
+        self._row_ids = torch.arange(n_rows, device=dev)  # (B,) for _reset_rows' gather
+        self._spare_ids = torch.arange(n_rows, 2 * n_rows, device=dev)  # (B,) the spare token rows, idem
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + d + 1  # (B,) flat index of slot 0
-        self._byte_bits = BYTE_BITS.to(dev)  # (256, 8) for unpack_prompt_bits
-        self._prompt_step = _wrap64(-(-d // 32) * splitmix64_consts()[0])  # stream advance per prompt
-        self._pool_size = max(1, min(POOL_SIZE, POOL_MAX_WORDS // (n_rows * -(-d // 32))))
-        self._pool_slots = torch.arange(self._pool_size, device=dev)  # (K,)
+        self._deck_episodes = torch.arange(max(2, -(-DECK_ROWS // n_rows)), device=dev)  # (K,) per deck refill
         self._template = torch.full((self.seq_len,), PAD, dtype=TOKEN_DTYPE, device=dev)  # (L,)
         self._template[d] = SEP
         self._make_specs(n_rows)
@@ -367,101 +272,147 @@ class ParityCoTTorchEnv(EnvBase):
         return bits
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
-        n, dev = self.batch_size[0], self.device
+        n, dev = self._n_rows, self.device
         mask = None if tensordict is None else tensordict.get("_reset", None)
         given = self._read_bits(tensordict)
-        if mask is None or self._state is None:  # full reset: a fresh key, every row back to its stream's start
+        full_reset = mask is None or self._state is None
+        if full_reset:  # a fresh key, every row back to its stream's start
             key = torch.randint(-(2**63), 2**63 - 1, (), generator=self._rng, device=dev)
             chain_cols = self.max_response_len if self.reward_mode == "cot" else 0
+            deck = None if self._state is None else self._state.deck
+            if deck is not None:  # its buffers are reused; its records were prompts of the old key
+                deck.size, deck.next, deck.episode = 0, 0, 1
+            idx = self._start_rows[:1].expand(n).clone()  # (B,) every row rewritten below
             self._state = _Rows(
                 key=key,
                 stream=prompt_streams_torch(key, self._row_block),
-                pool_start=torch.zeros(n, dtype=torch.int64, device=dev),
-                slot=torch.full((n,), -1, dtype=torch.int64, device=dev),  # _next_prompts advances it to 0
-                pool=torch.empty(0, -(-self.d // 32), dtype=torch.int64, device=dev),  # filled below
-                tokens=self._template.expand(n, -1).clone(),  # (B, L) SEP stays in place from here on
-                block=self._init_block[:1].expand(n, -1).clone(),  # (B, N_COLUMNS) every row rewritten below
+                episode=torch.zeros(n, dtype=torch.int64, device=dev),
+                tokens=self._template.expand(n, -1).clone(),  # (B, L)
+                idx=idx,
+                block=_block(self._table.index_select(0, idx)),
                 prompt_id=torch.zeros(n, dtype=torch.int64, device=dev),
                 chain=torch.full((n, chain_cols), -1, dtype=torch.int64, device=dev),  # (B, R) "cot", else (B, 0)
+                deck=deck,
             )
-            self._fill_pool()
             mask = torch.ones(n, dtype=torch.bool, device=dev)
         rows = mask.reshape(n).nonzero().squeeze(1)  # (N,)
         if rows.shape[0]:
-            self._reset_rows(rows, given)
+            spare = torch.empty(n + rows.shape[0], self.seq_len, dtype=TOKEN_DTYPE, device=dev)
+            spare[:n].copy_(self._state.tokens)
+            self._reset_rows(rows, given, spare, deal=not full_reset)
         return self._output(with_reward=False)
 
-    def _reset_rows(self, rows: torch.Tensor, given: torch.Tensor | None, spare: torch.Tensor | None = None) -> None:
-        """Start the next episode of rows ``rows`` (N,), not empty: their block's next prompt, or ``given`` (B, d).
+    def _reset_rows(
+        self, rows: torch.Tensor, given: torch.Tensor | None, spare: torch.Tensor, deal: bool = True
+    ) -> None:
+        """Start the next episode of rows ``rows`` (N,), not empty: their next prompt, or ``given`` (B, d). With
+        group_size 1 the next prompt is dealt from the deck, except after a full reset (``deal`` False): then each
+        row's prompt 0 is hashed directly, so that a batch of single episodes (RL collection) never fills a deck.
 
-        Replaces ``tokens``, ``block`` and ``prompt_id`` with fresh tensors (handed-out tensordicts share the old
-        ones); rows not reset keep their values. ``spare`` (B + N, L), when given, holds the current tokens in its
-        first B rows (the step's copy): the N new rows are built in the others and the new token tensor is one row
-        gather from it (index_copy_ into a copy costs ~5x a gather on CPU)."""
-        st, d, n = self._state, self.d, self._n_rows
-        if spare is None:
-            spare = torch.empty(n + rows.shape[0], self.seq_len, dtype=TOKEN_DTYPE, device=self.device)
-            spare[:n].copy_(st.tokens)
+        ``spare`` (B + N, L) holds the current tokens in its first B rows; the N new starts are written in the
+        others and the new tokens are one row gather from it (writing rows into a copy with index_copy_ costs ~5x
+        a gather on CPU). The new block is one gather from the step table."""
+        st, n, N = self._state, self._n_rows, rows.shape[0]
         fresh = spare[n:]  # (N, L)
-        fresh.copy_(self._template.expand(rows.shape[0], -1))
-        prompt = fresh[:, :d]  # (N, d) view
-        if given is None:
-            words = self._next_prompts(rows)  # (N, W)
-            unpack_prompt_bits(words, d, out=prompt, byte_bits=self._byte_bits)
-            prompt_id = words[:, 0] & ((1 << d) - 1) if d <= 32 else (prompt * self._id_weights).sum(dim=1)
+        if given is not None:
+            if self.group_size > 1:
+                self._block_words(rows)  # a given prompt still uses up the block's prompt
+            start, prompt_id = self._write_prompts(fresh, bits=given.index_select(0, rows))
+        elif self.group_size == 1 and deal:
+            start, prompt_id = self._deal(fresh)
         else:
-            self._next_prompts(rows)  # a given prompt still uses up the row's episode
-            prompt.copy_(given.index_select(0, rows))
-            prompt_id = (prompt * self._id_weights).sum(dim=1)  # (N,) wraps above d = 62, as protocol.prompt_ids
-        parity = prompt.sum(dim=1) & 1  # (N,)
-        source_row = self._row_ids[:n].clone().index_copy_(0, rows, self._row_ids[n : n + rows.shape[0]])  # (B,)
+            start, prompt_id = self._write_prompts(fresh, words=self._block_words(rows))
+        source_row = self._row_ids.index_put((rows,), self._spare_ids[:N])  # (B,) out of place
         st.tokens = spare.index_select(0, source_row)  # (B, L)
-        st.block = st.block.clone().index_copy_(0, rows, self._init_block.index_select(0, parity))
-        st.prompt_id = st.prompt_id.clone().index_copy_(0, rows, prompt_id)
+        st.idx = st.idx.index_put((rows,), start)
+        st.block = _block(self._table.index_select(0, st.idx))
+        st.prompt_id = st.prompt_id.index_put((rows,), prompt_id)
         if self.reward_mode == "cot":  # the env's own tensor: written in place
             m = min(self.chain_len, self.max_response_len)
-            chain = torch.full((rows.shape[0], self.max_response_len), -1, dtype=torch.int64, device=self.device)
-            chain[:, :m] = (torch.cumsum(prompt, dim=1) & 1)[:, self._chain_pos[:m]]  # kept prefix parities
+            chain = torch.full((N, self.max_response_len), -1, dtype=torch.int64, device=self.device)
+            prefix = torch.cumsum(fresh[:, : self.d], dim=1) & 1  # (N, d) prefix parities
+            chain[:, :m] = prefix[:, self._chain_pos[:m]]  # the kept ones
             st.chain.index_copy_(0, rows, chain)
 
-    def _next_prompts(self, rows: torch.Tensor) -> torch.Tensor:
-        """Advance the episodes of rows ``rows`` (N,); the hash words (N, W) of their new prompts.
+    def _write_prompts(
+        self, tokens: torch.Tensor, words: torch.Tensor | None = None, bits: torch.Tensor | None = None,
+        template: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the starts of N episodes into ``tokens`` (N, L): their prompts from hash ``words`` (N, W) or from
+        ``bits`` (N, d) int64, then SEP and PAD (unless ``template`` is False: already there). Returns the
+        step-table rows of their initial states (N,) and their prompt ids (N,)."""
+        d, N = self.d, tokens.shape[0]
+        if template:
+            tokens.copy_(self._template.expand(N, -1))
+        prompt = tokens[:, :d]  # (N, d) view
+        if words is not None:
+            prompt.copy_(unpack_prompt_bits(words, d, self._byte_bits64))
+            masked = words & self._word_masks  # (N, W) the bits each word gives the prompt
+            parity = parity_from_words(masked, self._byte_parity)  # (N,)
+            ids = id_from_words(masked, d) if d <= EXACT_ID_MAX_D else (prompt * self._id_weights).sum(dim=1)
+        else:
+            prompt.copy_(bits)
+            parity = bits.sum(dim=1) & 1
+            ids = (bits * self._id_weights).sum(dim=1)  # (N,) wraps above d = 62, as protocol.prompt_ids
+        return self._start_rows.index_select(0, parity), ids
 
-        Words come from a per-row pool of the next K = POOL_SIZE prompts (fewer for huge B * d), refilled for all
-        rows at once when one of these rows runs out, so the 12-op hash runs once every K steps or fewer, not at
-        every step."""
-        st, K = self._state, self._pool_size
-        slot = st.slot.index_select(0, rows) + 1  # (N,)
-        st.pool_calls += 1
-        if st.pool_calls > K and slot.max().item() >= K:  # a row ran out: restart at every row's next episode
-            st.pool_start += st.slot + 1
-            st.slot.fill_(-1)
-            self._fill_pool()
-            st.pool_calls = 1
-            slot.zero_()
-        st.slot.index_copy_(0, rows, slot)
-        return st.pool.index_select(0, torch.add(slot, rows, alpha=K))  # (N, W)
-
-    def _fill_pool(self) -> None:
-        """Hash the prompts of episodes pool_start .. pool_start + K - 1 of every row into the pool."""
+    def _block_words(self, rows: torch.Tensor) -> torch.Tensor:
+        """The hash words (N, W) of the next prompts of rows ``rows`` (N,) (their block's prompt at the row's
+        episode counter), advancing the counters."""
         st = self._state
-        episodes = st.pool_start[:, None] + self._pool_slots  # (B, K)
-        counter = st.stream[:, None] + episodes * self._prompt_step  # (B, K) stream positions, wrapping
-        st.pool = stream_prompt_words_torch(counter.reshape(-1), self.d)  # (B * K, W)
-        st.pool_calls = 0
+        counter = st.stream.index_select(0, rows) + st.episode.index_select(0, rows) * self._prompt_step  # (N,)
+        st.episode.index_add_(0, rows, torch.ones_like(rows))
+        return stream_prompt_words_torch(counter, self.d)
+
+    def _deal(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """group_size 1: copy the next N records of the deck into ``tokens`` (N, L); their start rows and prompt
+        ids (N,) (views of the deck: read before the next deal)."""
+        N, deck = tokens.shape[0], self._state.deck
+        if deck is None or deck.next + N > deck.size:
+            deck = self._refill_deck()
+        take = slice(deck.next, deck.next + N)
+        tokens.copy_(deck.tokens[take])
+        deck.next += N
+        return deck.start[take], deck.prompt_id[take]
+
+    def _refill_deck(self) -> _Deck:
+        """Move the records not dealt yet (fewer than B) to the front of the deck and prepare the rows' next K
+        prompts after them (K B records, so one refill always covers a reset). The buffers are the env's own and
+        reused: fresh multi-MB tensors would cost a page fault per 4 kB on every refill."""
+        st, n, dev = self._state, self._n_rows, self.device
+        K = len(self._deck_episodes)
+        if st.deck is None:
+            records = (K + 1) * n  # K refilled episodes and the records left over (< B)
+            st.deck = _Deck(
+                tokens=self._template.expand(records, -1).clone(),  # (records, L) prompts written below
+                start=torch.empty(records, dtype=torch.int64, device=dev),
+                prompt_id=torch.empty(records, dtype=torch.int64, device=dev),
+            )
+        deck = st.deck
+        left = deck.size - deck.next  # < B <= next, as K >= 2: the two ranges do not overlap
+        for buffer in (deck.tokens, deck.start, deck.prompt_id):
+            buffer[:left].copy_(buffer[deck.next : deck.size])
+        episodes = deck.episode + self._deck_episodes  # (K,)
+        counter = st.stream[None, :] + episodes[:, None] * self._prompt_step  # (K, B) stream positions, wrapping
+        words = stream_prompt_words_torch(counter.reshape(-1), self.d)  # (K B, W)
+        end = left + len(words)
+        start, prompt_id = self._write_prompts(deck.tokens[left:end], words=words, template=False)
+        deck.start[left:end], deck.prompt_id[left:end] = start, prompt_id
+        deck.size, deck.next, deck.episode = end, 0, deck.episode + K
+        return deck
 
     # ------------------------------------------------------------------------------------------------ step
-    def _advance(self, tensordict: TensorDictBase, spare_finished: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of every row (or of the rows in TorchRL's ``_step`` mask): replaces ``tokens`` and ``block``.
+    def _advance(
+        self, action: torch.Tensor, step_mask: torch.Tensor | None = None, reset_room: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of every row with ``action`` (B,) (only of the rows in ``step_mask`` (B,) or (B, 1), TorchRL's
+        partial-step mask, when given): replaces ``tokens``, ``idx`` and ``block``.
 
-        Returns the finished rows (N,) (empty when none) and the (B + N', L) tensor whose first B rows are the new
-        tokens; N' = N with ``spare_finished`` (room for ``_reset_rows`` to build the finished rows' next prompts
-        in), else 0."""
+        Returns the finished rows (N,) (empty when none) and the tensor (B + N', L) whose first B rows are the new
+        tokens: N' = N with ``reset_room`` (room for ``_reset_rows`` to write their next starts in), else 0."""
         st = self._state
         if st is None:
             raise RuntimeError("step called before reset: call env.reset() first")
-        action = tensordict.get("action")
-        step_mask = tensordict.get("_step", None)  # TorchRL's partial-step mask: rows not stepped keep their state
         if action.dtype != torch.int64:
             raise TypeError(f"action must be an int64 tensor of tokens in {{0, 1, 2}}; got dtype {action.dtype}")
         if step_mask is not None:
@@ -471,33 +422,34 @@ class ParityCoTTorchEnv(EnvBase):
         if low.item() < 0 or high.item() >= N_ACTIONS:
             bad = (action < 0) | (action >= N_ACTIONS)
             raise ValueError(f"action must be 0, 1 or 2 (EOS); got values {action[bad][:5].tolist()}")
+        n, prev = self._n_rows, st.block
         column = action if step_mask is None else torch.where(step_mask, action, NOOP)  # (B,) table column
-        resp_len = st.block[:, RESP_LEN]  # (B,) tokens emitted before this step
-        idx = st.block[:, NEXT_CODE] + column  # (B,) row of the step table
+        code = prev.rows.view(torch.int32).select(1, 2 * CODE)  # (B,) bytes 0..3 of column CODE: the state code
+        idx = code + column  # (B,) int64 rows of the step table
         if self.reward_mode == "cot":  # hit: the action is the next chain bit
-            target = st.chain.gather(1, resp_len.clamp(max=self.max_response_len - 1)[:, None]).squeeze(1)
+            target = st.chain.gather(1, prev.resp_len.clamp(max=self.max_response_len - 1)[:, None]).squeeze(1)
             idx = idx + (target == action) * 4
-        block = self._table.index_select(0, idx)  # (B, N_COLUMNS) fresh: every output entry is a view of it
-        check = block[:, CHECK]  # (B,) done + 2 * illegal
-        if st.some_finished and check.max().item() >= 2:  # (no row can be finished otherwise: skip the check)
-            rows = (check >= 2).nonzero().squeeze(-1)[:5].tolist()
-            raise RuntimeError(f"step called on finished rows {rows}: reset them first (pass a '_reset' mask to reset)")
-        finished = check.nonzero().squeeze(1)  # (N,) rows whose episode ended (or had ended: rows not stepped)
+        block = _block(self._table.index_select(0, idx))  # (B, N_COLUMNS) fresh: every output entry is a view of it
+        if st.some_finished:  # (no row can be finished otherwise: skip the check)
+            illegal = block.flags.select(1, ILLEGAL)
+            if illegal.any().item():
+                rows = illegal.nonzero().squeeze(-1)[:5].tolist()
+                raise RuntimeError(f"step called on finished rows {rows}: reset them first (pass a '_reset' mask)")
+        (finished,) = torch.where(block.flags.select(1, DONE))  # (N,) rows whose episode ended (or had)
         st.some_finished = finished.shape[0] > 0
-        n = self._n_rows
-        spare = torch.empty(n + finished.shape[0] * spare_finished, self.seq_len, dtype=TOKEN_DTYPE, device=self.device)
+        spare = torch.empty(n + finished.shape[0] * reset_room, self.seq_len, dtype=TOKEN_DTYPE, device=self.device)
         tokens = spare[:n]  # (B, L) fresh: the previous one stays with the caller
         tokens.copy_(st.tokens)
         if step_mask is None:
-            tokens.put_(self._response_start + resp_len, action.to(TOKEN_DTYPE))  # flat positions (B,)
+            tokens.put_(self._response_start + prev.resp_len, action.to(TOKEN_DTYPE))  # flat positions (B,)
         else:  # rows not stepped write their current token back (positions clamped: finished rows may be full)
-            pos = self._response_start + resp_len.clamp(max=self.max_response_len - 1)  # (B,)
+            pos = self._response_start + prev.resp_len.clamp(max=self.max_response_len - 1)  # (B,)
             tokens.put_(pos, torch.where(step_mask, action.to(TOKEN_DTYPE), tokens.take(pos)))
-        st.tokens, st.block = tokens, block
+        st.tokens, st.idx, st.block = tokens, idx, block
         return finished, spare
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        self._advance(tensordict)
+        self._advance(tensordict.get("action"), tensordict.get("_step", None))
         return self._output(with_reward=True)
 
     def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
@@ -518,10 +470,12 @@ class ParityCoTTorchEnv(EnvBase):
             or self.run_type_checks
         ):
             return super()._step_and_maybe_reset(tensordict)
-        finished, spare = self._advance(tensordict, spare_finished=True)
+        finished, spare = self._advance(tensordict._tensordict["action"], reset_room=True)
         entries = self._entries(with_reward=True)
         next_td = TensorDict._new_unsafe(entries, batch_size=self.batch_size, device=self.device)
-        root = {key: v if type(v) is torch.Tensor else _shallow_copy(v) for key, v in tensordict._tensordict.items()}
+        root = tensordict._tensordict.copy()  # step_mdp's root: the entries as they are, ...
+        if not all(type(v) is torch.Tensor for v in root.values()):  # ... nested tensordicts as shallow copies
+            root = {key: _shallow_copy(v) for key, v in root.items()}
         tensordict._set_str("next", next_td, validated=True, inplace=False, non_blocking=False)
         if finished.shape[0]:
             self._reset_rows(finished, None, spare)
@@ -537,24 +491,23 @@ class ParityCoTTorchEnv(EnvBase):
         return TensorDict._new_unsafe(self._entries(with_reward), batch_size=self.batch_size, device=self.device)
 
     def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
-        """The env's entries for the current state: ``tokens``, ``prompt_id`` and views of the state block (state
-        tensors are replaced, never written in place, so every entry is fresh whenever the state changed)."""
+        """The env's entries for the current state: the tokens, the prompt ids and views of the block (the state
+        is replaced, never written in place, so every entry is fresh whenever the state changed)."""
         st = self._state
-        block = st.block  # (B, N_COLUMNS)
-        flags = block.view(torch.uint8)[:, 8 * FLAGS : 8 * FLAGS + 8].view(torch.bool)  # (B, 8): byte k is flag k
+        flags = st.block.flags
         out = {
             "tokens": st.tokens,
             "prompt_id": st.prompt_id,
-            "parity": block[:, PARITY],
-            "response_length": block[:, RESP_LEN],
-            "is_long": flags[:, IS_LONG],
-            "is_correct": flags[:, CORRECT],
-            "done": flags[:, DONE : DONE + 1],  # (B, 1)
-            "terminated": flags[:, TERMINATED : TERMINATED + 1],
-            "truncated": flags[:, TRUNCATED_FLAG : TRUNCATED_FLAG + 1],
+            "parity": st.block.parity,
+            "response_length": st.block.resp_len,
+            "is_long": flags.select(1, IS_LONG),
+            "is_correct": flags.select(1, CORRECT),
+            "done": flags.narrow(1, DONE, 1),  # (B, 1)
+            "terminated": flags.narrow(1, TERMINATED, 1),
+            "truncated": flags.narrow(1, TRUNCATED_FLAG, 1),
         }
-        if with_reward:  # (B, 1): bytes 0..3 of the REWARD column
-            out["reward"] = block.view(torch.float32)[:, 2 * REWARD : 2 * REWARD + 1]
+        if with_reward:  # (B, 1): bytes 4..7 of the CODE column
+            out["reward"] = st.block.rows.view(torch.float32).narrow(1, 2 * CODE + 1, 1)
         return out
 
     def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:

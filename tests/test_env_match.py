@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
+from tensordict import TensorDict
 from torchrl.envs import EnvBase
 
 from conftest import oracle_reward, plan_response
@@ -213,9 +214,9 @@ def test_torch_rollout_keeps_every_step():
 
 
 def test_vector_and_torch_share_the_prompt_hash():
-    """Both batched envs draw row r's k-th prompt as protocol.hashed_prompt_bits(key, r // G, k, d)."""
+    """Both batched envs draw block b's k-th prompt as protocol.hashed_prompt_bits(key, b, k, d)."""
     from parity_env.protocol import hashed_prompt_bits
-    from parity_env.torch_env import hashed_prompt_bits_torch
+    from parity_env.torch_prompts import hashed_prompt_bits_torch
 
     rng = np.random.default_rng(0)
     for d in (2, 31, 32, 33, 64, 100):
@@ -228,10 +229,15 @@ def test_vector_and_torch_share_the_prompt_hash():
     assert abs(bits.mean() - 0.5) < 0.01 and len({r.tobytes() for r in bits}) == 20000
 
 
+def _random_eos(n, gen):
+    """Actions (n,) that finish some rows at every step: EOS with probability 0.1 .. 1.0 by row, else bit 1."""
+    return torch.where(torch.rand(n, generator=gen) < torch.linspace(0.1, 1.0, n), 2, 1)
+
+
 @pytest.mark.parametrize("d", [5, 40])
-def test_torch_env_prompts_follow_the_hash(d):
-    """Row r's k-th episode has prompt hashed_prompt_bits(key, r // G, k, d), across prompt-pool refills."""
-    from parity_env.torch_env import hashed_prompt_bits_torch
+def test_torch_env_groups_follow_the_hash(d):
+    """group_size > 1: row r's k-th episode has prompt hashed_prompt_bits(key, r // G, k, d)."""
+    from parity_env.torch_prompts import hashed_prompt_bits_torch
 
     n, G = 12, 3
     env = ParityCoTTorchEnv(d=d, batch_size=[n], group_size=G, seed=1)
@@ -241,8 +247,48 @@ def test_torch_env_prompts_follow_the_hash(d):
     for t in range(150):
         expected = hashed_prompt_bits_torch(key, torch.arange(n) // G, episode, d)
         assert torch.equal(td["tokens"][:, :d], expected), t
-        eos = torch.rand(n, generator=gen) < torch.linspace(0.1, 1.0, n)  # some rows finish every step
-        td["action"] = torch.where(eos, 2, 1)
+        td["action"] = _random_eos(n, gen)
         data, td = env.step_and_maybe_reset(td)
         episode += data["next", "done"].squeeze(-1)
-    assert episode.max() > 3 * 32  # several pool refills
+    assert episode.max() > 100
+
+
+@pytest.mark.parametrize("d", [5, 40])
+@pytest.mark.parametrize("fused", [True, False])
+def test_torch_env_deals_the_prompts_in_order(monkeypatch, d, fused):
+    """group_size 1: after a full reset row r has prompt hashed_prompt_bits(key, r, 0, d), as in the vector env;
+    the rows reset later get the deck's next prompts in row order, the deck running through prompt k of rows
+    0 .. B - 1, then prompt k + 1: record j is hashed_prompt_bits(key, j % B, j // B, d). Checked across many
+    refills of a small deck (records left over from one refill are dealt first from the next)."""
+    from parity_env import torch_env
+    from parity_env.torch_prompts import hashed_prompt_bits_torch
+
+    monkeypatch.setattr(torch_env, "DECK_ROWS", 10)  # K = 2 episodes per refill: a refill every few steps
+    n = 7
+    env = ParityCoTTorchEnv(d=d, batch_size=[n], seed=2)
+    td = env.reset()
+    key, dealt = env._state.key, 0
+    gen = torch.Generator().manual_seed(0)
+    deck = lambda j: hashed_prompt_bits_torch(key, j % n, j // n, d)  # noqa: E731
+    assert torch.equal(td["tokens"][:, :d], deck(torch.arange(n)))
+    dealt = n
+    for _ in range(100):
+        td["action"] = _random_eos(n, gen)
+        if fused:
+            data, td = env.step_and_maybe_reset(td)
+            done = data["next", "done"].squeeze(-1)
+        else:
+            td = env.step(td)["next"]
+            done = td["done"].squeeze(-1)
+            td["_reset"] = td["done"].clone()
+            td = env.reset(td)
+        rows = done.nonzero().squeeze(-1)
+        assert torch.equal(td["tokens"][rows, :d], deck(dealt + torch.arange(len(rows))))
+        dealt += len(rows)
+    assert dealt > 20 * 2 * n  # twenty refills or more
+    given = torch.randint(0, 2, (n, d), generator=gen)  # a given prompt takes no card from the deck
+    td = env.reset(TensorDict({"_reset": torch.ones(n, 1, dtype=torch.bool), "bits": given}, [n]))
+    assert torch.equal(td["tokens"][:, :d].long(), given)
+    td["action"] = torch.full((n,), 2)
+    _, td = env.step_and_maybe_reset(td)
+    assert torch.equal(td["tokens"][:, :d], deck(dealt + torch.arange(n)))

@@ -1,5 +1,6 @@
-"""The TorchRL env's shortcuts: the packed step table, the skipped finished-row check, the prompt pool's refills and
-the spare-row reset of step_and_maybe_reset (see parity_env/torch_env.py)."""
+"""The TorchRL env's shortcuts: the packed step table, the skipped finished-row check, the deck's refills, the
+spare-row reset of step_and_maybe_reset (see parity_env/torch_env.py) and the prompt bits, parities and ids computed
+from hash words (parity_env/torch_prompts.py)."""
 
 import numpy as np
 import pytest
@@ -7,20 +8,22 @@ import torch
 from tensordict import TensorDict
 
 from parity_env import ParityCoTTorchEnv
-from parity_env.torch_env import CHECK, DONE, ILLEGAL, NEXT_CODE, PARITY, RESP_LEN, step_table, transition_tables
+from parity_env import torch_env
+from parity_env.step_table import CODE, FLAG_NAMES, PARITY, RESP_LEN, step_table, transition_tables
+from parity_env.torch_env import _block
 
 
 @pytest.mark.parametrize("reward", ["answer", "cot"])
 def test_step_table_packs_the_transition_tables(reward):
-    """Every column of the packed table reads back (through the env's byte views) as the unpacked tables."""
+    """Every column of the packed table reads back, through the env's views, as the unpacked tables."""
     tables, packed = transition_tables(6, 2, 5, reward), torch.from_numpy(step_table(6, 2, 5, reward))
-    flags = packed.view(torch.uint8)[:, 8 * 3 : 8 * 3 + 8].view(torch.bool)  # as ParityCoTTorchEnv._entries
-    assert np.array_equal(packed[:, NEXT_CODE].numpy(), tables["next"])
-    assert np.array_equal(packed[:, RESP_LEN].numpy(), tables["length"])
-    assert np.array_equal(packed[:, PARITY].numpy(), tables["parity"])
-    assert np.array_equal(packed.view(torch.float32)[:, 4].numpy(), tables["reward"][:, 0])
-    assert np.array_equal(flags[:, :5].numpy(), tables["flags"][:, :5]) and not flags[:, 5:].any()
-    assert np.array_equal(packed[:, CHECK].numpy(), tables["flags"][:, DONE] + 2 * tables["flags"][:, ILLEGAL])
+    block = _block(packed)
+    assert np.array_equal(packed.view(torch.int32)[:, 2 * CODE].numpy(), tables["next"])
+    assert np.array_equal(packed.view(torch.float32)[:, 2 * CODE + 1].numpy(), tables["reward"][:, 0])
+    assert np.array_equal(block.resp_len.numpy(), tables["length"]) and torch.equal(block.resp_len, packed[:, RESP_LEN])
+    assert np.array_equal(block.parity.numpy(), tables["parity"]) and torch.equal(block.parity, packed[:, PARITY])
+    n_flags = len(FLAG_NAMES)
+    assert np.array_equal(block.flags[:, :n_flags].numpy(), tables["flags"]) and not block.flags[:, n_flags:].any()
 
 
 def test_finished_rows_are_caught_after_a_partial_reset():
@@ -41,9 +44,10 @@ def test_finished_rows_are_caught_after_a_partial_reset():
 
 
 @pytest.mark.parametrize("batch", [1, 300])
-def test_fused_path_matches_generic_path_with_many_resets(batch):
+def test_fused_path_matches_generic_path_with_many_resets(monkeypatch, batch):
     """The spare-row reset (built in the step's copy, then one gather) equals step + step_mdp + maybe_reset, over
-    enough steps to refill the prompt pool several times (every row finishes every other step or so)."""
+    enough steps to refill a small deck many times (every row finishes every other step or so)."""
+    monkeypatch.setattr(torch_env, "DECK_ROWS", 16)  # K = 16 prompts per row at batch 1, 2 at batch 300
     fast, slow = (ParityCoTTorchEnv(d=5, batch_size=[batch], seed=1) for _ in range(2))
     td_f, td_s = fast.reset(), slow.reset()
     gen = torch.Generator().manual_seed(1)
@@ -56,7 +60,7 @@ def test_fused_path_matches_generic_path_with_many_resets(batch):
             assert torch.equal(out_f[key], out_s[key]), key
         for key in td_s.keys(True, True):
             assert key == "action" or torch.equal(td_f[key], td_s[key]), key
-    assert fast._state.pool_start.max() >= 2 * fast._pool_size  # the pool was refilled twice or more
+    assert fast._state.deck.episode >= 4 * len(fast._deck_episodes)  # the deck was refilled four times or more
 
 
 def test_outputs_are_fresh_views():
@@ -73,16 +77,21 @@ def test_outputs_are_fresh_views():
     assert isinstance(data, TensorDict) and data["next", "reward"].dtype == torch.float32
 
 
-@pytest.mark.parametrize("byteorder", ["little", "big"])
-@pytest.mark.parametrize("d", [2, 7, 24, 32, 33, 64, 65, 100])
-def test_prompt_bits_unpack_on_either_byte_order(monkeypatch, byteorder, d):
-    """Bit j of a prompt is bit j % 32 of hash word j // 32, from the words' bytes or (big-endian) the words."""
-    from parity_env import torch_env
+@pytest.mark.parametrize("d", [2, 7, 24, 32, 33, 62, 64, 65, 100])
+def test_prompt_bits_parity_and_id_from_hash_words(d):
+    """Bit j of a prompt is bit j % 32 of hash word j // 32; the parity and the id computed from the masked words
+    equal those of the unpacked bits (protocol.prompt_ids; exact ids up to d = 62)."""
+    from parity_env.protocol import prompt_ids
+    from parity_env.torch_prompts import id_from_words, parity_from_words, unpack_prompt_bits, word_masks
 
-    monkeypatch.setattr(torch_env.sys, "byteorder", byteorder)
     words = torch.randint(-(2**63), 2**63 - 1, (300, -(-d // 32)), generator=torch.Generator().manual_seed(d))
     expected = torch.stack([(words[:, j // 32] >> (j % 32)) & 1 for j in range(d)], dim=1)  # (300, d)
-    assert torch.equal(torch_env.unpack_prompt_bits(words, d).long(), expected)
-    out = torch.full((300, d), 7, dtype=torch.uint8)
-    torch_env.unpack_prompt_bits(words, d, out=out)
-    assert torch.equal(out.long(), expected)
+    bits = unpack_prompt_bits(words, d)
+    assert bits.dtype == torch.uint8 and torch.equal(bits.long(), expected)
+    masked = words & word_masks(d)
+    assert torch.equal(parity_from_words(masked), expected.sum(dim=1) % 2)
+    if d <= 62:
+        assert np.array_equal(id_from_words(masked, d).numpy(), prompt_ids(expected.numpy()))
+    else:
+        with pytest.raises(ValueError, match="d <= 62"):
+            id_from_words(masked, d)
