@@ -131,7 +131,7 @@ def _block(rows: torch.Tensor) -> _Block:
 @dataclass
 class _Deck:
     """group_size 1: the rows' next starts, prepared: records ``next`` .. ``size`` - 1 of persistent buffers of
-    (K + 1) B records, in the order they are dealt (episode-major: prompt k of rows 0 .. B - 1, then prompt k + 1...)."""
+    (K + 1) B records, in the order they are dealt (episode-major: prompt k of rows 0 .. B - 1, then k + 1, ...)."""
 
     tokens: torch.Tensor  # ((K + 1) B, L) uint8: prompt, SEP, PAD (SEP and PAD written once)
     start: torch.Tensor  # ((K + 1) B,) int64: the step-table row of the episode's initial state
@@ -148,7 +148,7 @@ class _Rows:
 
     key: torch.Tensor  # () the prompt key drawn at the last full reset
     stream: torch.Tensor  # (B,) seed of the row's block's SplitMix64 prompt stream
-    episode: torch.Tensor  # (B,) the row's episode counter (used with group_size > 1)
+    episode: torch.Tensor  # (B,) the row's next prompt in its block's stream (group_size 1: used at full resets only)
     tokens: torch.Tensor  # (B, L)
     idx: torch.Tensor  # (B,) int64 the row of the step table holding each row's state
     block: _Block  # of (B, N_COLUMNS): the step-table rows idx
