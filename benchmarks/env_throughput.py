@@ -159,24 +159,17 @@ def torch_step_breakdown(d: int, batch: int, actions: np.ndarray, n_steps: int =
     return out
 
 
-def _best_us(fn: Callable[[], object], n: int) -> float:
-    """Best of 5 timings of ``n`` calls of ``fn``, in µs per call."""
-    fn()
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / n * 1e6)
-    return best
+def torch_diagnostics(d: int, batch_sizes: list[int], **kw) -> dict:
+    """The CPU costs the TorchRL env's design rests on (see benchmarks/README.md), in µs per call (best of the
+    ``timed_runs``): one small tensor call (an add of two (1024,) int64 tensors), the deck's preparation per prompt,
+    and, for each batch, a broadcast ``torch.where`` over the (B, L) uint8 tokens (the dense reset the env does not
+    use) against the row gather it uses."""
 
+    def best_us(fn: Callable[[], object]) -> float:
+        return 1e6 / max(timed_runs(fn, 1, **kw))
 
-def torch_diagnostics(d: int, batch_sizes: list[int]) -> dict:
-    """The CPU costs the TorchRL env's design rests on (see benchmarks/README.md): one small tensor call (an add of
-    two (1024,) int64 tensors), the deck's preparation per prompt, and, for each batch, a broadcast ``torch.where``
-    over the (B, L) uint8 tokens (the dense reset the env does not use) against the row gather it uses."""
     small = torch.arange(1024)
-    out = {"small_call_us": _best_us(lambda: small + small, 2000), "where_us": {}, "row_gather_us": {}}
+    out = {"small_call_us": best_us(lambda: small + small), "where_us": {}, "row_gather_us": {}}
     env = ParityCoTTorchEnv(d=d, batch_size=[max(batch_sizes)], seed=0)
     env.reset()
     env._refill_deck()  # allocates the deck
@@ -185,14 +178,13 @@ def torch_diagnostics(d: int, batch_sizes: list[int]) -> dict:
         env._state.deck.next = env._state.deck.size  # everything dealt: a refill prepares K B prompts
         env._refill_deck()
 
-    out["deck_ns_per_prompt"] = _best_us(refill, 3) * 1e3 / (len(env._deck_episodes) * max(batch_sizes))
+    out["deck_ns_per_prompt"] = best_us(refill) * 1e3 / (len(env._deck_episodes) * max(batch_sizes))
     for batch in batch_sizes:
         tokens = torch.zeros(batch, env.seq_len, dtype=torch.uint8)
         mask = torch.rand(batch) < 1 / 3
         spare, rows = torch.zeros(batch + batch // 3, env.seq_len, dtype=torch.uint8), torch.randperm(batch)
-        n = max(3, 2000 // (1 + batch // 256))
-        out["where_us"][batch] = _best_us(lambda: torch.where(mask[:, None], tokens, tokens), n)
-        out["row_gather_us"][batch] = _best_us(lambda: spare.index_select(0, rows), n)
+        out["where_us"][batch] = best_us(lambda: torch.where(mask[:, None], tokens, tokens))
+        out["row_gather_us"][batch] = best_us(lambda: spare.index_select(0, rows))
     return out
 
 
@@ -349,7 +341,7 @@ def main() -> None:
                   f"{b['reset_rows_us']:.1f} + output entries {b['entries_us']:.1f} + TorchRL/tensordict "
                   f"{b['other_us']:.1f}")
 
-        diag = torch_diagnostics(args.d, args.batch_sizes)
+        diag = torch_diagnostics(args.d, args.batch_sizes, **kw)
         print(f"  one small tensor call (add of two (1024,) int64): {diag['small_call_us']:.2f} µs; deck preparation: "
               f"{diag['deck_ns_per_prompt']:.1f} ns per prompt")
         for batch in args.batch_sizes:

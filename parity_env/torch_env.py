@@ -39,10 +39,10 @@ step leaves unchanged are carried as they are, as step_mdp carries them); the en
 state, so do not modify outputs in place.
 
 Cost (``benchmarks/env_throughput.py`` prints where a step goes): about 45 tensor calls per fused step with resets,
-whatever B. Below B ~ 4096 the time is their per-call overhead (~2 µs each on one core of a 2-core EPYC: ~165 µs a
-step at B = 1024, a third of it in the reset of the finished rows, a fifth in TorchRL and tensordict); above, it is
-memory traffic: two fresh (B, L) token tensors and two (B, N_COLUMNS) blocks a step, and ~20 ns of preparation per
-dealt prompt.
+whatever B. Below B ~ 4096 the time is their per-call overhead (~2 µs each on one core of a 2-core EPYC: 160-310 µs a
+step at B = 1024 over five benchmark runs, a third of it in the reset of the finished rows, a fifth in TorchRL and
+tensordict); above, it is memory traffic: two fresh (B, L) token tensors and two (B, N_COLUMNS) blocks a step, and
+~20 ns of preparation per dealt prompt.
 
 Run ``python -m parity_env.torch_env`` for a short random rollout.
 """
@@ -316,7 +316,7 @@ class ParityCoTTorchEnv(EnvBase):
         fresh = spare[n:]  # (N, L)
         if given is not None:
             if self.group_size > 1:
-                self._block_words(rows)  # a given prompt still uses up the block's prompt
+                self._next_episodes(rows)  # a given prompt still uses up the block's prompt
             start, prompt_id = self._write_prompts(fresh, bits=given.index_select(0, rows))
         elif self.group_size == 1 and deal:
             start, prompt_id = self._deal(fresh)
@@ -349,19 +349,25 @@ class ParityCoTTorchEnv(EnvBase):
             prompt.copy_(unpack_prompt_bits(words, d, self._byte_bits64))
             masked = words & self._word_masks  # (N, W) the bits each word gives the prompt
             parity = parity_from_words(masked, self._byte_parity)  # (N,)
-            ids = id_from_words(masked, d) if d <= EXACT_ID_MAX_D else (prompt * self._id_weights).sum(dim=1)
         else:
             prompt.copy_(bits)
             parity = bits.sum(dim=1) & 1
-            ids = (bits * self._id_weights).sum(dim=1)  # (N,) wraps above d = 62, as protocol.prompt_ids
+        if words is not None and d <= EXACT_ID_MAX_D:
+            ids = id_from_words(masked, d)
+        else:  # (N,) wraps above d = 62, as protocol.prompt_ids
+            ids = (prompt * self._id_weights).sum(dim=1)
         return self._start_rows.index_select(0, parity), ids
 
+    def _next_episodes(self, rows: torch.Tensor) -> torch.Tensor:
+        """The episode counters (N,) of rows ``rows`` (N,), which then advance by one."""
+        episode = self._state.episode.index_select(0, rows)
+        self._state.episode.index_add_(0, rows, torch.ones_like(rows))
+        return episode
+
     def _block_words(self, rows: torch.Tensor) -> torch.Tensor:
-        """The hash words (N, W) of the next prompts of rows ``rows`` (N,) (their block's prompt at the row's
-        episode counter), advancing the counters."""
-        st = self._state
-        counter = st.stream.index_select(0, rows) + st.episode.index_select(0, rows) * self._prompt_step  # (N,)
-        st.episode.index_add_(0, rows, torch.ones_like(rows))
+        """The hash words (N, W) of the next prompts of rows ``rows`` (N,): their block's prompt at the row's
+        episode counter (``_next_episodes``)."""
+        counter = self._state.stream.index_select(0, rows) + self._next_episodes(rows) * self._prompt_step  # (N,)
         return stream_prompt_words_torch(counter, self.d)
 
     def _deal(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
