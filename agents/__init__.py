@@ -1,6 +1,16 @@
-"""agents: GPT-style policies for ParityCoT, pre-trained by next-token prediction and fine-tuned by RL through TorchRL.
+"""agents: policies for ParityCoT, pre-trained by next-token prediction and fine-tuned by RL through TorchRL.
 
-Modules: ``model`` (the transformer and its KV cache), ``generate`` (batched generation and one-pass scoring),
-``pretrain`` (NTP on the demonstration mixture), ``evaluate``, ``checkpoint`` (safetensors + JSON, no pickle),
-``rl`` (the RL stage), ``reproduce`` (the main job) and ``cli`` (the ``parity-cot`` command).
+    from agents import make_agent, register_agent
+    agent = make_agent("gpt", task)     # or "linear", "hf", a registered name, or "package.module:factory"
+
+An agent is any ``torch.nn.Module`` mapping tokens (B, T) to logits (B, T, task.n_actions) (``agents.agent``).
+Modules: ``agent`` (the contract and decoding), ``registry`` (agents by name), ``model`` (the GPT), ``linear`` (the
+paper's theory model), ``hf`` (Hugging Face causal LMs, the ``[hf]`` extra), ``generate``, ``pretrain`` (NTP on the
+demonstration mixture), ``evaluate``, ``checkpoint`` (safetensors + JSON, no pickle), ``rl`` (the RL stage),
+``reproduce`` (the main job), ``config`` (command lines generated from the configs) and ``cli`` (``parity-cot``).
 """
+
+from .agent import AgentError, check_agent
+from .registry import AgentSpec, known_agents, make_agent, register_agent
+
+__all__ = ["AgentError", "AgentSpec", "check_agent", "known_agents", "make_agent", "register_agent"]

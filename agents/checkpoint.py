@@ -1,20 +1,27 @@
-"""Checkpoints of ParityCoT policies: a directory of safetensors weights plus a JSON config, never a pickle.
+"""Checkpoints of ParityCoT agents: a directory of safetensors weights plus a JSON config, never a pickle.
 
-    save_checkpoint("runs/pre/checkpoint", model, task={"d": 24, "p_long": 0.01, "leap": 1, "max_response_len": 25},
-                    meta={"samples": 123456}, optimizer=opt, rng={"torch": torch.get_rng_state()})
+    save_checkpoint("runs/pre/checkpoint", agent, task, meta={"samples": 123456}, optimizer=opt,
+                    rng={"torch": generator.get_state()})
     ckpt = load_checkpoint("runs/pre")   # a checkpoint directory, or a run directory holding checkpoint/
-    ckpt.model, ckpt.task, ckpt.meta, ckpt.optimizer_state, ckpt.rng
+    ckpt.agent, ckpt.task, ckpt.meta, ckpt.optimizer_state, ckpt.rng
+
+The agent is recorded by its spec (name, JSON config and factory path: ``agents.registry.AgentSpec``, which
+``make_agent`` set on it) and rebuilt on load through ``make_agent``, so every agent, a user's included, round-trips.
 
 Layout of a checkpoint directory::
 
-    config.json             {"format_version": 1, "model": GPTConfig fields, "task": {d, p_long, leap,
-                             max_response_len}, "rng": {...}, plus the caller's meta (training state)}
-    model.safetensors       the model's state_dict
+    config.json             {"format_version": 2, "agent": {"name", "config", "factory"}, "task": Task.to_dict(),
+                             "probe": the agent's logits on two fixed sequences, "rng": {...}, plus the
+                             caller's meta (training state)}
+    model.safetensors       the agent's state_dict
     optimizer.safetensors   optional: the optimizer's per-parameter tensors; its param_groups in the file metadata
+    loss.safetensors        optional: the weights of a loss module beyond the agent's own (a value head, say)
 
 A save writes a temporary sibling directory and renames it into place, so an interrupted save never leaves a
 half-written checkpoint at ``path`` (the previous one is kept as ``path.previous`` until the new one is in place).
-Loading validates every file and raises ``CheckpointError`` naming the file and the problem.
+Loading validates every file, rejects non-finite weights, and checks that the rebuilt agent gives the recorded
+``probe`` logits (a config edited after saving, say ``n_head``, changes them); it raises ``CheckpointError`` naming
+the file and the problem.
 """
 
 from __future__ import annotations
@@ -32,15 +39,18 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from parity_env.protocol import check_probability, check_task
+from parity_env.task import Task
 
-from .model import GPT, GPTConfig
+from .agent import AgentError, agent_device, example_tokens
+from .registry import AgentSpec, agent_spec, build_agent
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: GPT-only checkpoints ("model": GPTConfig fields), still read
 CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE = "config.json", "model.safetensors", "optimizer.safetensors"
+LOSS_FILE = "loss.safetensors"
 RUN_SUBDIR = "checkpoint"  # a run directory (pretrain --out) keeps its latest checkpoint here
 _TENSOR_TAG = "__uint8_tensor_base64__"  # how a torch RNG state (a uint8 tensor) is written inside JSON
-_RESERVED = ("format_version", "model", "task", "rng")
+_RESERVED = ("format_version", "agent", "model", "task", "probe", "rng")
+PROBE_ATOL = 1e-3  # float32 logits of the same weights differ by ~1e-6 across kernels; an edited config by far more
 
 
 class CheckpointError(ValueError):
@@ -49,35 +59,48 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: GPT  # in eval mode, on the requested device
-    task: dict  # {"d", "p_long", "leap", "max_response_len"}
+    agent: torch.nn.Module  # in eval mode, on the requested device
+    task: Task
     meta: dict  # the whole config.json
     optimizer_state: dict | None  # an optimizer state_dict, or None when the checkpoint holds none
     path: Path  # the checkpoint directory actually read
     rng: dict  # the RNG states given to save_checkpoint (torch states back as uint8 tensors); {} if none
+    loss_state: dict | None = None  # the loss module's own tensors (load with load_loss_state), or None
 
 
 # --------------------------------------------------------------------------------------------------- saving
 def save_checkpoint(
     path: str | os.PathLike,
-    model: GPT,
-    task: dict,
+    agent: torch.nn.Module,
+    task: Task,
     meta: dict | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     rng: dict | None = None,
+    loss_module: torch.nn.Module | None = None,
 ) -> None:
-    """Write ``model`` (and ``optimizer``) with ``task``, ``meta`` and ``rng`` to the directory ``path``, atomically.
+    """Write ``agent`` (and ``optimizer``, and the tensors of ``loss_module`` that are not the agent's) with ``task``,
+    ``meta`` and ``rng`` to the directory ``path``, atomically.
 
-    ``meta`` must be JSON-serialisable and may not use the keys format_version, model, task or rng. ``rng`` values are
-    JSON-plain data or uint8 tensors (``torch.get_rng_state()``, ``generator.get_state()``).
+    ``agent`` must have been built by ``make_agent`` (its spec is what rebuilds it) and have finite weights: a
+    non-finite checkpoint is never written. ``meta`` must be JSON-serialisable and may not use the keys
+    format_version, agent, model, task, probe or rng. ``rng`` values are JSON-plain data or uint8 tensors
+    (``torch.get_rng_state()``, ``generator.get_state()``).
     """
     path = Path(path)
-    task = normalize_task(task)
+    spec = agent_spec(agent)
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a parity_env.Task; got {type(task).__name__}")
     meta = dict(meta or {})
     clash = [k for k in _RESERVED if k in meta]
     if clash:
         raise ValueError(f"meta may not use the reserved keys {clash}; rename them")
-    config = {"format_version": FORMAT_VERSION, "model": model.cfg.to_dict(), "task": task, **meta}
+    state, aliases = _unique_tensors(agent.state_dict())
+    bad = non_finite(state)
+    if bad:
+        raise ValueError(f"refusing to save a checkpoint with non-finite weights ({', '.join(bad[:3])}); "
+                         f"the last good checkpoint at {path} is kept")
+    config = {"format_version": FORMAT_VERSION, "agent": spec.to_dict(), "task": task.to_dict(),
+              "probe": probe_logits(agent, task).tolist(), **meta}
     config["rng"] = {k: _encode_rng(v) for k, v in (rng or {}).items()}
     text = json.dumps(config, indent=1)  # fails here, before anything is written, if meta is not JSON-plain
 
@@ -85,11 +108,12 @@ def save_checkpoint(
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / MODEL_FILE))
+        save_file(state, str(tmp / MODEL_FILE), metadata={"aliases": json.dumps(aliases)})
         if optimizer is not None:
             tensors, groups = _flatten_optimizer(optimizer.state_dict())
             save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"param_groups": json.dumps(groups)})
+        if loss_module is not None:
+            save_file(_own_state(loss_module, agent), str(tmp / LOSS_FILE))
         (tmp / CONFIG_FILE).write_text(text)
         for f in tmp.iterdir():  # data on disk before the rename makes it visible
             with open(f, "rb") as fh:
@@ -107,16 +131,54 @@ def save_checkpoint(
         raise
 
 
-def normalize_task(task: dict) -> dict:
-    """Validate a task dict and return it with exactly the keys d, p_long, leap, max_response_len."""
-    if not isinstance(task, dict) or "d" not in task or "p_long" not in task:
-        raise ValueError(f"task must be a dict with at least 'd' and 'p_long'; got {task!r}")
-    unknown = set(task) - {"d", "p_long", "leap", "max_response_len"}
-    if unknown:
-        raise ValueError(f"task has unknown keys {sorted(unknown)}; allowed: d, p_long, leap, max_response_len")
-    d, leap, max_response_len = check_task(task["d"], task.get("leap", 1), task.get("max_response_len"))
-    return {"d": d, "p_long": check_probability("p_long", task["p_long"]), "leap": leap,
-            "max_response_len": max_response_len}
+def _unique_tensors(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A state_dict without the entries that share another's memory (tied weights: safetensors refuses them), and
+    the aliases {dropped name: kept name} that restore them on load."""
+    unique, aliases, seen = {}, {}, {}
+    for name, tensor in state.items():
+        key = (tensor.data_ptr(), tensor.shape, tensor.dtype)
+        if tensor.numel() and key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            unique[name] = tensor.detach().cpu().contiguous()
+    return unique, aliases
+
+
+def _own_state(module: torch.nn.Module, agent: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state_dict entries of ``module`` that are not tensors of ``agent`` (which the checkpoint holds anyway)."""
+    shared = {t.data_ptr() for t in agent.state_dict().values()}
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items() if v.data_ptr() not in shared}
+
+
+def load_loss_state(loss_module: torch.nn.Module, agent: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a checkpoint's ``loss_state`` into ``loss_module`` (whose actor holds ``agent``); raises ValueError when
+    one of the module's own tensors is missing from it or has another shape. Saved entries the module does not have
+    yet are skipped (TorchRL losses create their value estimator at the first call, with the same defaults)."""
+    own = _own_state(loss_module, agent)
+    bad = sorted(k for k in own if k not in state or own[k].shape != state[k].shape)
+    if bad:
+        raise ValueError(f"the saved loss-module tensors do not match this loss module's: {bad[:4]} missing or of "
+                         "another shape")
+    loss_module.load_state_dict({k: state[k] for k in own}, strict=False)
+
+
+def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` holding a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+@torch.no_grad()
+def probe_logits(agent: torch.nn.Module, task: Task) -> torch.Tensor:
+    """The agent's float32 logits (2, seq_len, n_actions) on ``agents.agent.example_tokens``, in eval mode: a
+    fingerprint of the function that the weights and the config compute together."""
+    tokens = example_tokens(task, 2).to(agent_device(agent))
+    was_training = agent.training
+    agent.eval()
+    try:
+        return agent(tokens).float().cpu()
+    finally:
+        agent.train(was_training)
 
 
 def _encode_rng(value: Any) -> Any:
@@ -175,37 +237,62 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         raise CheckpointError(f"{config_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
-    for key in ("model", "task"):
-        if not isinstance(config.get(key), dict):
-            raise CheckpointError(f"{config_path}: missing or malformed '{key}' section")
+    if not isinstance(config.get("task"), dict):
+        raise CheckpointError(f"{config_path}: missing or malformed 'task' section")
     try:
-        cfg = GPTConfig(**config["model"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{config_path}: invalid model config {config['model']}: {e}") from e
-    try:
-        task = normalize_task(config["task"])
+        task = Task.from_dict(config["task"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{config_path}: invalid task {config['task']}: {e}") from e
-    expected_block = task["d"] + 1 + task["max_response_len"]
-    if cfg.block_size < expected_block:
-        raise CheckpointError(
-            f"{config_path}: model block_size {cfg.block_size} is shorter than the task's sequence length "
-            f"{expected_block} (d = {task['d']}, max_response_len = {task['max_response_len']})"
-        )
+    spec = _read_spec(config, config_path)
+    try:
+        with torch.random.fork_rng(devices=[]):  # its weights are overwritten below: leave the global RNG alone
+            agent = build_agent(spec, task)
+    except AgentError as e:
+        raise CheckpointError(f"{config_path}: cannot rebuild its agent: {e}") from e
 
-    model = GPT(cfg)
     state = _load_tensors(ckpt_dir / MODEL_FILE)
-    _check_state(ckpt_dir / MODEL_FILE, model.state_dict(), state)
-    model.load_state_dict(state)
-    model.to(device).eval()
+    aliases = _file_metadata(ckpt_dir / MODEL_FILE).get("aliases")
+    for name, kept in (json.loads(aliases) if aliases else {}).items():
+        if kept in state:
+            state[name] = state[kept]
+    _check_state(ckpt_dir / MODEL_FILE, agent.state_dict(), state)
+    bad = non_finite(state)
+    if bad:
+        raise CheckpointError(f"{ckpt_dir / MODEL_FILE}: non-finite weights in {', '.join(bad[:3])}; the run "
+                              "diverged before this was saved: use an earlier checkpoint")
+    agent.load_state_dict(state)
+    agent.to(device).eval()
+    if "probe" in config:
+        recorded = torch.tensor(config["probe"], dtype=torch.float32)
+        got = probe_logits(agent, task)
+        if recorded.shape != got.shape or not torch.allclose(got, recorded, atol=PROBE_ATOL, rtol=PROBE_ATOL):
+            raise CheckpointError(
+                f"{config_path}: the agent rebuilt from this config does not compute what was saved (its logits on "
+                "the probe differ): the agent or task config was edited after saving, or the agent's code changed")
 
     optimizer_state = None
     if (ckpt_dir / OPTIMIZER_FILE).exists():
-        optimizer_state = _load_optimizer(ckpt_dir / OPTIMIZER_FILE, model)
+        optimizer_state = _load_optimizer(ckpt_dir / OPTIMIZER_FILE)
+    loss_state = _load_tensors(ckpt_dir / LOSS_FILE) if (ckpt_dir / LOSS_FILE).exists() else None
     rng = {k: _decode_rng(v) for k, v in (config.get("rng") or {}).items()}
-    return Checkpoint(model=model, task=task, meta=config, optimizer_state=optimizer_state, path=ckpt_dir, rng=rng)
+    return Checkpoint(agent=agent, task=task, meta=config, optimizer_state=optimizer_state, path=ckpt_dir, rng=rng,
+                      loss_state=loss_state)
+
+
+def _read_spec(config: dict, config_path: Path) -> AgentSpec:
+    """The agent spec of a checkpoint; format 1 (GPT only) stored the GPTConfig fields under "model"."""
+    if config.get("format_version") == 1:
+        model = config.get("model")
+        if not isinstance(model, dict):
+            raise CheckpointError(f"{config_path}: missing or malformed 'model' section")
+        return AgentSpec("gpt", {k: v for k, v in model.items() if k not in ("vocab_size", "n_actions")})
+    agent = config.get("agent")
+    if not (isinstance(agent, dict) and isinstance(agent.get("name"), str) and isinstance(agent.get("config"), dict)):
+        raise CheckpointError(f"{config_path}: missing or malformed 'agent' section (name, config)")
+    factory = agent.get("factory")
+    return AgentSpec(agent["name"], agent["config"], factory if isinstance(factory, str) else None)
 
 
 def _load_tensors(file: Path) -> dict[str, torch.Tensor]:
@@ -221,17 +308,27 @@ def _check_state(file: Path, expected: dict[str, torch.Tensor], got: dict[str, t
     missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
     if missing or unexpected:
         raise CheckpointError(
-            f"{file}: tensors do not match the model in config.json: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            f"{file}: tensors do not match the agent in config.json: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     for name, ref in expected.items():
         if got[name].shape != ref.shape or got[name].dtype != ref.dtype:
             raise CheckpointError(
-                f"{file}: tensor {name} has shape {tuple(got[name].shape)} {got[name].dtype}, but the model in "
+                f"{file}: tensor {name} has shape {tuple(got[name].shape)} {got[name].dtype}, but the agent in "
                 f"config.json needs {tuple(ref.shape)} {ref.dtype}"
             )
 
 
-def _load_optimizer(file: Path, model: GPT) -> dict:
+def _file_metadata(file: Path) -> dict:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as fh:
+            return fh.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{file}: not a readable safetensors file ({e}); it is corrupt or truncated") from e
+
+
+def _load_optimizer(file: Path) -> dict:
     tensors = _load_tensors(file)
     try:
         from safetensors import safe_open
@@ -241,7 +338,6 @@ def _load_optimizer(file: Path, model: GPT) -> dict:
         groups, plain = meta["groups"], meta["plain_state"]
     except (KeyError, TypeError, json.JSONDecodeError, SafetensorError) as e:
         raise CheckpointError(f"{file}: missing or malformed param_groups metadata ({e})") from e
-    n_params = len(list(model.parameters()))
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         parts = key.split(".")
@@ -250,9 +346,10 @@ def _load_optimizer(file: Path, model: GPT) -> dict:
         state.setdefault(int(parts[1]), {})[parts[2]] = value
     for idx, entry in plain.items():
         state.setdefault(int(idx), {}).update(entry)
-    ids = [i for g in groups for i in g.get("params", [])]
-    if sorted(ids) != list(range(n_params)) or any(i not in range(n_params) for i in state):
-        raise CheckpointError(f"{file}: optimizer state covers parameters {sorted(ids)[:5]}..., the model has {n_params}")
+    ids = sorted(i for g in groups for i in g.get("params", []))  # the optimizer's parameters: the agent's and a
+    if ids != list(range(len(ids))) or any(i not in range(len(ids)) for i in state):  # loss module's, if any
+        raise CheckpointError(f"{file}: optimizer state for parameters {sorted(state)[:5]}... does not match its "
+                              f"param_groups {ids[:5]}...")
     for g in groups:
         if isinstance(g.get("betas"), list):
             g["betas"] = tuple(g["betas"])

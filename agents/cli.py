@@ -6,7 +6,9 @@
     parity-cot reproduce                                        # the paper's central result end to end (agents.reproduce)
 
 Each module provides ``add_arguments(parser)`` and ``main(args) -> int``; modules are imported only when their
-subcommand runs, so ``parity-cot --help`` stays fast.
+subcommand runs, so ``parity-cot --help`` stays fast. The conventions are the same in every subcommand: flags
+generated from the run's config (``agents.config``), ``--no-progress``, and exit codes 0 (done), 2 (bad input:
+an option, a file, a checkpoint, an agent; one line on stderr, no traceback) and 1 (the run diverged).
 """
 
 from __future__ import annotations
@@ -35,14 +37,33 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:  # only the subcommand that runs pays for its imports
             importlib.import_module(module).add_arguments(p)
+            p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .agent import AgentError
+    from .training import DivergedError
+
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
+    if args.progress and not sys.stderr.isatty():
+        args.progress = False  # progress bars only where someone watches them
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    return int(module.main(args) or 0)
+    try:
+        return int(module.main(args) or 0)
+    except DivergedError as e:
+        print(f"parity-cot {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, AgentError, FileExistsError, FileNotFoundError, NotADirectoryError,
+            IsADirectoryError, PermissionError) as e:  # bad input (CheckpointError is a ValueError)
+        print(f"parity-cot {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run_module(command: str) -> None:
+    """``python -m agents.<module> ARGS`` runs ``parity-cot <command> ARGS``."""
+    sys.exit(main([command, *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

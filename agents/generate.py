@@ -1,12 +1,15 @@
-"""Batched generation (greedy or sampled, with a KV cache) and one-pass scoring of finished sequences.
+"""Batched generation (greedy or sampled) with any agent, and one-pass scoring of finished sequences.
 
-    gen = generate(model, prompts, max_new_tokens=d + 1, temperature=1.0, generator=g)
+    gen = generate(agent, task, prompts, temperature=1.0, generator=g)   # prompts (B, task.prompt_len)
     gen.tokens    # (B, R) emitted tokens, PAD after each row's EOS
     gen.logprobs  # (B, R) log-probability of each emitted token under the sampling distribution, 0 after EOS
     gen.lengths   # (B,) tokens emitted, EOS included (R for a row that never emitted EOS)
-    logp = response_logprobs(model, sequences, response_mask)  # (B, L) one causal pass, for losses
+    logp = response_logprobs(agent, sequences, response_mask)  # (B, L) one causal pass, for losses
 
-Run ``python -m agents.generate`` to compare cached and uncached generation speed on random weights.
+Generation decodes through ``agents.agent.make_decoder``: the agent's incremental interface (the GPT's KV cache)
+when it has one, else recomputation of the whole context each step.
+
+Run ``python -m agents.generate`` to compare incremental and recomputing generation speed on random weights.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from parity_env.protocol import EOS, PAD
-
-from .model import GPT, KVCache
+from .agent import agent_logits, make_decoder
 
 
 @dataclass
@@ -61,80 +62,68 @@ def sample_logits(
 
 @torch.no_grad()
 def generate(
-    model: GPT,
+    agent: torch.nn.Module,
+    task,
     prompts: torch.Tensor,
-    max_new_tokens: int,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     allow_eos: bool = True,
-    use_cache: bool = True,
+    incremental: bool | None = None,
 ) -> Generation:
-    """Continue ``prompts`` (B, P) token by token; each row stops at its EOS, the batch when all rows have.
+    """Continue ``prompts`` (B, P) for up to ``task.max_response_len`` tokens; each row stops at its EOS, the batch
+    when all rows have.
 
-    ``allow_eos=False`` forbids EOS (every row emits exactly ``max_new_tokens`` tokens: the speed benchmark).
-    ``use_cache=False`` recomputes the whole prefix at every step (the baseline the cache is measured against).
-    Finished rows are dropped from the computation (and the cache compacted) once at most half the rows still run,
-    so a batch of mostly short answers costs little more than its prefill; only running rows draw random numbers.
+    ``allow_eos=False`` forbids EOS (every row emits exactly ``task.max_response_len`` tokens: the speed benchmark).
+    ``incremental=False`` recomputes the whole context at every step even for an agent with the incremental
+    interface (the baseline it is measured against). Finished rows are dropped from the computation once at most half
+    the rows still run, so a batch of mostly short answers costs little more than its prefill; only running rows
+    draw random numbers.
     """
     temperature = check_temperature(temperature)
+    max_new_tokens, eos, pad = task.max_response_len, task.eos, task.pad
     B, P = prompts.shape
     device = prompts.device
-    tokens = torch.full((B, max_new_tokens), PAD, dtype=torch.long, device=device)  # (B, R)
+    tokens = torch.full((B, max_new_tokens), pad, dtype=torch.long, device=device)  # (B, R)
     logprobs = torch.zeros(B, max_new_tokens, device=device)  # (B, R)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
-    cache = model.new_cache(B, device=device) if use_cache else None
-    context = prompts  # (b, P + t): the rows still computed
-    rows = torch.arange(B, device=device)  # (b,) which batch rows the computed rows are
-    logits = model(prompts, cache, logits_from=-1)[:, -1]  # (b, A)
+    decoder = make_decoder(agent, prompts, incremental)
+    rows = torch.arange(B, device=device)  # (b,) which batch rows the decoder's rows are
+    logits = decoder.logits  # (b, A)
     for t in range(max_new_tokens):
         if not allow_eos:
             logits = logits.clone()
-            logits[:, EOS] = float("-inf")
+            logits[:, eos] = float("-inf")
         running = ~finished[rows]  # (b,)
         live = rows[running]  # batch indices of the rows that emit a token now
         tok, lp, _ = sample_logits(logits[running], temperature, generator)  # (n_live,)
         tokens[live, t] = tok
         logprobs[live, t] = lp
-        finished[live] |= tok == EOS
+        finished[live] |= tok == eos
         if t + 1 == max_new_tokens or (allow_eos and bool(finished.all())):
             break
-        step = torch.full((rows.numel(),), PAD, dtype=torch.long, device=device)  # (b,) finished rows feed PAD
+        step = torch.full((rows.numel(),), pad, dtype=torch.long, device=device)  # (b,) finished rows feed PAD
         step[running] = tok
         keep = ~finished[rows]  # (b,)
         if 2 * int(keep.sum()) <= rows.numel():  # compact: drop the finished rows from the computation
-            rows, step, context = rows[keep], step[keep], context[keep]
-            if use_cache:
-                cache = select_cache_rows(model, cache, keep)
-        if use_cache:
-            logits = model(step[:, None], cache)[:, -1]
-        else:
-            context = torch.cat([context, step[:, None]], dim=1)
-            logits = model(context, logits_from=-1)[:, -1]
-    lengths = (tokens != PAD).sum(-1)
+            rows, step = rows[keep], step[keep]
+            decoder.keep(keep)
+        logits = decoder.step(step)
+    lengths = (tokens != pad).sum(-1)
     return Generation(tokens, logprobs, lengths, finished)
 
 
-def select_cache_rows(model: GPT, cache: KVCache, keep: torch.Tensor) -> KVCache:
-    """A new cache holding only the rows ``keep`` (bool (b,)) of ``cache``, at the same position."""
-    small = model.new_cache(int(keep.sum()), device=cache.k.device, dtype=cache.k.dtype)
-    small.k[:, :, :, : cache.pos] = cache.k[:, keep, :, : cache.pos]  # (layers, b', nh, pos, hs)
-    small.v[:, :, :, : cache.pos] = cache.v[:, keep, :, : cache.pos]
-    small.pos = cache.pos
-    return small
-
-
-def response_logprobs(model: GPT, sequences: torch.Tensor, response_mask: torch.Tensor, temperature: float = 1.0,
-                      prompt_len: int = 1) -> torch.Tensor:
+def response_logprobs(agent: torch.nn.Module, sequences: torch.Tensor, response_mask: torch.Tensor,
+                      temperature: float = 1.0, prompt_len: int = 1) -> torch.Tensor:
     """Log-probability (B, L) of every response token of ``sequences`` (B, L) in one causal pass; 0 elsewhere.
 
-    ``response_mask`` (B, L) marks the emitted tokens (EOS included). The first ``prompt_len`` tokens are never response
-    tokens (position 0 never is), so the model skips their outputs (``logits_from``).
+    ``response_mask`` (B, L) marks the emitted tokens (EOS included). The first ``prompt_len`` tokens are never
+    response tokens (position 0 never is), so the agent may skip their outputs (``logits_from``).
     """
     P = prompt_len
-    logits = model(sequences[:, :-1], logits_from=P - 1).float()  # (B, L-P, A): logits[:, j] predicts sequences[:, P+j]
+    logits = agent_logits(agent, sequences[:, :-1], P - 1).float()  # (B, L-P, A): [:, j] predicts sequences[:, P+j]
     if temperature != 1.0:
         logits = logits / temperature
-    targets = sequences[:, P:].clamp(max=logits.shape[-1] - 1)  # PAD/SEP targets are masked out below
+    targets = sequences[:, P:].long().clamp(max=logits.shape[-1] - 1)  # PAD/SEP targets are masked out below
     logp = F.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)  # (B, L-P)
     logp = F.pad(logp, (P, 0))  # (B, L) aligned with sequences
     return torch.where(response_mask, logp, torch.zeros_like(logp))
@@ -143,14 +132,16 @@ def response_logprobs(model: GPT, sequences: torch.Tensor, response_mask: torch.
 if __name__ == "__main__":
     import time
 
-    from .model import GPTConfig
+    from parity_env import Task
 
-    d, batch = 50, 1024
-    model = GPT(GPTConfig(block_size=2 * d + 2)).eval()
-    prompts = torch.randint(0, 2, (batch, d + 1))
-    for use_cache in (True, False):
-        generate(model, prompts[:8], d + 1, allow_eos=False, use_cache=use_cache)  # warm-up
+    from .model import make_gpt
+
+    task, batch = Task(d=50), 1024
+    agent = make_gpt(task, n_layer=2, d_model=128).eval()
+    prompts = torch.randint(0, 2, (batch, task.prompt_len))
+    for incremental in (True, False):
+        generate(agent, task, prompts[:8], allow_eos=False, incremental=incremental)  # warm-up
         t0 = time.perf_counter()
-        generate(model, prompts, d + 1, allow_eos=False, use_cache=use_cache)
+        generate(agent, task, prompts, allow_eos=False, incremental=incremental)
         dt = time.perf_counter() - t0
-        print(f"use_cache={use_cache}: {batch * (d + 1) / dt:,.0f} tokens/s")
+        print(f"incremental={incremental}: {batch * task.max_response_len / dt:,.0f} tokens/s")

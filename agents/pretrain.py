@@ -1,135 +1,136 @@
 """Next-token pre-training on the demonstration mixture until the chain is learned: ``parity-cot pretrain --out DIR``.
 
     parity-cot pretrain --d 24 --p-long 0.01 --seed 0 --out runs/pre     # writes runs/pre/{checkpoint/,log.jsonl}
+    parity-cot pretrain --agent linear --lr 0.05 --out runs/linear       # any agent (agents.registry)
     parity-cot pretrain --out runs/pre --resume --max-samples 2000000     # continue a stopped run
-    result = pretrain(PretrainConfig(d=24, p_long=0.01, seed=0))          # the same from Python (no files by default)
+    result = pretrain(PretrainConfig(task=Task(d=24, p_long=0.01), seed=0))   # the same from Python (no files)
+    result = pretrain(cfg, model=make_agent("mypkg.agents:make_lstm", cfg.task))   # a model built beforehand
 
-Every step draws a fresh batch from ``parity_env.demonstrations.sample_demonstrations`` (one seeded numpy stream) and
-minimises the cross-entropy of the response tokens only (answer bits and EOS; the prompt is never a target).
-Two savings leave the loss unchanged: short rows are cut after their EOS, and the model computes outputs only from
-the SEP on (``GPT.forward(..., logits_from=d)``: the prompt positions give the last block keys and values only), which
-together cut the work per step ~6x at p_long = 0.01. The learning rate stays high until most sampled chains are
-right, then decays (``PretrainConfig.schedule``).
+Every step draws a fresh batch from ``Task.sample_demonstrations`` (one seeded numpy stream) and minimises the
+cross-entropy of the response tokens only (answer bits and EOS; the prompt is never a target). Two savings leave the
+loss unchanged: short rows are cut after their EOS, and agents that take ``logits_from`` compute outputs only from
+the last prompt position on. The learning rate stays high until most sampled chains are right, then decays
+(``PretrainConfig.schedule``).
 
 Stopping rule ("the chain is learned", ``agents.evaluate.chain_check``): of the first 200 long-form responses (more
 than one bit before EOS) sampled at temperature 1 on fresh prompts, at least 99% are exactly the correct chain.
 Teacher-forced chain accuracy is not used: it reaches 1.0 long before sampled chains are right. Otherwise the run
-stops at its sample budget, ``max_samples``, and says so.
+stops at its sample budget, ``max_samples``, and says so. A run is reproducible from its seed and resumes
+bit-identically on the CPU (the data stream's state is in the checkpoint).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from parity_env.demonstrations import sample_demonstrations
-from parity_env.protocol import chain_length, check_int, check_probability, check_task
+from parity_env.protocol import check_int, check_probability
+from parity_env.task import Task
 
-from .checkpoint import CheckpointError, RUN_SUBDIR, load_checkpoint, save_checkpoint
+from .agent import AgentError, agent_device, agent_logits, check_agent
+from .checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, save_checkpoint
+from .config import config_to_dict
 from .evaluate import chain_check, evaluate
-from .model import GPT, GPTConfig
+from .registry import agent_spec, make_agent
+from .training import check_finite, prepare_out_dir, resolve_device, set_threads
 
 LOG_FILE = "log.jsonl"
+GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
 
 
 @dataclass
 class PretrainConfig:
     """Everything that defines a pre-training run (saved in the checkpoint; ``--resume`` reuses it)."""
 
-    # the task
-    d: int = 24
-    p_long: float = 0.01
-    leap: int = 1
-    max_response_len: int | None = None
-    """Response slots; None = d + 1 (the full chain and its EOS), the environment's default."""
-    # the model
-    n_layer: int = 1
-    """One block suffices (attend to x_{i+1}, xor it with the current token) and escapes the initial plateau sooner
-    than two at d = 24, p_long = 0.01 (measured: 2 blocks still at chance after 1100 steps, 1 block learned by ~500)."""
-    n_head: int = 4
-    """8 heads learned chain bits 3..d sooner in one run but not the sampled check (bit 2) by 1700 steps; 4 passed."""
-    d_model: int = 64
-    positional: str = "learned"
-    """Learned absolute positions: rotary ones plateaued at half-learned chains in our runs at d = 24."""
-    init_std: float = 0.1
-    """5x GPT-2's 0.02: the chain is an xor behind an attention pattern, a saddle whose escape time grows as the
-    weights shrink; at 0.02 nothing was learned in 2000 steps, at 0.1 the chain loss drops after ~300 steps."""
-    # optimisation
+    task: Task = field(default_factory=Task)
+    agent: str = "gpt"
+    """The agent to pre-train: gpt, linear, hf, a name given to agents.register_agent, or a factory's import path
+    'package.module:function'."""
+    agent_config: dict = field(default_factory=dict)
+    """The agent factory's keyword arguments, a JSON object such as '{"n_layer": 2, "d_model": 128}'."""
+    n_layer: int | None = None
+    """gpt only: transformer blocks (None: the gpt agent's default, 1)."""
+    n_head: int | None = None
+    """gpt only: attention heads (None: 4)."""
+    d_model: int | None = None
+    """gpt only: model width (None: 64)."""
+    positional: Literal["learned", "rotary"] | None = None
+    """gpt only: position encoding, learned or rotary (None: learned)."""
+    init_std: float | None = None
+    """gpt only: standard deviation of the initial weights (None: 0.1)."""
     batch_size: int = 256
+    """Demonstrations per step."""
     lr: float = 3e-3
-    """High for AdamW, but the model is tiny and the data fresh; measured at d = 24, p_long = 0.01: 6e-3 stalled at a
-    half-learned chain. It finds the chain fast but leaves it noisy (see ``schedule``)."""
+    """Peak AdamW learning rate. High for AdamW, but the model is tiny and the data fresh; twice this stalled at a
+    half-learned chain. It finds the chain fast but leaves it noisy, hence the decay (``schedule``)."""
     warmup_samples: int = 25_600
-    """Linear warm-up over the first 100 steps of 256: avoids early blow-ups at the high learning rate."""
-    schedule: str = "chain"
-    """After warm-up: "chain" keeps lr until the chain is mostly learned, then decays it (``decay_*`` below);
-    "constant"; or "cosine" to lr / 10 at max_samples. Measured at d = 24, p_long = 0.01, seed 2: at a constant
-    3e-3 the sampled chains hover at 95-98% exact for 900k samples (the errors sit in the first two chain bits, whose
-    logits compete with EOS's and stay noisy) and the check passed at 1.13M samples; with "chain", at 819k (the
-    slowest of seeds 0-4: benchmarks/pretrain_speed.py). A schedule fixed in advance decays too early for the seeds
-    that find the chain late (a cosine to max_samples froze one chain position unlearned)."""
+    """Samples of linear learning-rate warm-up (100 steps of 256): avoids early blow-ups at the high rate."""
+    schedule: Literal["chain", "constant", "cosine"] = "chain"
+    """After warm-up: chain (keep lr until the chain is mostly learned, then decay), constant, or cosine (to lr / 10
+    at max_samples). A schedule fixed in advance decays too early for the seeds that find the chain late, and at a
+    constant rate the first chain bits stay noisy (benchmarks/README.md, the pre-training recipe)."""
     decay_trigger: float = 0.85
-    """"chain" schedule: the decay starts at the first evaluation point where at least this fraction of the long-form
-    responses the chain check judged (at least ``DECAY_MIN_JUDGED``) are exactly the chain."""
+    """chain schedule: the decay starts at the first evaluation point where at least this fraction of the judged
+    long-form responses (at least ``DECAY_MIN_JUDGED`` of them) are exactly the chain."""
     decay_half_life: int = 50_000
-    """"chain" schedule: samples over which the learning rate halves once the decay has started."""
+    """chain schedule: samples per halving of the learning rate once the decay has started."""
     decay_floor: float = 0.01
-    """"chain" schedule: the learning rate never falls below decay_floor * lr. It sets how precisely a long run ends
-    up calibrated prompt by prompt, which decides greedy decoding near the 1/3 threshold: at p_long = 0.3, 480k
-    samples, the probability of continuing after a right first bit (ideally 2p/(1+p) = 0.46) had a spread of 0.043
-    across prompts with a floor of 0.1 (a quarter of them above 1/2, so greedy continued on those), 0.007 with 0.01."""
+    """chain schedule: the learning rate never falls below decay_floor * lr. It sets how precisely the model ends up
+    calibrated prompt by prompt, which decides greedy decoding near the 1/3 threshold."""
     betas: tuple[float, float] = (0.9, 0.98)
+    """AdamW betas."""
     weight_decay: float = 0.0
-    """No decay: fresh data every batch cannot be overfitted, and decay fights the large logits a sure chain needs."""
+    """AdamW weight decay. None by default: fresh data cannot be overfitted, and decay fights the large logits a sure chain
+    needs."""
     grad_clip: float = 1.0
+    """Gradient-norm clip."""
     short_rows: int | None = None
-    """Short demonstrations per batch whose loss is computed (a uniform subset, weighted up so that the gradient stays
-    an unbiased estimate of the whole batch's); None computes them all. The long rows are always all computed."""
+    """Short demonstrations per batch whose loss is computed, a uniform subset weighted up so that the gradient stays
+    an unbiased estimate of the whole batch's (None: all). The long rows are always all computed."""
     max_samples: int = 5_000_000
     """Sample budget (demonstrations seen); about 10x what p_long = 0.01 usually needs at d = 24."""
     seed: int = 0
+    """Seed of the initialisation, the data stream and the evaluations."""
     device: str = "cpu"
+    """torch device: cpu, cuda, cuda:1, ...; bf16 autocast on CUDA."""
     threads: int | None = 1
-    """torch CPU threads (process-wide); None leaves torch's default. One by default: these matmuls are too small to
-    gain much from a second thread, and on a busy machine OpenMP threads spin (measured on the 2-core machine shared
-    with other jobs: 1435 ms per step with 2 threads, 160 ms with 1)."""
-    # evaluation and stopping
+    """torch CPU threads (process-wide; None: torch's default). One: these matmuls are too small to gain from a
+    second thread, and OpenMP threads spin on a busy CPU."""
     eval_every: int = 25_600
     """Samples between evaluation points (the chain check, a small greedy evaluation, a log line, a checkpoint)."""
     stop_when_learned: bool = True
+    """Stop at the first evaluation point where the chain is learned."""
     check_n_long: int = 200
-    """Long-form sampled responses the chain check judges (the issue's >= 200)."""
+    """Long-form sampled responses the chain check judges."""
     check_max_error: float = 0.01
-    """Largest fraction of them that may be wrong (the issue's >= 99% right)."""
+    """Largest fraction of them that may be wrong for the chain to count as learned."""
     eval_n: int = 256
-    """Prompts of the greedy evaluation at each evaluation point (kept small: it is only logged)."""
+    """Prompts of the greedy evaluation at each evaluation point (small: it is only logged)."""
     final_eval_n: int = 4096
     """Prompts per mode of the evaluation after the run (0 skips it)."""
-    # files
     out: str | None = None
-    """Run directory (checkpoint/ and log.jsonl); None writes nothing (the Python API's default)."""
+    """Run directory (checkpoint/ and log.jsonl); new or empty unless resume. None writes nothing (Python only)."""
     resume: bool = False
+    """Continue the run in out from its checkpoint; options not given take the run's saved values."""
 
     def __post_init__(self) -> None:
-        self.d, self.leap, self.max_response_len = check_task(self.d, self.leap, self.max_response_len)
-        self.p_long = check_probability("p_long", self.p_long)
-        if self.p_long == 0:
+        self.task = Task.from_dict(self.task)
+        if self.task.p_long == 0:
             raise ValueError("p_long must be > 0: with no long demonstration there is no chain to learn")
-        if self.max_response_len < chain_length(self.d, self.leap) + 1:
+        if self.task.max_response_len < self.task.chain_length + 1:
             raise ValueError(
-                f"max_response_len {self.max_response_len} cannot hold the chain of d = {self.d}, leap = {self.leap} "
-                f"and its EOS; use at least {chain_length(self.d, self.leap) + 1} or leave it unset"
+                f"max_response_len {self.task.max_response_len} cannot hold the chain of d = {self.task.d}, leap = "
+                f"{self.task.leap} and its EOS; use at least {self.task.chain_length + 1} or leave it unset"
             )
         for name in ("batch_size", "max_samples", "eval_every", "check_n_long"):
             setattr(self, name, check_int(name, getattr(self, name), 1))
@@ -141,28 +142,33 @@ class PretrainConfig:
             self.threads = check_int("threads", self.threads, 1)
         for name in ("lr", "grad_clip"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a number > 0; got {value!r}")
-        if isinstance(self.weight_decay, bool) or not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+        if isinstance(self.weight_decay, bool) or not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be a finite number >= 0; got {self.weight_decay!r}")
         self.betas = tuple(float(b) for b in self.betas)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1); got {self.betas}")
         if self.schedule not in ("chain", "constant", "cosine"):
             raise ValueError(f"schedule must be 'chain', 'constant' or 'cosine'; got {self.schedule!r}")
         self.decay_half_life = check_int("decay_half_life", self.decay_half_life, 1)
-        for name in ("decay_trigger", "decay_floor"):
+        for name in ("decay_trigger", "decay_floor", "check_max_error"):
             check_probability(name, getattr(self, name))
-        check_probability("check_max_error", self.check_max_error)
-        self.model_config()  # validates n_layer, n_head, d_model, positional now rather than at the first step
+        if not isinstance(self.agent_config, dict):
+            raise ValueError(f"agent_config must be a JSON object (a dict); got {self.agent_config!r}")
+        self.agent_kwargs()  # the size flags apply to the gpt agent only: say so now, not at the first step
 
-    @property
-    def task(self) -> dict:
-        return {"d": self.d, "p_long": self.p_long, "leap": self.leap, "max_response_len": self.max_response_len}
-
-    def model_config(self) -> GPTConfig:
-        return GPTConfig(block_size=self.d + 1 + self.max_response_len, n_layer=self.n_layer, n_head=self.n_head,
-                         d_model=self.d_model, positional=self.positional, init_std=self.init_std)
+    def agent_kwargs(self) -> dict:
+        """The factory's keyword arguments: ``agent_config`` with the GPT size flags that were given."""
+        sizes = {k: getattr(self, k) for k in GPT_SIZE_FLAGS if getattr(self, k) is not None}
+        if sizes and self.agent != "gpt":
+            flags = ", ".join("--" + k.replace("_", "-") for k in sizes)
+            raise ValueError(f"{flags} apply to the gpt agent only; give agent {self.agent!r} its settings with "
+                             "--agent-config JSON")
+        clash = sorted(k for k in sizes if k in self.agent_config and self.agent_config[k] != sizes[k])
+        if clash:
+            raise ValueError(f"{clash} given both as flags and in --agent-config, with different values")
+        return {**self.agent_config, **sizes}
 
     def lr_at(self, samples: int, decay_start: int | None = None) -> float:
         """Learning rate after ``samples`` demonstrations: linear warm-up, then the schedule; ``decay_start`` is the
@@ -190,7 +196,7 @@ RESUMABLE = ("max_samples", "device", "threads", "eval_every", "stop_when_learne
 
 @dataclass
 class PretrainResult:
-    model: GPT
+    agent: torch.nn.Module
     metrics: dict  # the final evaluation (empty when final_eval_n = 0)
     samples: int  # demonstrations trained on
     steps: int
@@ -199,18 +205,18 @@ class PretrainResult:
     stop_reason: str  # "learned" or "max_samples"
     log: list[dict] = field(default_factory=list)  # one dict per evaluation point
     tokens_per_s: float = 0.0  # training tokens (input positions) per second of training steps
-    flop_per_s: float = 0.0  # training matmul FLOPs (3x GPT.forward_flops) per second of training steps
-    config: dict = field(default_factory=dict)  # the PretrainConfig as a dict
-    task: dict = field(default_factory=dict)  # {"d", "p_long", "leap", "max_response_len"}
+    flop_per_s: float | None = None  # training matmul FLOPs per second (agents with forward_flops, e.g. the GPT)
+    config: dict = field(default_factory=dict)  # the PretrainConfig as JSON-plain data
+    task: Task = field(default_factory=Task)
 
 
 # --------------------------------------------------------------------------------------------------- one step
-def _split_batch(tokens: np.ndarray, mask: np.ndarray, is_long: np.ndarray, d: int, m: int,
+def _split_batch(tokens: np.ndarray, mask: np.ndarray, is_long: np.ndarray, prompt_len: int,
                  short_rows: int | None, rng: np.random.Generator):
-    """(inputs, targets, weight) for the short rows, cut after their EOS, and the long rows, cut after the chain's EOS.
+    """(inputs, targets, weight) for the short rows and the long rows, each cut after the longest response of its kind.
 
-    Inputs are whole rows; targets (row t predicts token t + 1) start at the SEP, position d, the first position that
-    predicts a response token: the model computes logits from there on only (``logits_from=d``).
+    Inputs are whole rows; targets (row t predicts token t + 1) start at the last prompt position, the first that
+    predicts a response token: agents that can compute logits from there on only (``logits_from``).
     With ``short_rows`` = k, only a uniform random subset of k short rows is computed, with weight n_short / k, so the
     gradient is still an unbiased estimate of the whole batch's (stratified sampling: the mixture stays p_long).
     Targets outside the response are -100 (ignored).
@@ -221,58 +227,73 @@ def _split_batch(tokens: np.ndarray, mask: np.ndarray, is_long: np.ndarray, d: i
     if short_rows is not None and short.size > short_rows:
         weight = short.size / short_rows
         short = np.sort(rng.choice(short, size=short_rows, replace=False))
-    for rows, end, w in ((short, d + 3, weight), (np.flatnonzero(is_long), d + 2 + m, 1.0)):
-        if rows.size:  # tokens kept: prompt, SEP, answer, EOS
+    ends = mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)  # (n,) one past each row's last response token
+    for rows, w in ((short, weight), (np.flatnonzero(is_long), 1.0)):
+        if rows.size:  # tokens kept: prompt, answer, EOS
+            end = int(ends[rows].max())
             tok, msk = tokens[rows, :end], mask[rows, :end]  # (b, end)
-            targets = np.where(msk[:, d + 1 :], tok[:, d + 1 :], -100)  # (b, end - 1 - d): positions d .. end - 2
+            targets = np.where(msk[:, prompt_len:], tok[:, prompt_len:], -100)  # (b, end - P): positions P-1 .. end-2
             parts.append((tok[:, :-1], targets, w))
     return parts
 
 
-def _loss(model: GPT, parts, normaliser: float, d: int, device: torch.device, amp: bool) -> tuple[torch.Tensor, int]:
+def _loss(agent: torch.nn.Module, parts, normaliser: float, prompt_len: int, device: torch.device, amp: bool
+          ) -> tuple[torch.Tensor, int]:
     """Weighted sum of the response tokens' cross-entropy over ``normaliser`` (the batch's expected target count),
-    and the forward FLOPs it took."""
+    and the forward FLOPs it took (0 for agents without ``forward_flops``)."""
     total, flops = 0.0, 0
+    flops_of = getattr(agent, "forward_flops", None)
     for inputs, targets, weight in parts:
         x = torch.from_numpy(inputs).to(device, non_blocking=True)  # (b, T)
-        y = torch.from_numpy(targets).to(device, non_blocking=True)  # (b, T - d)
+        y = torch.from_numpy(targets).to(device, non_blocking=True)  # (b, T - P + 1)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x, logits_from=d)  # (b, T - d, 3)
+            logits = agent_logits(agent, x, prompt_len - 1)  # (b, T - P + 1, A)
         ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-100, reduction="sum")
         total = total + weight * ce
-        flops += inputs.shape[0] * model.forward_flops(inputs.shape[1], logits_from=d)
+        if flops_of is not None:
+            flops += inputs.shape[0] * flops_of(inputs.shape[1], logits_from=prompt_len - 1)
     return total / normaliser, flops
 
 
 # --------------------------------------------------------------------------------------------------- the run
-def pretrain(cfg: PretrainConfig, progress: bool = True) -> PretrainResult:
-    """Train a fresh model (or resume ``cfg.out`` when ``cfg.resume``) until the chain is learned or the budget ends."""
+def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress: bool = True) -> PretrainResult:
+    """Train ``model`` (default: a fresh ``make_agent(cfg.agent, cfg.task, **cfg.agent_kwargs())`` seeded by
+    ``cfg.seed``), or resume ``cfg.out`` when ``cfg.resume``, until the chain is learned or the budget ends.
+
+    A given ``model`` is trained in place; its ``agent_spec`` (set by ``make_agent``) replaces ``cfg.agent`` and
+    ``cfg.agent_config`` in what the run records, and is needed to write a checkpoint."""
     t_start = time.perf_counter()
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
+    set_threads(cfg.threads)
+    device = resolve_device(cfg.device)
     amp = device.type == "cuda"  # bf16 autocast helps on GPUs; on CPUs it is slower for models this small
-    out = Path(cfg.out) if cfg.out is not None else None
-    if out is not None and not cfg.resume and out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"--out {out} is not empty; pass --resume to continue it, or choose another directory")
+    task = cfg.task
+    if model is not None:
+        if cfg.resume:
+            raise ValueError("pretrain(cfg, model=...) starts a new run: resume rebuilds the model from cfg.out")
+        check_agent(model, task)
+        if cfg.out is not None or getattr(model, "agent_spec", None) is not None:
+            spec = agent_spec(model)
+            cfg = replace(cfg, agent=spec.name, agent_config=spec.config, **dict.fromkeys(GPT_SIZE_FLAGS))
+    if model is None and not cfg.resume:  # built before anything is written: a bad agent config writes nothing
+        model = initial_agent(cfg)
+    out = prepare_out_dir(cfg.out, cfg.resume) if cfg.out is not None else None
 
-    torch.manual_seed(cfg.seed)
-    model = GPT(cfg.model_config()).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    data_rng = np.random.default_rng(cfg.seed)
-    state = {"samples": 0, "steps": 0, "elapsed_s": 0.0, "train_s": 0.0, "tokens": 0, "flops": 0,
-             "decay_start": None, "time_to_learned_s": None, "stop_reason": None}
-    log: list[dict] = []
     if cfg.resume:
-        model, optimizer, data_rng, state, log = _restore(cfg, device)
+        agent, optimizer, data_rng, state, log = _restore(cfg, device)
+    else:
+        agent = model.to(device)
+        optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        data_rng = np.random.default_rng(cfg.seed)
+        state = {"samples": 0, "steps": 0, "elapsed_s": 0.0, "train_s": 0.0, "tokens": 0, "flops": 0,
+                 "decay_start": None, "time_to_learned_s": None, "stop_reason": None}
+        log: list[dict] = []
 
-    m = chain_length(cfg.d, cfg.leap)
-    normaliser = cfg.batch_size * (cfg.p_long * (m + 1) + (1 - cfg.p_long) * 2)  # expected response tokens per batch
+    normaliser = cfg.batch_size * task.expected_response_tokens  # expected response tokens per batch
     elapsed_before = state["elapsed_s"]
     bar = tqdm(total=cfg.max_samples, initial=min(state["samples"], cfg.max_samples), unit="seq", unit_scale=True,
-               disable=not progress, desc=f"pretrain d={cfg.d} p={cfg.p_long}", dynamic_ncols=True)
+               disable=not progress, desc=f"pretrain {cfg.agent} d={task.d} p={task.p_long}", dynamic_ncols=True)
     loss_sum = loss_n = 0.0
-    model.train()
+    agent.train()
     while state["stop_reason"] is None:
         if state["samples"] >= cfg.max_samples:
             state["stop_reason"] = "max_samples"
@@ -281,31 +302,31 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> PretrainResult:
         lr = cfg.lr_at(state["samples"], state["decay_start"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        tokens, mask, is_long = sample_demonstrations(cfg.batch_size, cfg.d, cfg.p_long, cfg.leap,
-                                                      cfg.max_response_len, seed=data_rng)
-        parts = _split_batch(tokens, mask, is_long, cfg.d, m, cfg.short_rows, data_rng)
-        loss, forward_flops = _loss(model, parts, normaliser, cfg.d, device, amp)
+        tokens, mask, is_long = task.sample_demonstrations(cfg.batch_size, seed=data_rng)
+        parts = _split_batch(tokens, mask, is_long, task.prompt_len, cfg.short_rows, data_rng)
+        loss, forward_flops = _loss(agent, parts, normaliser, task.prompt_len, device, amp)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(agent.parameters(), cfg.grad_clip)
+        check_finite(state["steps"] + 1, loss, grad_norm, lr)
         optimizer.step()
         state["samples"] += cfg.batch_size
         state["steps"] += 1
         state["tokens"] += sum(inputs.size for inputs, _, _ in parts)
         state["flops"] += 3 * forward_flops  # backward ~ 2x forward
-        loss_sum, loss_n = loss_sum + loss.detach(), loss_n + 1  # a tensor: no device sync per step
+        loss_sum, loss_n = loss_sum + loss.detach(), loss_n + 1
         state["train_s"] += time.perf_counter() - t0
         bar.update(cfg.batch_size)
         if state["steps"] % 10 == 0:
             bar.set_postfix(loss=f"{float(loss_sum) / loss_n:.4f}", tok_s=f"{state['tokens'] / state['train_s']:,.0f}")
 
         if state["samples"] % cfg.eval_every < cfg.batch_size or state["samples"] >= cfg.max_samples:
-            point = _evaluation_point(model, cfg, state, float(loss_sum) / max(loss_n, 1))
+            point = _evaluation_point(agent, cfg, state, float(loss_sum) / max(loss_n, 1))
             loss_sum = loss_n = 0.0
             point["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
             log.append(point)
             bar.set_postfix(loss=f"{point['loss']:.4f}", long_ok=f"{point['check_n_long'] - point['check_n_wrong']}"
-                            f"/{point['check_n_long']}", greedy=f"{point['greedy_accuracy']:.2f}")
+                            f"/{point['check_n_long']}", greedy=f"{point.get('greedy_accuracy', float('nan')):.2f}")
             judged = point["check_n_long"]
             if (state["decay_start"] is None and judged >= DECAY_MIN_JUDGED
                     and judged - point["check_n_wrong"] >= cfg.decay_trigger * judged):
@@ -318,65 +339,77 @@ def pretrain(cfg: PretrainConfig, progress: bool = True) -> PretrainResult:
                 state["stop_reason"] = "max_samples"
             state["elapsed_s"] = point["elapsed_s"]
             if out is not None:
-                _save(out, cfg, model, optimizer, data_rng, state, log)
+                _save(out, cfg, agent, optimizer, data_rng, state, log)
     bar.close()
 
     metrics = {}
     if cfg.final_eval_n:
-        metrics = evaluate(model, cfg.task, n=cfg.final_eval_n, seed=cfg.seed + 1)
+        metrics = evaluate(agent, task, n=cfg.final_eval_n, seed=cfg.seed + 1)
     wall = elapsed_before + time.perf_counter() - t_start
     if out is not None:
-        _save(out, cfg, model, optimizer, data_rng, {**state, "elapsed_s": wall}, log, final_metrics=metrics)
-    model.eval()
+        _save(out, cfg, agent, optimizer, data_rng, {**state, "elapsed_s": wall}, log, final_metrics=metrics)
+    agent.eval()
+    train_s = max(state["train_s"], 1e-9)
     return PretrainResult(
-        model=model, metrics=metrics, samples=state["samples"], steps=state["steps"], wall_time_s=wall,
+        agent=agent, metrics=metrics, samples=state["samples"], steps=state["steps"], wall_time_s=wall,
         time_to_learned_s=state["time_to_learned_s"], stop_reason=state["stop_reason"], log=log,
-        tokens_per_s=state["tokens"] / max(state["train_s"], 1e-9),
-        flop_per_s=state["flops"] / max(state["train_s"], 1e-9), config=_config_dict(cfg), task=cfg.task,
+        tokens_per_s=state["tokens"] / train_s,
+        flop_per_s=state["flops"] / train_s if hasattr(agent, "forward_flops") else None,
+        config=config_to_dict(cfg), task=task,
     )
 
 
-def _evaluation_point(model: GPT, cfg: PretrainConfig, state: dict, loss: float) -> dict:
+def initial_agent(cfg: PretrainConfig) -> torch.nn.Module:
+    """The fresh agent a run of ``cfg`` starts from: its initialisation drawn from ``cfg.seed`` alone (the global RNG
+    is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return make_agent(cfg.agent, cfg.task, **cfg.agent_kwargs())
+
+
+def _evaluation_point(agent: torch.nn.Module, cfg: PretrainConfig, state: dict, loss: float) -> dict:
     """The chain check and a small greedy evaluation, seeded by the step so that a resumed run repeats them."""
     seed = cfg.seed * 1_000_003 + state["steps"]
-    check = chain_check(model, cfg.task, n_long=cfg.check_n_long, max_error=cfg.check_max_error, seed=seed)
+    check = chain_check(agent, cfg.task, n_long=cfg.check_n_long, max_error=cfg.check_max_error, seed=seed)
     point = {"samples": state["samples"], "steps": state["steps"], "loss": loss,
              "lr": cfg.lr_at(state["samples"], state["decay_start"]),
              "chain_learned": check["passed"]}
     point.update({f"check_{k}": v for k, v in check.items() if k != "passed"})
-    point["chain_loss"] = _chain_loss(model, cfg, seed)
+    point["chain_loss"] = _chain_loss(agent, cfg.task, seed)
     if cfg.eval_n:
-        ev = evaluate(model, cfg.task, n=cfg.eval_n, seed=seed)
+        ev = evaluate(agent, cfg.task, n=cfg.eval_n, seed=seed)
         point.update({k: ev[k] for k in ("greedy_accuracy", "greedy_mean_length", "sampled_long_fraction")})
-    model.train()
+    agent.train()
     return point
 
 
 @torch.no_grad()
-def _chain_loss(model: GPT, cfg: PretrainConfig, seed: int, n: int = 256) -> float:
-    """Teacher-forced cross-entropy of chain bits 3..m on ``n`` long demonstrations (progress only; bit 2 is left out,
-    as its position is also where the model chooses to continue or stop).
+def _chain_loss(agent: torch.nn.Module, task: Task, seed: int, n: int = 256) -> float:
+    """Teacher-forced cross-entropy of the long answer's tokens after its first two, EOS excluded, on ``n`` long
+    demonstrations (progress only; the second token is left out, as its position is also where the agent chooses to
+    continue or stop).
 
     It falls long before sampled chains are right (see the module docstring), so it is logged, never a stopping rule.
     """
-    tokens, mask, _ = sample_demonstrations(n, cfg.d, 1.0, cfg.leap, cfg.max_response_len, seed=seed)
-    m = chain_length(cfg.d, cfg.leap)
-    model.eval()
-    logits = model(torch.from_numpy(tokens[:, : cfg.d + 1 + m]).to(next(model.parameters()).device))  # (n, T, 3)
-    targets = torch.from_numpy(tokens[:, cfg.d + 3 : cfg.d + 1 + m]).to(logits.device)  # (n, m - 2) chain bits 3..m
-    return F.cross_entropy(logits[:, cfg.d + 2 : cfg.d + m].float().flatten(0, 1), targets.flatten()).item()
+    tokens, mask, _ = replace(task, p_long=1.0).sample_demonstrations(n, seed=seed)
+    P = task.prompt_len
+    end = int((mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)).max())  # one past the longest response
+    scored = mask[:, 1:end] & (tokens[:, 1:end] != task.eos)  # (n, end - 1): targets of positions 0 .. end - 2
+    scored[:, : P + 1] = False  # position j predicts token j + 1: the answer's tokens 3.. are targets from P + 2 on
+    if not scored.any():
+        return float("nan")
+    agent.eval()
+    x = torch.from_numpy(tokens[:, : end - 1]).to(agent_device(agent))  # (n, end - 1)
+    logits = agent_logits(agent, x)  # (n, end - 1, A)
+    sel = torch.from_numpy(scored).to(logits.device)
+    targets = torch.from_numpy(tokens[:, 1:end]).to(logits.device)[sel]
+    return F.cross_entropy(logits[sel].float(), targets).item()
 
 
-def _config_dict(cfg: PretrainConfig) -> dict:
-    d = asdict(cfg)
-    d["betas"] = list(d["betas"])
-    return d
-
-
-def _save(out: Path, cfg, model, optimizer, data_rng, state, log, final_metrics=None) -> None:
+def _save(out: Path, cfg, agent, optimizer, data_rng, state, log, final_metrics=None) -> None:
     """The checkpoint (weights, optimizer, training state, the data stream's RNG) and the JSONL log, both complete."""
-    meta = {"pretrain_config": _config_dict(cfg), "training_state": state, "final_metrics": final_metrics}
-    save_checkpoint(out / RUN_SUBDIR, model, cfg.task, meta=meta, optimizer=optimizer,
+    meta = {"pretrain_config": config_to_dict(cfg), "training_state": state, "final_metrics": final_metrics}
+    save_checkpoint(out / RUN_SUBDIR, agent, cfg.task, meta=meta, optimizer=optimizer,
                     rng={"data": data_rng.bit_generator.state})
     tmp = out / (LOG_FILE + ".tmp")
     tmp.write_text("".join(json.dumps(p) + "\n" for p in log))
@@ -384,24 +417,24 @@ def _save(out: Path, cfg, model, optimizer, data_rng, state, log, final_metrics=
 
 
 def _restore(cfg: PretrainConfig, device: torch.device):
-    """Model, optimizer, data stream, training state and log of the run in ``cfg.out``, checked against ``cfg``."""
+    """Agent, optimizer, data stream, training state and log of the run in ``cfg.out``, checked against ``cfg``."""
     if cfg.out is None:
         raise ValueError("resume needs out: the run directory to continue")
     ckpt = load_checkpoint(Path(cfg.out), device=device)
     saved = ckpt.meta.get("pretrain_config")
     if not isinstance(saved, dict) or "training_state" not in ckpt.meta or "data" not in ckpt.rng:
         raise CheckpointError(f"{ckpt.path}: not a pre-training checkpoint (no pretrain_config / training state)")
-    mine = _config_dict(cfg)
+    mine = config_to_dict(cfg)
     differ = {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUMABLE and saved.get(k) != v}
     if differ:
         listing = ", ".join(f"{k} = {v[1]!r} (checkpoint: {v[0]!r})" for k, v in differ.items())
         raise ValueError(f"--resume with options that differ from the run in {cfg.out}: {listing}; drop them")
-    model = ckpt.model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    agent = ckpt.agent.train()
+    optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     optimizer.load_state_dict(ckpt.optimizer_state)
     data_rng = np.random.default_rng()
     data_rng.bit_generator.state = ckpt.rng["data"]
-    state = {"flops": 0, "decay_start": None, **ckpt.meta["training_state"]}  # (keys older runs lack)
+    state = dict(ckpt.meta["training_state"])
     if state["stop_reason"] == "max_samples" and state["samples"] < cfg.max_samples:
         state["stop_reason"] = None  # a larger budget continues the run
     if state["stop_reason"] == "learned" and not cfg.stop_when_learned:
@@ -409,99 +442,31 @@ def _restore(cfg: PretrainConfig, device: torch.device):
     log_path = Path(cfg.out) / LOG_FILE
     log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     log = [p for p in log if p["steps"] <= state["steps"]]  # drop points written after the last checkpoint
-    return model, optimizer, data_rng, state, log
+    return agent, optimizer, data_rng, state, log
 
 
 # --------------------------------------------------------------------------------------------------- command line
-_HELP = {
-    "d": "number of input bits (default 24)",
-    "p_long": "probability that a demonstration is the long chain (default 0.01)",
-    "leap": "keep every leap-th prefix parity in the chain (default 1: the full chain)",
-    "max_response_len": "response slots, EOS included (default d + 1)",
-    "n_layer": "transformer blocks (default 1)",
-    "n_head": "attention heads (default 4)",
-    "d_model": "model width (default 64)",
-    "positional": "position encoding: learned or rotary (default learned)",
-    "init_std": "standard deviation of the initial weights (default 0.1)",
-    "batch_size": "demonstrations per step (default 256)",
-    "lr": "peak AdamW learning rate (default 3e-3)",
-    "warmup_samples": "samples of linear learning-rate warm-up (default 25600)",
-    "schedule": "after warm-up: chain (decay once the chain is mostly learned), constant, or cosine (to lr/10 at "
-                "--max-samples) (default chain)",
-    "decay_trigger": "chain schedule: exact fraction of the judged long responses that starts the decay (default 0.85)",
-    "decay_half_life": "chain schedule: samples per halving of the learning rate (default 50000)",
-    "decay_floor": "chain schedule: lowest learning rate, as a fraction of --lr (default 0.01)",
-    "short_rows": "short demonstrations per batch whose loss is computed, weighted up (default: all)",
-    "weight_decay": "AdamW weight decay (default 0)",
-    "grad_clip": "gradient-norm clip (default 1.0)",
-    "max_samples": "sample budget: stop after this many demonstrations (default 5000000)",
-    "seed": "seed of the initialisation, the data stream and the evaluations (default 0)",
-    "device": "torch device: cpu, cuda, cuda:1 ... (default cpu); bf16 autocast on CUDA",
-    "threads": "torch CPU threads (default 1; see PretrainConfig.threads)",
-    "eval_every": "samples between evaluation points: chain check, greedy evaluation, log, checkpoint (default 25600)",
-    "check_n_long": "long-form sampled responses judged by the chain check (default 200)",
-    "eval_n": "prompts of the greedy evaluation at each evaluation point (default 256)",
-    "final_eval_n": "prompts per mode of the final evaluation (default 4096; 0 skips it)",
-    "out": "run directory for checkpoint/ and log.jsonl; must be new or empty unless --resume (required)",
-}
+EPILOG = ("Stops when the chain is learned (>= 99% of 200 long-form responses sampled at temperature 1 are exactly "
+          "the chain) or at --max-samples, and says which. Options left out take the defaults shown, or with "
+          "--resume the values of the run being continued.")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("Stops when the chain is learned (>= 99% of 200 long-form responses sampled at temperature 1 are "
-                     "exactly the chain) or at --max-samples, and says which. Options left out take the defaults "
-                     "shown, or with --resume the values of the run being continued.")
-    types = {f.name: f.type for f in fields(PretrainConfig)}
-    for name, help_text in _HELP.items():
-        flag = "--" + name.replace("_", "-")
-        kind = types[name]
-        if name == "positional":
-            parser.add_argument(flag, choices=("learned", "rotary"), default=argparse.SUPPRESS, help=help_text)
-        elif name == "schedule":
-            parser.add_argument(flag, choices=("chain", "constant", "cosine"), default=argparse.SUPPRESS, help=help_text)
-        elif name in ("device", "out"):
-            parser.add_argument(flag, default=argparse.SUPPRESS, help=help_text, metavar=name.upper())
-        else:
-            conv = _float if "float" in str(kind) else _int
-            parser.add_argument(flag, type=conv, default=argparse.SUPPRESS, help=help_text)
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    parser.add_argument("--no-stop-when-learned", dest="stop_when_learned", action="store_false",
-                        default=argparse.SUPPRESS, help="keep training after the chain is learned, up to --max-samples")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+def add_arguments(parser) -> None:
+    from .config import add_config_arguments
+
+    parser.epilog = EPILOG
+    add_config_arguments(parser, PretrainConfig)
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        try:  # 1e6 and 2.5e5 are integers too
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if value.is_integer():
-            return int(value)
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+def main(args) -> int:
+    from .config import config_from_args
 
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def main(args: argparse.Namespace) -> int:
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "no_progress")}
+    given = dict(vars(args))
     if "out" not in given:
-        raise SystemExit("parity-cot pretrain: error: --out DIR is required (the run directory)")
-    try:
-        if given.get("resume"):
-            saved = _saved_config(Path(given["out"]))
-            saved.update(given)
-            given = saved
-        cfg = PretrainConfig(**given)
-        result = pretrain(cfg, progress=not args.no_progress)
-    except (ValueError, TypeError, FileExistsError) as e:  # CheckpointError is a ValueError
-        raise SystemExit(f"parity-cot pretrain: error: {e}") from None
+        raise ValueError("--out DIR is required (the run directory)")
+    base = _saved_config(Path(given["out"])) if given.get("resume") else None
+    cfg = config_from_args(PretrainConfig, given, base)
+    result = pretrain(cfg, progress=args.progress)
     how = {"learned": "the chain is learned", "max_samples": "the sample budget (--max-samples) is spent"}
     print(f"stopped after {result.samples:,} samples ({result.steps} steps, {result.wall_time_s:.1f} s): "
           f"{how[result.stop_reason]}" + (f" (at {result.time_to_learned_s:.1f} s)" if result.time_to_learned_s else ""))
@@ -521,6 +486,6 @@ def _saved_config(out: Path) -> dict:
 
 
 if __name__ == "__main__":
-    from .cli import main as cli_main
+    from .cli import run_module
 
-    sys.exit(cli_main(["pretrain", *sys.argv[1:]]))
+    run_module("pretrain")

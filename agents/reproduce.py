@@ -1,91 +1,123 @@
 """The main job, ``parity-cot reproduce``: the paper's central result end to end on a laptop CPU in minutes.
 
-    parity-cot reproduce                                   # d = 24, p_long = 0.01, REINFORCE, seed 0
+    parity-cot reproduce                                   # d = 24, p_long = 0.01, gpt, REINFORCE, seed 0
     parity-cot reproduce --algo grpo --seed 1 --out runs/grpo-1
-    python -m agents.reproduce --redraw runs/reproduce-...  # redraw the figure from the run's results.json
+    parity-cot reproduce --agent linear --agent-config '{"block_size": 50}' --lr 0.05 --out runs/linear
+    parity-cot reproduce --resume                          # finish an interrupted run (or print a finished one's table)
+    python -m agents.reproduce --redraw runs/reproduce     # redraw the figure from the run's results.json
 
 1. Next-token pre-training on the demonstration mixture until the chain is learned, then an evaluation: greedy
    decoding answers short and sits at chance; sampling is length-calibrated (long with probability ~ p_long).
 2. RL fine-tuning through TorchRL (REINFORCE by default, the fastest shipped algorithm), then an evaluation:
    greedy accuracy >= 99% with answers d bits long.
-3. The control: the pre-trained model trained further by next-token prediction alone, on as many sequences as the
+3. The control: the pre-trained agent trained further by next-token prediction alone, on as many sequences as the
    RL stage generated; it stays at chance.
-4. A table (before / after / control), ``results.json`` and ``figure.png`` in the run directory it names.
+4. A table (before / after / control), ``results.json`` and ``figure.png`` in the run directory.
+
+Each stage writes its own run directory under OUT (pretrain/, finetune/, control/), so an interrupted job resumes
+stage by stage with ``--resume``, each stage bit-identically on the CPU.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity_env.protocol import check_int, check_probability
+from parity_env.protocol import check_int
+from parity_env.task import Task
 
-from .pretrain import PretrainConfig, pretrain
+from .config import config_to_dict
+from .pretrain import PretrainConfig, initial_agent, pretrain
 from .rl.algorithms import ALGORITHMS
 from .rl.finetune import FinetuneConfig, finetune
+from .training import prepare_out_dir
 
 ROWS = (("pretrained", "after NTP"), ("finetuned", "after RL"), ("control", "NTP-only control"))
+RESULTS, FIGURE, CONFIG = "results.json", "figure.png", "reproduce_config.json"
 
 
 @dataclass
 class ReproduceConfig:
-    d: int = 24
-    p_long: float = 0.01
-    algo: str = "reinforce"
-    """The fastest shipped algorithm on the CPU (see benchmarks/README.md); any of reinforce, ppo, grpo, star."""
+    """The main job's options; the stages use their own configs' defaults for everything else."""
+
+    task: Task = field(default_factory=Task)
+    agent: str = "gpt"
+    """The agent: gpt, linear, hf, a registered name or a factory's import path 'package.module:function'."""
+    agent_config: dict = field(default_factory=dict)
+    """The agent factory's keyword arguments, a JSON object."""
+    lr: float | None = None
+    """Pre-training's peak learning rate (None: its default, 3e-3, the gpt recipe's)."""
+    algo: str = field(default="reinforce", metadata={"choices": tuple(ALGORITHMS)})
+    """The RL algorithm: reinforce (the fastest shipped one on the CPU), ppo, grpo or star."""
     seed: int = 0
+    """Seed of every stage."""
     device: str = "cpu"
-    out: str | None = None
-    """Run directory; None: runs/reproduce-<date>-<time>. It must not exist yet, or be empty."""
+    """torch device: cpu, cuda, ..."""
+    out: str = "runs/reproduce"
+    """Run directory; new or empty unless resume."""
+    resume: bool = False
+    """Finish the interrupted run in out, stage by stage (a finished run's table is printed again)."""
     eval_n: int = 4096
     """Prompts per mode (greedy, sampled) of each of the three evaluations."""
-    progress: bool = True
 
     def __post_init__(self) -> None:
-        self.d = check_int("d", self.d, 2)
-        self.p_long = check_probability("p_long", self.p_long)
+        self.task = Task.from_dict(self.task)
         self.seed = check_int("seed", self.seed, 0)
         self.eval_n = check_int("eval_n", self.eval_n, 1)
         if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {ALGORITHMS}; got {self.algo!r}")
-        if self.out is None:
-            self.out = f"runs/reproduce-{datetime.now():%Y%m%d-%H%M%S}"
+            raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {self.algo!r}")
+        self.pretrain_config()  # validates the agent and the task for pre-training now, before anything is written
+
+    def pretrain_config(self, **changes) -> PretrainConfig:
+        lr = {} if self.lr is None else {"lr": self.lr}
+        return PretrainConfig(task=self.task, agent=self.agent, agent_config=self.agent_config, seed=self.seed,
+                              device=self.device, final_eval_n=self.eval_n, **lr, **changes)
 
 
-def reproduce(cfg: ReproduceConfig) -> dict:
-    """Run the three stages; returns (and writes to OUT/results.json) everything the table and figure show."""
+def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict:
+    """Run (or with ``cfg.resume`` finish) the three stages; returns, and writes to OUT/results.json, everything the
+    table and the figure show."""
     t0 = time.perf_counter()
     out = Path(cfg.out)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"--out {out} is not empty; choose a new run directory")
-    out.mkdir(parents=True, exist_ok=True)
-    pre_cfg = dict(d=cfg.d, p_long=cfg.p_long, seed=cfg.seed, device=cfg.device, final_eval_n=cfg.eval_n)
+    if cfg.resume and (out / RESULTS).exists():
+        results = json.loads((out / RESULTS).read_text())
+        saved, mine = ({k: v for k, v in c.items() if k != "resume"} for c in (results["config"], config_to_dict(cfg)))
+        if saved != mine:
+            differ = ", ".join(f"{k}: {saved.get(k)!r} there, {v!r} now" for k, v in mine.items() if saved.get(k) != v)
+            raise ValueError(f"--resume: {out} holds a finished run of another configuration ({differ})")
+        return results
+    fresh = not (cfg.resume and (out / "pretrain").exists())
+    agent = initial_agent(cfg.pretrain_config()) if fresh else None  # a bad agent config fails before any write
+    prepare_out_dir(out, cfg.resume)
+    if not (out / CONFIG).exists():
+        (out / CONFIG).write_text(json.dumps(config_to_dict(cfg), indent=1))
+    pre_dir, ft_dir, control_dir = out / "pretrain", out / "finetune", out / "control"
 
-    print(f"[1/3] next-token pre-training, d = {cfg.d}, p_long = {cfg.p_long}")
-    pre = pretrain(PretrainConfig(**pre_cfg, out=str(out / "pretrain")), progress=cfg.progress)
+    print(f"[1/3] next-token pre-training, {cfg.agent} agent, d = {cfg.task.d}, p_long = {cfg.task.p_long}")
+    pre = pretrain(cfg.pretrain_config(out=str(pre_dir), resume=not fresh), model=agent, progress=progress)
     if pre.stop_reason != "learned":
         print(f"      warning: the chain was not learned within {pre.samples:,} samples; RL may not generalise")
 
     print(f"[2/3] RL fine-tuning through TorchRL ({cfg.algo})")
-    ft = finetune(out / "pretrain", FinetuneConfig(algo=cfg.algo, seed=cfg.seed, device=cfg.device,
-                                                   out=str(out / "finetune"), final_eval_n=cfg.eval_n),
-                  progress=cfg.progress)
+    ft = finetune(pre_dir, FinetuneConfig(algo=cfg.algo, seed=cfg.seed, device=cfg.device, out=str(ft_dir),
+                                          resume=cfg.resume and ft_dir.exists(), final_eval_n=cfg.eval_n),
+                  progress=progress)
 
     print(f"[3/3] NTP-only control: {ft.episodes:,} more demonstrations, as many sequences as RL generated")
-    shutil.copytree(out / "pretrain", out / "control")
+    if not (cfg.resume and control_dir.exists()):
+        shutil.rmtree(control_dir, ignore_errors=True)
+        shutil.copytree(pre_dir, control_dir)
     batch = PretrainConfig.batch_size
     every = max(batch, ft.episodes // 6 // batch * batch)  # about six evaluation points along the control's curve
-    control = pretrain(PretrainConfig(**pre_cfg, out=str(out / "control"), resume=True, stop_when_learned=False,
-                                      max_samples=pre.samples + ft.episodes, eval_every=every), progress=cfg.progress)
+    control = pretrain(cfg.pretrain_config(out=str(control_dir), resume=True, stop_when_learned=False,
+                                           max_samples=pre.samples + ft.episodes, eval_every=every), progress=progress)
 
     results = {
-        "config": asdict(cfg),
+        "config": config_to_dict(cfg),
         "stages": {
             "pretrained": _row(pre.metrics, pre.wall_time_s, pre.samples, pre.stop_reason),
             "finetuned": _row(ft.metrics, ft.wall_time_s, ft.episodes, ft.stop_reason),
@@ -95,17 +127,23 @@ def reproduce(cfg: ReproduceConfig) -> dict:
         "curves": {
             "pretrain": [_point(p, "samples") for p in pre.log],
             "finetune": [{**_point(p, "episodes"), "samples": pre.samples + p["episodes"],
-                          "sampled_mean_length": p["mean_length"]} for p in ft.log if "greedy_accuracy" in p],
+                          "sampled_mean_length": p["mean_length"]} for p in _finetune_log(ft_dir)
+                         if "greedy_accuracy" in p],
             "control": [_point(p, "samples") for p in control.log if p["samples"] > pre.samples],
         },
         "rl_solved_step": ft.solved_step,
-        "wall_time_s": time.perf_counter() - t0,
+        "wall_time_s": pre.wall_time_s + ft.wall_time_s + (control.wall_time_s - pre.wall_time_s),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    draw_figure(results, out / "figure.png")
-    results["wall_time_s"] = time.perf_counter() - t0
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    draw_figure(results, out / FIGURE)
+    (out / RESULTS).write_text(json.dumps(results, indent=2))
     return results
+
+
+def _finetune_log(run: Path) -> list[dict]:
+    """The fine-tuning run's whole log (a resumed run's result holds only its own steps)."""
+    from .rl.finetune import LOG_FILE
+
+    return [json.loads(line) for line in (run / LOG_FILE).read_text().splitlines()]
 
 
 def _row(metrics: dict, wall: float, samples: int, stop: str) -> dict:
@@ -138,6 +176,7 @@ def draw_figure(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     cfg, curves = results["config"], results["curves"]
+    d, p_long = cfg["task"]["d"], cfg["task"]["p_long"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharey="row", constrained_layout=True,
                              gridspec_kw={"width_ratios": (3, 2)})
     start = curves["pretrain"][-1] if curves["pretrain"] else None
@@ -159,45 +198,39 @@ def draw_figure(results: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
     for col in (0, 1):
         axes[0, col].axhline(0.5, color="grey", lw=0.8, ls="--")
-        axes[1, col].axhline(cfg["d"], color="grey", lw=0.8, ls="--")
+        axes[1, col].axhline(d, color="grey", lw=0.8, ls="--")
     axes[1, 0].set_xlabel("demonstrations seen (pre-training)")
     axes[1, 1].set_xlabel("sequences after pre-training")
     axes[0, 0].set_ylabel("greedy accuracy")
     axes[0, 0].set_ylim(0.4, 1.03)
     axes[1, 0].set_ylabel("greedy answer length (bits before EOS)")
-    axes[1, 0].set_ylim(0, cfg["d"] + 1)
-    fig.suptitle(f"Parity, d = {cfg['d']}, p_long = {cfg['p_long']}, seed {cfg['seed']}: "
+    axes[1, 0].set_ylim(0, d + 1)
+    fig.suptitle(f"Parity, d = {d}, p_long = {p_long}, {cfg['agent']} agent, seed {cfg['seed']}: "
                  "greedy decoding after next-token prediction, then RL", fontsize=11)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------------- command line
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--d", type=int, default=24, help="number of input bits (default 24)")
-    parser.add_argument("--p-long", type=float, default=0.01,
-                        help="fraction of long (chain-of-thought) demonstrations (default 0.01)")
-    parser.add_argument("--algo", choices=ALGORITHMS, default="reinforce", help="RL algorithm (default reinforce)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, ... (default cpu)")
-    parser.add_argument("--out", default=None,
-                        help="run directory, new or empty (default runs/reproduce-<date>-<time>)")
-    parser.add_argument("--eval-n", type=int, default=4096, help="prompts per mode of each evaluation (default 4096)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+def add_arguments(parser) -> None:
+    from .config import add_config_arguments
+
+    add_config_arguments(parser, ReproduceConfig)
 
 
-def main(args: argparse.Namespace) -> int:
-    try:
-        cfg = ReproduceConfig(d=args.d, p_long=args.p_long, algo=args.algo, seed=args.seed, device=args.device,
-                              out=args.out, eval_n=args.eval_n, progress=not args.no_progress)
-        results = reproduce(cfg)
-    except (ValueError, TypeError, FileExistsError) as e:
-        raise SystemExit(f"parity-cot reproduce: error: {e}") from None
+def main(args) -> int:
+    from .config import config_from_args
+
+    given = dict(vars(args))
+    saved = Path(given.get("out", ReproduceConfig.out)) / CONFIG
+    base = json.loads(saved.read_text()) if given.get("resume") and saved.exists() else None
+    cfg = config_from_args(ReproduceConfig, given, base)
+    results = reproduce(cfg, progress=args.progress)
     print()
     print(format_table(results))
     print()
     out = Path(cfg.out)
-    print(f"results: {out / 'results.json'}\nfigure:  {out / 'figure.png'}")
+    print(f"results: {out / RESULTS}\nfigure:  {out / FIGURE}")
     print(f"wall time: {results['wall_time_s']:.1f} s")
     return 0
 
@@ -205,9 +238,9 @@ def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--redraw":
         run = Path(sys.argv[2])
-        draw_figure(json.loads((run / "results.json").read_text()), run / "figure.png")
-        print(f"redrew {run / 'figure.png'}")
+        draw_figure(json.loads((run / RESULTS).read_text()), run / FIGURE)
+        print(f"redrew {run / FIGURE}")
     else:
-        from .cli import main as cli_main
+        from .cli import run_module
 
-        sys.exit(cli_main(["reproduce", *sys.argv[1:]]))
+        run_module("reproduce")

@@ -1,6 +1,6 @@
 """parity_env: the parity-with-chain-of-thought task as Gymnasium, native vector and native TorchRL environments.
 
-Importing the package registers ``ParityCoT-v0`` (defaults d = 24, p_long = 0.01) with Gymnasium, with the native
+Importing the package registers ``ParityCoT-v0`` (the ``Task`` defaults: d = 24, p_long = 0.01) with Gymnasium, with the native
 vector env as its ``vector_entry_point``; ``gym.make("parity_env:ParityCoT-v0")`` imports it on demand. The env
 classes are imported lazily on first access, so ``import parity_env`` does not import torch or torchrl.
 Run ``python -m parity_env.env`` for a scripted episode.
@@ -18,10 +18,11 @@ if ENV_ID not in registry:
         id=ENV_ID,
         entry_point="parity_env.env:ParityCoTEnv",
         vector_entry_point="parity_env.vector_env:ParityCoTVectorEnv",
-        kwargs={"d": 24, "p_long": 0.01},
+        kwargs={},  # the Task defaults: d = 24, p_long = 0.01
     )
 
 _LAZY = {
+    "Task": "parity_env.task",
     "ParityCoTEnv": "parity_env.env",
     "ParityCoTVectorEnv": "parity_env.vector_env",
     "ParityCoTTorchEnv": "parity_env.torch_env",

@@ -12,21 +12,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .demonstrations import make_rng, sample_demonstrations
-from .protocol import (
-    EOS,
-    N_ACTIONS,
-    PAD,
-    SEP,
-    VOCAB_SIZE,
-    check_bits,
-    check_probability,
-    check_reward_mode,
-    check_task,
-    format_tokens,
-    is_correct,
-    prompt_ids,
-)
+from .demonstrations import make_rng
+from .protocol import EOS, N_ACTIONS, PAD, SEP, VOCAB_SIZE, check_bits, format_tokens, is_correct, prompt_ids
+from .task import Task, resolve_task
 
 INFO_KEYS = ("parity", "response", "response_length", "is_long", "is_correct", "prompt_id")
 
@@ -107,10 +95,11 @@ class ParityCoTEnv(gym.Env):
     (int, sum x_i 2^(i-1) for d <= 62, a 64-bit hash above; see ``protocol.prompt_id_weights``).
 
     ## Arguments
-    ``gym.make("ParityCoT-v0", d=24, p_long=0.01, leap=1, max_response_len=None, reward="answer")``. ``d`` >= 2;
+    ``gym.make("ParityCoT-v0", d=24, p_long=0.01, leap=1, max_response_len=None, reward="answer")``, or
+    ``gym.make("ParityCoT-v0", task=Task(...))`` (a ``parity_env.Task`` or its dict; not both). ``d`` >= 2;
     ``leap`` in 1..d-1; ``max_response_len`` >= 1 (default d + 1, room for the full chain and EOS); ``p_long`` in
     [0, 1] is the fraction of long demonstrations returned by ``env.unwrapped.sample_demonstrations(n, seed=None)``
-    and never changes the dynamics or the rewards.
+    and never changes the dynamics or the rewards. A keyword left out (None) takes the ``Task`` default.
 
     ## Version History
     * v0: initial version.
@@ -122,16 +111,17 @@ class ParityCoTEnv(gym.Env):
 
     def __init__(
         self,
-        d: int = 24,
-        p_long: float = 0.01,
-        leap: int = 1,
+        d: int | None = None,
+        p_long: float | None = None,
+        leap: int | None = None,
         max_response_len: int | None = None,
-        reward: str = "answer",
+        reward: str | None = None,
         render_mode: str | None = None,
+        task: Task | dict | None = None,
     ):
-        self.d, self.leap, self.max_response_len = check_task(d, leap, max_response_len)
-        self.p_long = check_probability("p_long", p_long)
-        self.reward_mode = check_reward_mode(reward)
+        self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
+        self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, self.task.max_response_len
+        self.p_long, self.reward_mode = self.task.p_long, self.task.reward
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}; got {render_mode!r}")
         self.render_mode = render_mode
@@ -195,8 +185,7 @@ class ParityCoTEnv(gym.Env):
         Draws from the env's own demonstration generator (seeded by ``reset(seed=...)``, never ``np_random``)
         unless ``seed`` (an int or a numpy Generator) is given.
         """
-        rng = self._demo_rng if seed is None else make_rng(seed)
-        return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=rng)
+        return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _response(self) -> np.ndarray:

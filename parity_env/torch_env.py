@@ -58,21 +58,8 @@ from tensordict import TensorDict, TensorDictBase, is_tensor_collection
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from .demonstrations import make_rng, sample_demonstrations
-from .protocol import (
-    EXACT_ID_MAX_D,
-    N_ACTIONS,
-    PAD,
-    SEP,
-    VOCAB_SIZE,
-    chain_length,
-    chain_positions,
-    check_int,
-    check_probability,
-    check_reward_mode,
-    check_task,
-    prompt_id_weights,
-)
+from .demonstrations import make_rng
+from .protocol import EXACT_ID_MAX_D, N_ACTIONS, PAD, SEP, VOCAB_SIZE, chain_positions, check_int, prompt_id_weights
 from .step_table import (
     CODE,
     CORRECT,
@@ -88,6 +75,7 @@ from .step_table import (
     initial_code,
     step_table,
 )
+from .task import Task, resolve_task
 from .torch_prompts import (
     BYTE_BITS64,
     BYTE_PARITY,
@@ -162,6 +150,8 @@ class ParityCoTTorchEnv(EnvBase):
     """Native batched TorchRL env of the ParityCoT task (see the module docstring for entries and groups).
 
     Args:
+        task: the ``parity_env.Task`` (or its dict); or give its fields as the keywords d, leap, max_response_len,
+            reward, p_long (None: the Task default), not both.
         d: number of prompt bits (>= 2).
         batch_size: ``[B]``, the number of rows stepped together.
         device: where every tensor lives.
@@ -177,19 +167,20 @@ class ParityCoTTorchEnv(EnvBase):
 
     def __init__(
         self,
-        d: int = 24,
+        d: int | None = None,
         batch_size: Sequence[int] | torch.Size = (1,),
         device: Any = "cpu",
-        leap: int = 1,
+        leap: int | None = None,
         max_response_len: int | None = None,
-        reward: str = "answer",
+        reward: str | None = None,
         group_size: int = 1,
-        p_long: float = 0.01,
+        p_long: float | None = None,
         seed: int | None = None,
+        task: Task | dict | None = None,
     ):
-        d, leap, max_response_len = check_task(d, leap, max_response_len)
-        reward = check_reward_mode(reward)
-        p_long = check_probability("p_long", p_long)
+        self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
+        d, leap, max_response_len = self.task.d, self.task.leap, self.task.max_response_len
+        reward, p_long = self.task.reward, self.task.p_long
         batch_size = torch.Size(batch_size)
         if len(batch_size) != 1:
             raise ValueError(f"batch_size must have exactly one dimension, [B]; got {list(batch_size)}")
@@ -201,7 +192,7 @@ class ParityCoTTorchEnv(EnvBase):
         self.d, self.leap, self.max_response_len, self.reward_mode = d, leap, max_response_len, reward
         self.group_size, self.p_long, self._n_rows = group_size, p_long, n_rows
         self.seq_len = d + 1 + max_response_len
-        self.chain_len = chain_length(d, leap)
+        self.chain_len = self.task.chain_length
         dev = self.device
         self._table = torch.as_tensor(step_table(d, leap, max_response_len, reward), device=dev)  # (T, N_COLUMNS)
         self._start_rows = torch.tensor([initial_code(p) + NOOP for p in (0, 1)], device=dev)  # (2,) by parity
@@ -251,6 +242,15 @@ class ParityCoTTorchEnv(EnvBase):
             self._rng.seed()
         else:
             self._rng.manual_seed(check_int("seed", seed, 0) % 2**64)
+
+    def get_rng_state(self) -> torch.Tensor:
+        """The state (uint8) of the env's private episode generator: saved with a run, so that a resumed run draws the
+        prompt keys of its next full resets exactly as the uninterrupted run would."""
+        return self._rng.get_state()
+
+    def set_rng_state(self, state: torch.Tensor) -> None:
+        """Restore a state from ``get_rng_state``."""
+        self._rng.set_state(state)
 
     # ------------------------------------------------------------------------------------------------ reset
     def _read_bits(self, tensordict: TensorDictBase | None) -> torch.Tensor | None:
@@ -530,8 +530,7 @@ class ParityCoTTorchEnv(EnvBase):
         Draws from the env's own demonstration generator (seeded by the constructor's ``seed``), never from the
         episode generator, unless ``seed`` is given.
         """
-        rng = self._demo_rng if seed is None else make_rng(seed)
-        arrays = sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=rng)
+        arrays = self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
         return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
 
 

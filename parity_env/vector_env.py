@@ -27,7 +27,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .demonstrations import make_rng, sample_demonstrations
+from .demonstrations import make_rng
 from .env import check_options
 from .protocol import (
     EOS,
@@ -35,16 +35,13 @@ from .protocol import (
     PAD,
     SEP,
     VOCAB_SIZE,
-    chain_length,
     check_bits,
     check_int,
-    check_probability,
-    check_reward_mode,
-    check_task,
     hashed_prompt_bits,
     long_answer,
     prompt_ids,
 )
+from .task import Task, resolve_task
 
 
 def check_actions(actions: Any, n: int) -> np.ndarray:
@@ -69,18 +66,19 @@ class ParityCoTVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        d: int = 24,
-        p_long: float = 0.01,
-        leap: int = 1,
+        d: int | None = None,
+        p_long: float | None = None,
+        leap: int | None = None,
         max_response_len: int | None = None,
-        reward: str = "answer",
+        reward: str | None = None,
         group_size: int = 1,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        task: Task | dict | None = None,
     ):
         self.num_envs = check_int("num_envs", num_envs, 1)
-        self.d, self.leap, self.max_response_len = check_task(d, leap, max_response_len)
-        self.p_long = check_probability("p_long", p_long)
-        self.reward_mode = check_reward_mode(reward)
+        self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
+        self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, self.task.max_response_len
+        self.p_long, self.reward_mode = self.task.p_long, self.task.reward
         self.group_size = check_int("group_size", group_size, 1)
         if self.num_envs % self.group_size:
             raise ValueError(f"group_size must divide num_envs = {self.num_envs}; got group_size = {group_size}")
@@ -91,7 +89,7 @@ class ParityCoTVectorEnv(VectorEnv):
             raise ValueError(f"autoreset_mode must be one of {allowed}; got {autoreset_mode!r}") from None
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.seq_len = self.d + 1 + self.max_response_len
-        self.chain_len = chain_length(self.d, self.leap)
+        self.chain_len = self.task.chain_length
         self.single_observation_space = spaces.MultiDiscrete(np.full(self.seq_len, VOCAB_SIZE), dtype=np.int64)
         self.single_action_space = spaces.Discrete(N_ACTIONS)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -222,8 +220,7 @@ class ParityCoTVectorEnv(VectorEnv):
     # ------------------------------------------------------------------------------------------------ data
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``n`` demonstrations of this env's task from its own generator, as ``ParityCoTEnv.sample_demonstrations``."""
-        rng = self._demo_rng if seed is None else make_rng(seed)
-        return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=rng)
+        return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
 
     def _infos(self) -> dict:
         """Fresh per-row arrays under the single env's info keys."""

@@ -84,3 +84,15 @@ def plan_response(
     else:
         plan = [int(t) for t in rng.integers(0, 3, max_len)]
     return plan + [int(b) for b in rng.integers(0, 2, max_len)]  # padding: only reached by truncated responses
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``parity-cot ARGV`` in this process: (exit code, stdout, stderr), whether it returned or raised SystemExit."""
+    from agents.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

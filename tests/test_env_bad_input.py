@@ -10,7 +10,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 from tensordict import TensorDict
 
-from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv, sample_demonstrations
+from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv, Task, sample_demonstrations
 
 BAD_TASK = [  # kwargs, exception, words the message must contain
     ({"d": 1}, ValueError, ["d", "1", ">= 2"]),
@@ -18,7 +18,6 @@ BAD_TASK = [  # kwargs, exception, words the message must contain
     ({"d": 24.0}, TypeError, ["d", "24.0", "integer"]),
     ({"d": "24"}, TypeError, ["d", "'24'"]),
     ({"d": True}, TypeError, ["d", "True"]),
-    ({"d": None}, TypeError, ["d", "None"]),
     ({"p_long": -0.1}, ValueError, ["p_long", "-0.1", "[0, 1]"]),
     ({"p_long": 1.5}, ValueError, ["p_long", "1.5"]),
     ({"p_long": math.nan}, ValueError, ["p_long", "nan"]),
@@ -28,7 +27,10 @@ BAD_TASK = [  # kwargs, exception, words the message must contain
     ({"d": 6, "leap": 6}, ValueError, ["leap", "6", "[1, 5]"]),
     ({"d": 6, "leap": 2.0}, TypeError, ["leap", "2.0"]),
     ({"reward": "Answer"}, ValueError, ["reward", "'Answer'", "'cot'"]),
-    ({"reward": None}, ValueError, ["reward", "None"]),
+    ({"reward": 1}, ValueError, ["reward", "1"]),
+    ({"task": Task(d=8), "d": 8}, ValueError, ["task=", "d=8", "not both"]),
+    ({"task": {"d": 8, "bits": 3}}, ValueError, ["unknown keys", "bits"]),
+    ({"task": [8]}, TypeError, ["task", "list"]),
     ({"max_response_len": 0}, ValueError, ["max_response_len", "0", ">= 1"]),
     ({"max_response_len": -3}, ValueError, ["max_response_len", "-3"]),
     ({"max_response_len": 2.5}, TypeError, ["max_response_len", "2.5"]),

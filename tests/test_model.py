@@ -4,13 +4,16 @@ import pytest
 import torch
 
 from agents.generate import generate, response_logprobs
-from agents.model import GPT, GPTConfig
+from agents.model import GPT, GPTConfig, make_gpt
+from parity_env import Task
 from parity_env.protocol import EOS, PAD, VOCAB_SIZE
 
+TASK = Task(d=7, max_response_len=12)  # prompts of 8 tokens, 20 in all
 
-def tiny(positional="learned", block_size=20, eos_bias=0.0):
+
+def tiny(positional="learned", eos_bias=0.0):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=block_size, n_layer=2, n_head=2, d_model=32, positional=positional)).eval()
+    model = make_gpt(TASK, n_layer=2, n_head=2, d_model=32, positional=positional).eval()
     with torch.no_grad():
         model.head.bias[EOS] = eos_bias  # > 0 makes rows stop at different steps
     return model
@@ -31,7 +34,8 @@ def test_kv_cache_equals_recomputation(positional):
 @pytest.mark.parametrize("n_layer", [1, 2])
 def test_logits_from_equals_the_tail_of_the_full_pass(positional, n_layer):
     torch.manual_seed(n_layer)
-    model = GPT(GPTConfig(block_size=20, n_layer=n_layer, n_head=2, d_model=32, positional=positional)).eval()
+    model = GPT(GPTConfig(block_size=20, vocab_size=5, n_actions=3, n_layer=n_layer, n_head=2, d_model=32,
+                          positional=positional)).eval()
     tokens = torch.randint(0, VOCAB_SIZE, (3, 20))
     full = model(tokens)  # (3, 20, 3)
     for start in (1, 9, 19, -1, -4):
@@ -79,7 +83,8 @@ def test_context_longer_than_block_size_is_refused():
 def test_generation_stops_per_row_and_cache_matches_recomputation(temperature):
     model = tiny(eos_bias=1.0)
     prompts = torch.randint(0, 2, (64, 8))
-    runs = [generate(model, prompts, 12, temperature, torch.Generator().manual_seed(5), use_cache=c) for c in (1, 0)]
+    runs = [generate(model, TASK, prompts, temperature, torch.Generator().manual_seed(5), incremental=c)
+            for c in (True, False)]
     cached, plain = runs
     assert torch.equal(cached.tokens, plain.tokens)
     torch.testing.assert_close(cached.logprobs, plain.logprobs, atol=1e-5, rtol=1e-5)
@@ -97,7 +102,7 @@ def test_generation_stops_per_row_and_cache_matches_recomputation(temperature):
 def test_generation_logprobs_match_one_pass_scoring():
     model = tiny(eos_bias=1.0)
     prompts = torch.randint(0, 2, (32, 8))
-    g = generate(model, prompts, 12, 1.0, torch.Generator().manual_seed(1))
+    g = generate(model, TASK, prompts, 1.0, torch.Generator().manual_seed(1))
     sequences = torch.cat([prompts, g.tokens], 1)  # (B, 20)
     mask = torch.cat([torch.zeros_like(prompts, dtype=torch.bool), g.tokens != PAD], 1)
     torch.testing.assert_close(response_logprobs(model, sequences, mask)[:, 8:], g.logprobs, atol=1e-5, rtol=1e-5)
@@ -106,6 +111,16 @@ def test_generation_logprobs_match_one_pass_scoring():
 
 
 def test_eos_disabled_emits_every_token():
-    g = generate(tiny(eos_bias=5.0), torch.randint(0, 2, (16, 8)), 12, 1.0, torch.Generator().manual_seed(0),
+    g = generate(tiny(eos_bias=5.0), TASK, torch.randint(0, 2, (16, 8)), 1.0, torch.Generator().manual_seed(0),
                  allow_eos=False)
     assert (g.lengths == 12).all() and not g.finished.any() and not (g.tokens == EOS).any()
+
+
+def test_make_gpt_takes_the_task_vocabulary_and_rejects_unknown_keys():
+    agent = make_gpt(TASK, d_model=16, n_head=2)
+    assert agent.cfg.vocab_size == TASK.vocab_size and agent.cfg.n_actions == TASK.n_actions
+    assert agent.cfg.block_size == TASK.seq_len and agent.cfg.n_layer == 1  # the recipe's default
+    with pytest.raises(TypeError, match="unexpected keys \\['vocab_size'\\]"):
+        make_gpt(TASK, vocab_size=7)
+    with pytest.raises(TypeError, match="n_layers"):
+        make_gpt(TASK, n_layers=2)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
+
 from agents.cli import main as cli_main
 from agents.reproduce import ReproduceConfig, format_table
 
@@ -28,6 +30,24 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert rl["greedy_mean_length"] > pre["greedy_mean_length"]  # RL lengthened the answers
     assert control["samples"] == rl["samples"]  # the control saw as many sequences as RL generated
     assert results["curves"]["finetune"] and results["curves"]["pretrain"]
+    # a finished run: --resume prints the same table again, from its saved config, without training
+    assert cli_main(["reproduce", "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert format_table(results) in capsys.readouterr().out
+
+
+def test_an_interrupted_reproduce_resumes_stage_by_stage(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["reproduce", "--d", "6", "--p-long", "0.3", "--out", str(out), "--eval-n", "256", "--no-progress"]
+    assert cli_main(argv) == 0
+    whole = json.loads((out / "results.json").read_text())
+    for name in ("results.json", "figure.png"):
+        (out / name).unlink()
+    __import__("shutil").rmtree(out / "control")  # as if killed during the control
+    assert cli_main(["reproduce", "--out", str(out), "--resume", "--no-progress"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["stages"]["control"]["greedy_accuracy"] == whole["stages"]["control"]["greedy_accuracy"]
+    assert again["stages"]["finetuned"] == {**whole["stages"]["finetuned"],
+                                           "wall_time_s": again["stages"]["finetuned"]["wall_time_s"]}
 
 
 @pytest.mark.parametrize(
@@ -37,25 +57,25 @@ def test_reproduce_end_to_end(tmp_path, capsys):
         (["--d", "1"], "d must be"),
         (["--algo", "dqn"], "invalid choice: 'dqn'"),
         (["--seed", "-1"], "seed"),
+        (["--agent", "lstm"], "unknown agent 'lstm'"),
+        (["--agent-config", '{"n_layer": 0}'], "n_layer must be a positive integer"),
     ],
 )
 def test_reproduce_bad_input(argv, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as excinfo:
-        cli_main(["reproduce", "--out", str(tmp_path / "r"), *argv])
-    assert excinfo.value.code != 0
-    assert message in capsys.readouterr().err + str(excinfo.value.code)
+    code, _, err = run_cli(["reproduce", "--out", str(tmp_path / "r"), *argv], capsys)
+    assert code == 2 and message in err
     assert not (tmp_path / "r").exists()
 
 
-def test_reproduce_refuses_a_non_empty_out(tmp_path):
+def test_reproduce_refuses_a_non_empty_out(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
-    with pytest.raises(SystemExit, match="not empty"):
-        cli_main(["reproduce", "--out", str(tmp_path), "--no-progress"])
+    code, _, err = run_cli(["reproduce", "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 2 and "not empty" in err
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
-def test_default_out_is_a_new_timestamped_directory():
-    assert ReproduceConfig().out.startswith("runs/reproduce-")
+def test_default_out_is_stable():
+    assert ReproduceConfig().out == "runs/reproduce"
 
 
 def test_gpu_script_small_on_cpu(tmp_path):

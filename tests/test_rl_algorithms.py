@@ -1,29 +1,42 @@
-"""Each shipped algorithm: a few steps run, the loss is finite and gradients reach the transformer."""
+"""Each shipped algorithm: a few steps run, the loss is finite and gradients reach the agent; advantages."""
+
+from dataclasses import replace
 
 import pytest
 import torch
+from torchrl.objectives.llm import MCAdvantage
 
-from agents.model import GPT, GPTConfig
-from agents.rl import ALGORITHMS, EpisodeCollector, make_algorithm
-from agents.rl.advantages import batch_mean_advantage, group_advantage, kl_k3
+from agents import make_agent
+from agents.rl import ALGORITHMS, EpisodeCollector, FinetuneConfig, build_algorithm
+from agents.rl.advantages import batch_mean_advantage, group_advantage
+from parity_env import Task
 from parity_env.torch_env import ParityCoTTorchEnv
 
 D = 6
+TASK = Task(d=D)
+
+
+def tiny(seed=0):
+    torch.manual_seed(seed)
+    return make_agent("gpt", TASK, d_model=32, n_head=2)
 
 
 def episodes_for(model, group_size, kl, batch=32, seed=0):
-    reference = GPT(model.cfg).eval() if kl else None  # any other model: the KL is then non-zero
-    env = ParityCoTTorchEnv(d=D, batch_size=[batch], seed=seed, group_size=group_size)
-    return EpisodeCollector(env, model, D, D + 1, 1.0, torch.Generator().manual_seed(seed), reference).collect()
+    reference = tiny(seed=99).eval() if kl else None  # any other agent: the KL is then non-zero
+    env = ParityCoTTorchEnv(task=TASK, batch_size=[batch], seed=seed, group_size=group_size)
+    return EpisodeCollector(env, model, TASK, 1.0, torch.Generator().manual_seed(seed), reference).collect()
 
 
 @pytest.mark.parametrize("algo", ALGORITHMS)
 @pytest.mark.parametrize("kl", [0.0, 0.1])
 def test_algorithm_steps(algo, kl):
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=2 * D + 2, d_model=32, n_head=2))
+    model = tiny()
     group_size = 4 if algo == "grpo" else 1
-    algorithm = make_algorithm(algo, model, D, group_size=group_size, kl_coef=kl, ppo_minibatch=16, star_minibatch=16)
+    cfg = FinetuneConfig(algo=algo, batch_size=32, group_size=group_size, kl_coef=kl, star_samples=32,
+                         minibatch_size=16)
+    algorithm = build_algorithm(algo, model, TASK, cfg)
+    assert algorithm.epochs == (2 if algo == "ppo" else 1) and algorithm.minibatch_size == 16
+    assert algorithm.eval_every == (1 if algo == "star" else None)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     for step in range(3):
         batch = algorithm.prepare(episodes_for(model, group_size, kl, seed=step))
@@ -31,12 +44,23 @@ def test_algorithm_steps(algo, kl):
         out = algorithm.loss(batch)
         loss = sum(v for k, v in out.items() if k.startswith("loss_"))
         assert loss.ndim == 0 and torch.isfinite(loss)
+        if kl and algo in ("reinforce", "grpo"):
+            assert any("kl" in k and k.startswith("loss_") for k in out.keys())  # the KL is in the loss
         opt.zero_grad()
         loss.backward()
         grads = [p.grad for p in model.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert sum(float(g.norm()) for g in grads) > 0
         opt.step()
+
+
+def test_defaults_belong_to_the_algorithms():
+    for algo, module in ALGORITHMS.items():
+        cfg = FinetuneConfig(algo=algo)
+        for name, value in module.DEFAULTS.items():
+            assert getattr(cfg, name) == value, (algo, name)
+    assert FinetuneConfig(algo="grpo", lr=1e-2).lr == 1e-2  # given values win
+    assert build_algorithm("star", tiny(), TASK, FinetuneConfig(algo="star", batch_size=64, star_samples=200)).rounds == 4
 
 
 def test_group_advantage():
@@ -50,22 +74,35 @@ def test_group_advantage():
         group_advantage(reward, 3)
 
 
-def test_grpo_mc_advantage_matches_group_normalisation():
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=2 * D + 2, d_model=32, n_head=2))
-    episodes = episodes_for(model, 4, 0.0, batch=64)
-    batch = make_algorithm("grpo", model, D, group_size=4).prepare(episodes.clone())
-    expected = group_advantage(episodes["reward"], 4)
-    assert torch.allclose(batch["advantage"][:, 0], expected, atol=1e-5)
+def test_grpo_advantage_equals_torchrl_mc_advantage():
+    """The consecutive groups give TorchRL's MCAdvantage numbers, without regrouping the batch by prompt id."""
+    episodes = episodes_for(tiny(), 4, 0.0, batch=64)
+    cfg = FinetuneConfig(algo="grpo", batch_size=64, group_size=4)
+    batch = build_algorithm("grpo", tiny(), TASK, cfg).prepare(episodes.clone())
     assert batch["advantage"].shape == (64, D + 1, 1)
+    steps = episodes.select("prompt_id", ("next", "reward"), ("next", "done"))[:, None]  # (B, 1): B trajectories
+    out = MCAdvantage(grpo_size=4, prompt_key="prompt_id", trajectory_return="sum").inv(steps)
+    order = torch.sort(episodes["prompt_id"], stable=True).indices  # MCAdvantage emits groups by prompt
+    reference = torch.empty(64)
+    reference[order] = out["advantage"].reshape(-1)[torch.sort(out["prompt_id"].reshape(-1), stable=True).indices]
+    torch.testing.assert_close(batch["advantage"][:, 0, 0], reference, atol=1e-5, rtol=1e-5)
+    assert episodes["reward"].std() > 0  # a test with signal
+
+
+def test_grpo_without_groups_is_refused():
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        build_algorithm("grpo", tiny(), TASK, replace(FinetuneConfig(algo="reinforce"), algo="grpo"))
 
 
 def test_kl_estimator_is_nonnegative_and_zero_at_equality():
+    from agents.rl.advantages import kl_k3
+
     a, b = torch.randn(100), torch.randn(100)
     assert (kl_k3(a, b) >= 0).all() and torch.all(kl_k3(a, a) == 0)
 
 
 def test_unknown_algorithm():
-    model = GPT(GPTConfig(block_size=2 * D + 2, d_model=32, n_head=2))
     with pytest.raises(ValueError, match="'a2c'"):
-        make_algorithm("a2c", model, D)
+        build_algorithm("a2c", tiny(), TASK, FinetuneConfig())
+    with pytest.raises(ValueError, match="'a2c'"):
+        FinetuneConfig(algo="a2c")

@@ -3,26 +3,27 @@
 import pytest
 import torch
 
+from agents.checkpoint import load_checkpoint
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl import ALGORITHMS, FinetuneConfig, finetune
+from parity_env import Task
 
 
 @pytest.fixture(scope="module")
-def pretrained():
+def pretrained(tmp_path_factory):
     torch.set_num_threads(1)
-    result = pretrain(PretrainConfig(d=8, p_long=0.1, seed=0, threads=1, final_eval_n=2000), progress=False)
+    out = tmp_path_factory.mktemp("pre")
+    result = pretrain(PretrainConfig(task=Task(d=8, p_long=0.1), seed=0, final_eval_n=2000, out=str(out)),
+                      progress=False)
     assert result.stop_reason == "learned"
     assert result.metrics["greedy_accuracy"] < 0.75  # NTP alone: greedy answers short, near chance
-    return result
+    return out
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ALGORITHMS)
 def test_rl_reaches_99_percent(pretrained, algo):
-    model = type(pretrained.model)(pretrained.model.cfg)
-    model.load_state_dict(pretrained.model.state_dict())
-    task = {"d": 8, "p_long": 0.1, "leap": 1, "max_response_len": 9}
-    result = finetune(model, FinetuneConfig(algo=algo, steps=300, threads=1), task=task, progress=False)
+    result = finetune(pretrained, FinetuneConfig(algo=algo, steps=300), progress=False)
     assert result.stop_reason == "solved", result.log[-1]
     assert result.metrics["greedy_accuracy"] >= 0.99
     # the chain, not the 1-bit answer: about d = 8 bits (the end-to-end reward also accepts a chain stopped early

@@ -2,17 +2,19 @@
 
 TorchRL's losses get their log-probabilities from ``actor.get_dist(td).log_prob(td["action"])``. Here ``action`` is
 the whole response (B, R) and the distribution covers all R response positions at once, so a loss costs one
-forward pass over the finished sequences instead of one per emitted token (the cost trap in ``shared/REFERENCE.md``).
+forward pass over the finished sequences instead of one per emitted token.
 
-    actor = sequence_actor(model, d=24, temperature=1.0)               # per-token log-probs (B, R), for GRPO/PPO
-    actor = sequence_actor(model, d=24, per_sequence=True)             # summed log-prob (B,): a one-step bandit
-    dist = actor.get_dist(episodes)                                    # reads "tokens" (B, L), "response_mask" (B, R)
-    logp = dist.log_prob(episodes["action"])                           # (B, R) or (B,), 0 on masked positions
+    actor = sequence_actor(agent, task)                  # the response as ONE action: log-prob (B,), for the classic
+                                                         # losses (ClipPPOLoss, A2CLoss, ReinforceLoss)
+    actor = sequence_actor(agent, task, per_token=True)  # per-token log-probs (B, R), for token-level losses
+    dist = actor.get_dist(episodes)                      # reads "tokens" (B, L), "response_mask" (B, R)
+    logp = dist.log_prob(episodes["action"])             # (B,) or (B, R), 0 on masked positions
 
-With ``per_sequence=True`` each episode is one action (the response) in a one-step episode, which is the shape every
-classic TorchRL loss (``A2CLoss``, ``ReinforceLoss``, ``ClipPPOLoss``) expects for a (B,) batch with (B, 1) rewards.
-Departure: the entropy of the per-sequence distribution is the sum of the per-position entropies along the sampled
-response (exact entropy over all 3^R responses is intractable); it is what the entropy bonus of those losses sees.
+By default each episode is one action (the response) in a one-step episode, which is the shape every classic TorchRL
+loss expects for a (B,) batch with (B, 1) rewards; its behaviour log-probability is the episode entry
+``action_log_prob``, TorchRL's default key, so those losses need no ``set_keys``. Departure: the entropy of the
+per-sequence distribution is the sum of the per-position entropies along the sampled response (the exact entropy
+over all responses is intractable); it is what the entropy bonus of those losses sees.
 """
 
 from __future__ import annotations
@@ -22,23 +24,23 @@ from tensordict import TensorDictBase
 from tensordict.nn import ProbabilisticTensorDictModule, ProbabilisticTensorDictSequential, TensorDictModule
 from torchrl.modules.distributions import LLMMaskedCategorical
 
+from ..agent import agent_logits
 from ..generate import check_temperature
-from ..model import GPT
 
 
 class ResponseScorer(torch.nn.Module):
-    """tokens (B, L) -> logits (B, R, 3) of the R = L - d - 1 response positions, tempered, in one causal pass."""
+    """tokens (B, L) -> logits (B, R, A) of the R = L - P response positions, tempered, in one causal pass."""
 
-    def __init__(self, model: GPT, prompt_len: int, temperature: float = 1.0):
+    def __init__(self, agent: torch.nn.Module, prompt_len: int, temperature: float = 1.0):
         super().__init__()
-        self.model = model
+        self.agent = agent
         self.prompt_len = prompt_len
         self.temperature = check_temperature(temperature)
         if self.temperature == 0:
             raise ValueError("a scoring temperature must be > 0 (log-probabilities of greedy decoding are undefined)")
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        logits = self.model(tokens[:, :-1], logits_from=self.prompt_len - 1)  # (B, R, A): position j predicts token P + j
+        logits = agent_logits(self.agent, tokens[:, :-1], self.prompt_len - 1)  # (B, R, A): j predicts token P + j
         return logits.float() / self.temperature
 
 
@@ -64,13 +66,15 @@ class SequenceActor(ProbabilisticTensorDictSequential):
         return super().get_dist(tensordict, tensordict_out, **kwargs)
 
 
-def sequence_actor(model: GPT, d: int, temperature: float = 1.0, per_sequence: bool = False) -> SequenceActor:
-    """An actor over the responses of finished episodes (reads ``tokens``, ``response_mask``; scores ``action``)."""
-    scorer = TensorDictModule(ResponseScorer(model, d + 1, temperature), in_keys=["tokens"], out_keys=["logits"])
+def sequence_actor(agent: torch.nn.Module, task, temperature: float = 1.0, per_token: bool = False) -> SequenceActor:
+    """An actor over the responses of finished episodes of ``task`` (reads ``tokens``, ``response_mask``; scores
+    ``action``): one action per episode, or with ``per_token`` one per response token."""
+    scorer = TensorDictModule(ResponseScorer(agent, task.prompt_len, temperature), in_keys=["tokens"],
+                              out_keys=["logits"])
     head = ProbabilisticTensorDictModule(
         in_keys={"logits": "logits", "mask": "response_mask"},
         out_keys=["action"],
-        distribution_class=SequenceCategorical if per_sequence else LLMMaskedCategorical,
+        distribution_class=LLMMaskedCategorical if per_token else SequenceCategorical,
         return_log_prob=True,
     )
     return SequenceActor(scorer, head)

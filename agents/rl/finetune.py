@@ -1,37 +1,38 @@
-"""RL fine-tuning of a pretrained checkpoint through TorchRL: ``parity-cot finetune CHECKPOINT --algo ... --out DIR``.
+"""RL fine-tuning of a pre-trained agent through TorchRL: ``parity-cot finetune CHECKPOINT --algo ... --out DIR``.
 
     parity-cot finetune runs/pre --algo reinforce --out runs/rl            # stops once greedy accuracy holds >= 99%
     parity-cot finetune runs/pre --algo grpo --group-size 8 --out runs/grpo --seed 1
     parity-cot finetune runs/pre --algo reinforce --out runs/rl --resume   # continue from runs/rl/checkpoint
     result = finetune("runs/pre", FinetuneConfig(algo="ppo"))              # the same from Python
-    result = finetune(model_or_ckpt, cfg, loss_module=my_torchrl_loss, prepare=my_prepare)  # any TorchRL loss
+    result = finetune(agent, cfg, task=task, loss_module=my_torchrl_loss, prepare=my_prepare)  # any TorchRL loss
 
-One step: collect ``batch_size`` whole episodes from ``parity_env.ParityCoTTorchEnv`` (its TorchRL ``step`` with
-partial steps, as ``env.rollout(..., break_when_all_done=True)`` runs it; ``episodes``) and the KV-cached policy
-(``policy``), pack them as the (B,) episode tensordict (keys listed in ``episodes``), let the
-algorithm's ``prepare`` add its advantage (``algorithms``), then take its gradient steps on ``loss_module(batch)``:
-the sum of every ``loss_*`` entry is minimised (TorchRL's convention). A loss module of your own receives the episode
-tensordict (after ``prepare``, if you give one); the optimiser trains every parameter of the model and of the loss
-module (a value head, for instance). A STaR step is one round of ``star_samples`` episodes.
+One step: collect ``batch_size`` whole episodes from the task's TorchRL env (``parity_env.ParityCoTTorchEnv``, its
+``step`` with partial steps) with the agent as a policy (``episodes``), let the algorithm's ``prepare`` turn them into
+its batch (an advantage, kept rows), then take its gradient steps on ``loss_module(batch)``, minimising the sum of
+every ``loss_*`` entry (TorchRL's convention) over ``epochs`` passes of shuffled minibatches. The algorithm is a
+record (``agents.rl.algorithms``): a shipped one by name, or a loss module of your own, which receives the episode
+tensordict (after ``prepare``, if given) and gets ``epochs`` and ``minibatch_size`` from the config; the optimiser
+trains every parameter of the agent and of the loss module (a value head, for instance).
 
 Every ``eval_every`` steps a greedy probe on ``eval_n`` fresh prompts measures accuracy and answer length; the run
 stops once ``target_evals`` consecutive probes reach ``target_accuracy`` (then trains ``steps_after_solved`` more
 steps), or after ``steps``. A log line per step goes to DIR/log.jsonl; DIR/checkpoint is a checkpoint that
-``parity-cot evaluate`` reads, with the optimiser and RNG states ``--resume`` continues from.
+``parity-cot evaluate`` reads, with the optimiser, the loss module's weights and every random stream (the env's,
+the sampler's, the probes', the minibatch shuffles'), so that ``--resume`` continues exactly where the run stopped:
+a resumed run is bit-identical on the CPU to one that was never interrupted. Nothing draws from a global RNG.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -39,92 +40,94 @@ from tensordict import TensorDict
 from torchrl.objectives import LossModule
 from tqdm import tqdm
 
-from parity_env.protocol import N_ACTIONS, VOCAB_SIZE, check_int, check_reward_mode
-from parity_env.torch_env import ParityCoTTorchEnv
+from parity_env.protocol import check_int, check_reward_mode
+from parity_env.task import Task
 
-from ..checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, save_checkpoint
-from ..evaluate import evaluate, judge, make_prompts
+from ..agent import agent_device, check_agent
+from ..checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, load_loss_state, save_checkpoint
+from ..config import config_to_dict
+from ..evaluate import evaluate
 from ..generate import check_temperature, generate
-from ..model import GPT
+from ..training import check_finite, prepare_out_dir, resolve_device, set_threads
 from .advantages import kl_k3, masked_mean
-from .algorithms import ALGORITHMS, make_algorithm
+from .algorithms import ALGORITHMS, Algorithm, build_algorithm, defaults
 from .episodes import EpisodeCollector
 
 LOG_FILE = "log.jsonl"
 
-# Per-algorithm defaults for the options left as None (see FinetuneConfig). The policy-gradient methods use a small
-# learning rate instead of a KL penalty: at 1e-3 REINFORCE collapsed its entropy onto a slightly wrong chain (greedy
-# accuracy stuck near 0.97 for 130 steps at d = 8), at 3e-4 it reached 99% in 25 steps and stayed. STaR's update is
-# supervised on correct samples only, so it takes the larger rate.
-DEFAULTS = {
-    "reinforce": {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1},
-    "ppo": {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1},
-    "grpo": {"lr": 3e-4, "kl_coef": 0.0, "group_size": 8},
-    "star": {"lr": 1e-3, "kl_coef": 0.0, "group_size": 1},
-}
-
 
 @dataclass
 class FinetuneConfig:
-    """Everything that defines an RL fine-tuning run (saved in its checkpoint)."""
+    """Everything that defines an RL fine-tuning run (saved in its checkpoint; ``--resume`` reuses it)."""
 
-    algo: str = "reinforce"
-    """One of reinforce, ppo, grpo, star. Ignored when a loss_module is given to ``finetune``."""
+    algo: str = field(default="reinforce", metadata={"choices": tuple(ALGORITHMS)})
+    """The RL algorithm: reinforce, ppo, grpo or star (ignored when a loss_module is given to ``finetune``)."""
     steps: int = 500
-    """Most RL steps (STaR: rounds) of this run, counting from step 0 of the run being resumed."""
+    """Most RL steps (STaR: rounds), counting from step 0 of the run being resumed."""
     lr: float | None = None
-    """AdamW learning rate; None: the algorithm's default (DEFAULTS)."""
+    """AdamW learning rate (None: the algorithm's default, 3e-4; STaR 1e-3)."""
     batch_size: int = 256
     """Episodes collected per step (STaR: per collection batch of a round)."""
     group_size: int | None = None
-    """Rollouts sharing one prompt (blocks of consecutive rows); None: 8 for grpo, else 1. Must divide batch_size."""
+    """Rollouts sharing one prompt, blocks of consecutive rows; must divide batch_size (None: 8 for grpo, else 1)."""
     temperature: float = 1.0
     """Sampling temperature of the collected episodes (> 0); the losses score them at the same temperature."""
-    reward: str = "answer"
-    """"answer" (end-to-end: the last bit before EOS is the parity) or "cot" (exact short answer or exact chain)."""
+    reward: Literal["answer", "cot"] | None = None
+    """answer (end-to-end: the last bit before EOS is the parity) or cot (exact short answer or exact chain); None:
+    the checkpoint task's reward."""
     kl_coef: float | None = None
-    """Weight of the KL penalty to the pretrained model; None: the algorithm's default. The KL is logged even at 0."""
+    """Weight of the KL penalty to the pre-trained agent (None: the algorithm's default, 0); computed only when > 0."""
     clip_epsilon: float = 0.2
-    ppo_epochs: int = 2
+    """ppo and grpo: the ratio clipping range."""
+    epochs: int | None = None
+    """Passes over each step's prepared batch (None: the algo's default: ppo 2, else 1)."""
+    minibatch_size: int | None = None
+    """Rows per gradient step (None: the algorithm's default: ppo half the batch, star batch_size, else the whole
+    prepared batch)."""
     star_samples: int = 4096
-    """Episodes sampled per STaR round (its correct ones are kept and trained on)."""
-    star_epochs: int = 1
+    """star: episodes sampled per round (its correct ones are kept and trained on)."""
     max_grad_norm: float = 1.0
+    """Gradient-norm clip."""
     eval_every: int = 5
     """Steps between greedy probes (STaR: every round)."""
     eval_n: int = 2000
-    """Fresh prompts per greedy probe (the stopping rule's "on >= 2000 prompts")."""
+    """Fresh prompts per greedy probe."""
     target_accuracy: float = 0.99
+    """Greedy accuracy that counts as solved."""
     target_evals: int = 2
     """Consecutive greedy probes at or above target_accuracy that count as solved."""
     steps_after_solved: int | None = 0
-    """Steps trained after solved before stopping (benchmarks: 300, to show it stays); None: never stop early."""
+    """Steps trained after solved before stopping (the benchmarks use 300, to show it stays); None: never stop early."""
     final_eval_n: int = 4096
-    """Prompts per mode of ``agents.evaluate.evaluate`` after the run (0 skips it)."""
+    """Prompts per mode of the evaluation after the run (0 skips it)."""
     checkpoint_every: int = 50
+    """Steps between checkpoints (also at the step it is solved and at the end)."""
     seed: int = 0
+    """Seed of the prompts, the sampling, the probes and the minibatch shuffles."""
     device: str = "cpu"
+    """torch device: cpu, cuda, cuda:1, ..."""
     threads: int | None = 1
-    """torch CPU threads (process-wide); None leaves torch's default. One by default, as in pre-training: these
-    matmuls are too small to gain from a second thread, and OpenMP threads spin on a busy CPU."""
+    """torch CPU threads (process-wide; None: torch's default). One: these matmuls are too small to gain from a
+    second thread, and OpenMP threads spin on a busy CPU."""
     out: str | None = None
-    """Run directory (checkpoint/ and log.jsonl); None writes nothing."""
+    """Run directory (checkpoint/ and log.jsonl); new or empty unless resume. None writes nothing (Python only)."""
     resume: bool = False
+    """Continue the run in out from its last checkpoint; options not given take the run's saved values."""
 
     def __post_init__(self) -> None:
         if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {ALGORITHMS}; got {self.algo!r}")
-        defaults = DEFAULTS[self.algo]
-        for name in ("lr", "kl_coef", "group_size"):
+            raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {self.algo!r}")
+        for name, value in defaults(self.algo).items():
             if getattr(self, name) is None:
-                setattr(self, name, defaults[name])
-        for name in ("steps", "batch_size", "group_size", "ppo_epochs", "star_samples", "star_epochs", "eval_every",
-                     "eval_n", "target_evals", "checkpoint_every"):
+                setattr(self, name, value)
+        for name in ("steps", "batch_size", "group_size", "epochs", "star_samples", "eval_every", "eval_n",
+                     "target_evals", "checkpoint_every"):
             setattr(self, name, check_int(name, getattr(self, name), 1))
         for name in ("seed", "final_eval_n"):
             setattr(self, name, check_int(name, getattr(self, name), 0))
-        if self.threads is not None:
-            self.threads = check_int("threads", self.threads, 1)
+        for name in ("threads", "minibatch_size"):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_int(name, getattr(self, name), 1))
         if self.steps_after_solved is not None:
             self.steps_after_solved = check_int("steps_after_solved", self.steps_after_solved, 0)
         if self.batch_size % self.group_size:
@@ -132,13 +135,16 @@ class FinetuneConfig:
         if self.algo == "grpo" and self.group_size < 2:
             raise ValueError(f"grpo needs group_size >= 2 rollouts per prompt; got {self.group_size}")
         self.temperature = check_temperature(self.temperature)
-        if self.temperature == 0:
-            raise ValueError("temperature must be > 0 for RL sampling; got 0 (greedy decoding cannot explore)")
-        self.reward = check_reward_mode(self.reward)
+        if self.temperature == 0 or not math.isfinite(self.temperature):
+            raise ValueError(f"temperature must be a finite number > 0 for RL sampling; got {self.temperature}")
+        if self.reward is not None:
+            self.reward = check_reward_mode(self.reward)
         for name in ("lr", "max_grad_norm", "clip_epsilon"):
-            _check_positive(name, getattr(self, name))
-        if isinstance(self.kl_coef, bool) or not isinstance(self.kl_coef, (int, float)) or not self.kl_coef >= 0:
-            raise ValueError(f"kl_coef must be a number >= 0; got {self.kl_coef!r}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+        if isinstance(self.kl_coef, bool) or not isinstance(self.kl_coef, (int, float)) or not 0 <= self.kl_coef < math.inf:
+            raise ValueError(f"kl_coef must be a finite number >= 0; got {self.kl_coef!r}")
         if not 0 < self.target_accuracy <= 1:
             raise ValueError(f"target_accuracy must be in (0, 1]; got {self.target_accuracy!r}")
         if self.resume and self.out is None:
@@ -151,178 +157,178 @@ RESUMABLE = ("steps", "steps_after_solved", "final_eval_n", "checkpoint_every", 
 
 @dataclass
 class FinetuneResult:
-    model: GPT
-    log: list[dict]  # one dict per step (greedy_* only on probe steps)
+    agent: torch.nn.Module
+    log: list[dict]  # one dict per step of this process (greedy_* only on probe steps)
     metrics: dict  # agents.evaluate.evaluate after the run ({} when final_eval_n = 0)
     steps: int  # steps done in total (resumed runs included)
     episodes: int  # episodes collected in total
     solved_step: int | None  # the step at which target_evals consecutive probes reached the target, or None
-    time_to_solved_s: float | None  # wall time of this process until then (probes included)
-    wall_time_s: float
-    stop_reason: str  # "solved", "steps"
+    time_to_solved_s: float | None  # wall time of the run (resumed runs included) until then, probes included
+    wall_time_s: float  # wall time of the run, resumed runs included
+    stop_reason: str  # "solved" or "steps"
     config: dict = field(default_factory=dict)
+    task: Task = field(default_factory=Task)
 
 
 def finetune(
-    start: str | os.PathLike | GPT,
+    start: str | os.PathLike | torch.nn.Module,
     cfg: FinetuneConfig,
     loss_module: LossModule | None = None,
     prepare: Callable[[TensorDict], TensorDict] | None = None,
-    task: dict | None = None,
+    task: Task | None = None,
     progress: bool = True,
 ) -> FinetuneResult:
-    """RL fine-tuning of ``start`` (a checkpoint path or a GPT, which is trained in place) under ``cfg``.
+    """RL fine-tuning of ``start`` (a checkpoint path, or an agent, which is trained in place) under ``cfg``.
 
     ``loss_module``: any TorchRL LossModule over the episode tensordict (``agents.rl.episodes``); the shipped
     algorithm ``cfg.algo`` is used when None. ``prepare`` maps the collected episodes to the loss's batch (add an
-    advantage, filter rows); default: the shipped algorithm's, or the identity for a custom loss. ``task`` (d, p_long,
-    leap, max_response_len) is read from the checkpoint, and must be given with a bare model.
+    advantage, filter rows); default: the shipped algorithm's, or the identity for a custom loss. ``task`` is read
+    from the checkpoint, and must be given with a bare agent.
     """
     t_start = time.perf_counter()
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
-    model, task = _load_start(start, task, device)
-    reference = copy.deepcopy(model).eval().requires_grad_(False)  # the KL penalty's anchor, and the logged KL
-    d, R = task["d"], task["max_response_len"]
-    out = Path(cfg.out) if cfg.out is not None else None
-    optimizer_state, state, rng_state = None, {"step": 0, "episodes": 0, "streak": 0, "solved_step": None}, {}
-    if out is not None:
-        saved = out / RUN_SUBDIR
-        if cfg.resume:
-            if not saved.exists():
-                raise FileNotFoundError(f"--resume: no checkpoint to resume from at {saved}")
-            ckpt = load_checkpoint(saved, device)
-            _check_resumable(ckpt.meta.get("finetune", {}), cfg)
-            if ckpt.task["d"] != d:
-                raise CheckpointError(f"{saved} is a run at d = {ckpt.task['d']}, not d = {d}")
-            model.load_state_dict(ckpt.model.state_dict())
-            optimizer_state, rng_state = ckpt.optimizer_state, ckpt.rng
-            state = ckpt.meta["finetune_state"]
-            _truncate_log(out / LOG_FILE, state["step"])
-        elif out.exists() and any(out.iterdir()):
-            raise FileExistsError(f"out directory {out} is not empty: pass --resume to continue it, or another --out")
-        out.mkdir(parents=True, exist_ok=True)
+    set_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    agent, task = _load_start(start, task, device)
+    if cfg.reward is not None:
+        task = replace(task, reward=cfg.reward)
+    out = prepare_out_dir(cfg.out, cfg.resume) if cfg.out is not None else None
+    state = {"step": 0, "episodes": 0, "streak": 0, "solved_step": None, "time_to_solved_s": None, "elapsed_s": 0.0}
+    saved = None
+    if cfg.resume:
+        saved = _restore(out, cfg, task, device)
+        agent.load_state_dict(saved.agent.state_dict())
+        state = {**state, **saved.meta["finetune_state"]}
+        _truncate_log(out / LOG_FILE, state["step"])
+    reference = copy.deepcopy(agent).eval().requires_grad_(False) if cfg.kl_coef > 0 else None  # the KL's anchor
 
-    algorithm = None
     if loss_module is None:
-        algorithm = make_algorithm(
-            cfg.algo, model, d, temperature=cfg.temperature, group_size=cfg.group_size, kl_coef=cfg.kl_coef,
-            clip_epsilon=cfg.clip_epsilon, ppo_epochs=cfg.ppo_epochs, ppo_minibatch=max(1, cfg.batch_size // 2),
-            star_epochs=cfg.star_epochs, star_minibatch=cfg.batch_size,
-        )
-        loss_module, prepare = algorithm.loss, prepare or algorithm.prepare
-    loss_module.to(device)
-    params = list({id(p): p for p in [*model.parameters(), *loss_module.parameters()] if p.requires_grad}.values())
+        algorithm = build_algorithm(cfg.algo, agent, task, cfg)
+        if prepare is not None:
+            algorithm.prepare = prepare
+    else:
+        algorithm = Algorithm(loss_module, prepare, epochs=cfg.epochs, minibatch_size=cfg.minibatch_size)
+    algorithm.loss.to(device)
+    params = list({id(p): p for p in [*agent.parameters(), *algorithm.loss.parameters()] if p.requires_grad}.values())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
 
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    if "generator" in rng_state:
-        generator.set_state(rng_state["generator"])
-    probe_rng = np.random.default_rng([cfg.seed, 1, state["step"]])
-    env = ParityCoTTorchEnv(
-        d=d, batch_size=[cfg.batch_size], device=device, leap=task.get("leap", 1), max_response_len=R,
-        reward=cfg.reward, group_size=cfg.group_size, seed=cfg.seed * 1_000_003 + state["step"],
-    )
-    collector = EpisodeCollector(env, model, d, R, cfg.temperature, generator, reference)
-    rounds = math.ceil(cfg.star_samples / cfg.batch_size) if cfg.algo == "star" and algorithm is not None else 1
-    eval_every = 1 if rounds > 1 else cfg.eval_every
+    # every random stream of the run, seeded from cfg.seed (and restored on resume)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)  # sampling
+    shuffle = torch.Generator().manual_seed(cfg.seed + 1)  # minibatch order
+    probe_rng = np.random.default_rng([cfg.seed, 1])
+    env = task.make_env(cfg.batch_size, device=device, seed=cfg.seed * 1_000_003, group_size=cfg.group_size)
+    if saved is not None:
+        _restore_streams(saved, agent, algorithm, optimizer, generator, shuffle, probe_rng, env)
+    collector = EpisodeCollector(env, agent, task, cfg.temperature, generator, reference)
+    eval_every = algorithm.eval_every or cfg.eval_every
 
     log: list[dict] = []
     log_file = open(out / LOG_FILE, "a") if out is not None else None
-    time_to_solved, stop_reason = None, "steps"
-    bar = tqdm(total=cfg.steps, initial=state["step"], desc=f"finetune {cfg.algo if algorithm else 'custom'}",
-               disable=not progress, unit="step", dynamic_ncols=True)
+    elapsed_before = state["elapsed_s"]
+    name = cfg.algo if loss_module is None else type(loss_module).__name__
+
+    def save() -> None:
+        state["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
+        _save(out, agent, task, cfg, state, optimizer, algorithm.loss, generator, shuffle, probe_rng, env)
+
+    def solved_long_enough() -> bool:
+        after = cfg.steps_after_solved
+        return state["solved_step"] is not None and after is not None and state["step"] >= state["solved_step"] + after
+
+    bar = tqdm(total=cfg.steps, initial=state["step"], desc=f"finetune {name}", disable=not progress, unit="step",
+               dynamic_ncols=True)
     try:
-        while state["step"] < cfg.steps:
+        while state["step"] < cfg.steps and not solved_long_enough():
             t0 = time.perf_counter()
-            episodes = torch.cat([collector.collect() for _ in range(rounds)])  # (B * rounds,)
+            episodes = torch.cat([collector.collect() for _ in range(algorithm.rounds)])  # (B * rounds,)
             t_collect = time.perf_counter() - t0
-            batch = prepare(episodes) if prepare is not None else episodes
-            losses = _update(loss_module, optimizer, params, batch, algorithm, cfg.max_grad_norm)
+            losses = _update(algorithm, optimizer, params, algorithm.prepare(episodes), cfg, shuffle, state["step"])
             state["step"] += 1
             state["episodes"] += episodes.shape[0]
-            entry = _step_log(state, episodes, losses, t_collect, time.perf_counter() - t0, t_start)
+            entry = _step_log(state, episodes, losses, t_collect, time.perf_counter() - t0,
+                              elapsed_before + time.perf_counter() - t_start)
             if state["step"] % eval_every == 0 or state["step"] == cfg.steps:
-                entry.update(greedy_probe(model, task, cfg.eval_n, probe_rng))
+                entry.update(greedy_probe(agent, task, cfg.eval_n, probe_rng))
                 state["streak"] = state["streak"] + 1 if entry["greedy_accuracy"] >= cfg.target_accuracy else 0
                 if state["streak"] >= cfg.target_evals and state["solved_step"] is None:
                     state["solved_step"] = state["step"]
-                    time_to_solved = time.perf_counter() - t_start
+                    state["time_to_solved_s"] = elapsed_before + time.perf_counter() - t_start
             log.append(entry)
             if log_file is not None:
                 log_file.write(json.dumps(entry) + "\n")
                 log_file.flush()
             bar.update(1)
             bar.set_postfix({k: entry[k] for k in ("reward", "mean_length", "greedy_accuracy") if k in entry})
-            solved = state["solved_step"] is not None
             if out is not None and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == state["solved_step"]):
-                _save(out, model, task, cfg, state, optimizer, generator)
-            if (solved and cfg.steps_after_solved is not None
-                    and state["step"] >= state["solved_step"] + cfg.steps_after_solved):
-                stop_reason = "solved"
-                break
+                save()
     finally:
         bar.close()
         if log_file is not None:
             log_file.close()
     if out is not None:
-        _save(out, model, task, cfg, state, optimizer, generator)
-    metrics = evaluate(model, task, n=cfg.final_eval_n, temperature=1.0, seed=cfg.seed) if cfg.final_eval_n else {}
+        save()
+    metrics = evaluate(agent, task, n=cfg.final_eval_n, temperature=1.0, seed=cfg.seed) if cfg.final_eval_n else {}
     return FinetuneResult(
-        model=model, log=log, metrics=metrics, steps=state["step"], episodes=state["episodes"],
-        solved_step=state["solved_step"], time_to_solved_s=time_to_solved,
-        wall_time_s=time.perf_counter() - t_start, stop_reason=stop_reason, config=asdict(cfg),
+        agent=agent, log=log, metrics=metrics, steps=state["step"], episodes=state["episodes"],
+        solved_step=state["solved_step"], time_to_solved_s=state["time_to_solved_s"],
+        wall_time_s=elapsed_before + time.perf_counter() - t_start,
+        stop_reason="solved" if solved_long_enough() else "steps",
+        config=config_to_dict(cfg), task=task,
     )
 
 
 # --------------------------------------------------------------------------------------------------- pieces
-def _check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0; got {value!r}")
-
-
-def check_model_for_task(model: GPT, task: dict, where: str = "the model") -> None:
-    """Raise naming the values when ``model`` cannot play ``task`` (vocabulary, action head, context length)."""
-    c = model.cfg
-    if c.vocab_size != VOCAB_SIZE or c.n_actions != N_ACTIONS:
-        raise CheckpointError(
-            f"{where} has vocabulary {c.vocab_size} and {c.n_actions} actions; the ParityCoT task needs "
-            f"vocabulary {VOCAB_SIZE} and {N_ACTIONS} actions"
-        )
-    need = task["d"] + 1 + task["max_response_len"]
-    if c.block_size < need:
-        raise CheckpointError(
-            f"{where} reads at most {c.block_size} tokens; d = {task['d']} with max_response_len = "
-            f"{task['max_response_len']} needs {need}"
-        )
-
-
-def _load_start(start, task: dict | None, device: torch.device) -> tuple[GPT, dict]:
-    if isinstance(start, GPT):
+def _load_start(start, task: Task | None, device: torch.device) -> tuple[torch.nn.Module, Task]:
+    """The agent to train and its task: from a checkpoint, or a given agent with a given task."""
+    if isinstance(start, torch.nn.Module):
         if task is None:
-            raise ValueError("finetune(model, ...) needs task={'d': ..., 'max_response_len': ...} with a bare model")
-        model = start.to(device)
-        task = {"leap": 1, "max_response_len": task["d"] + 1, **task}
+            raise ValueError("finetune(agent, ...) needs task=Task(...) with a bare agent")
+        agent, task = start.to(device), Task.from_dict(task)
     else:
         ckpt = load_checkpoint(start, device)
-        model = ckpt.model
-        if task is not None and task["d"] != ckpt.task["d"]:
-            raise CheckpointError(f"checkpoint {ckpt.path} is for d = {ckpt.task['d']}; asked for d = {task['d']}")
-        task = dict(ckpt.task)
-    check_model_for_task(model, task, where=f"checkpoint {start}" if not isinstance(start, GPT) else "the model")
-    model.train()
-    return model, task
+        if task is not None and Task.from_dict(task) != ckpt.task:
+            raise CheckpointError(f"checkpoint {ckpt.path} is for {ckpt.task}; asked for {task}")
+        agent, task = ckpt.agent, ckpt.task
+    check_agent(agent, task)
+    agent.train()
+    return agent, task
 
 
-def _check_resumable(saved: dict, cfg: FinetuneConfig) -> None:
-    now = asdict(cfg)
-    diff = {k: (saved[k], now[k]) for k in saved if k not in RESUMABLE and saved[k] != now.get(k)}
+def _restore(out: Path, cfg: FinetuneConfig, task: Task, device: torch.device):
+    """The checkpoint of the run in ``out``, checked against ``cfg`` and ``task``."""
+    path = out / RUN_SUBDIR
+    if not path.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint to resume from at {path}")
+    ckpt = load_checkpoint(path, device)
+    saved = ckpt.meta.get("finetune")
+    if not isinstance(saved, dict) or not isinstance(ckpt.meta.get("finetune_state"), dict):
+        raise CheckpointError(f"{path}: not a fine-tuning checkpoint (no finetune config / state)")
+    now = config_to_dict(cfg)
+    diff = {k: (saved.get(k), now[k]) for k in now if k not in RESUMABLE and saved.get(k) != now[k]}
     if diff:
         detail = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"--resume with options that differ from the saved run ({detail})")
+    if ckpt.task != task:
+        raise CheckpointError(f"{path} is a run of {ckpt.task}, not of {task}")
+    missing = [k for k in ("generator", "shuffle", "probe", "env") if k not in ckpt.rng]
+    if missing or ckpt.optimizer_state is None:
+        raise CheckpointError(f"{path}: the saved state lacks {missing or ['the optimizer']}; it cannot be resumed "
+                              "exactly: start a new run")
+    return ckpt
+
+
+def _restore_streams(ckpt, agent, algorithm, optimizer, generator, shuffle, probe_rng, env) -> None:
+    """The optimiser, the loss module's weights and every random stream of a saved run."""
+    try:
+        if ckpt.loss_state is not None:
+            load_loss_state(algorithm.loss, agent, ckpt.loss_state)
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        generator.set_state(ckpt.rng["generator"])
+        shuffle.set_state(ckpt.rng["shuffle"])
+        probe_rng.bit_generator.state = ckpt.rng["probe"]
+        env.set_rng_state(ckpt.rng["env"])
+    except (RuntimeError, ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{ckpt.path}: the saved training state does not fit this run ({e}); start a new "
+                              "run, or resume with the loss module it was saved with") from e
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -332,21 +338,25 @@ def _truncate_log(path: Path, step: int) -> None:
         path.write_text("".join(line + "\n" for line in lines))
 
 
-def _update(loss_module, optimizer, params, batch: TensorDict, algorithm, max_grad_norm: float) -> dict:
+def _update(algorithm: Algorithm, optimizer, params, batch: TensorDict, cfg: FinetuneConfig,
+            shuffle: torch.Generator, step: int) -> dict:
     """The algorithm's gradient steps on ``batch``; returns the mean of every logged scalar over them."""
-    epochs = algorithm.epochs if algorithm is not None else 1
-    size = (algorithm.minibatch_size if algorithm is not None else None) or max(1, batch.shape[0])
+    n_rows = batch.shape[0]
+    size = min(algorithm.minibatch_size or n_rows, max(n_rows, 1))
     sums: dict[str, float] = {}
     n = 0
-    for _ in range(epochs):
-        order = torch.randperm(batch.shape[0], device=batch.device) if epochs > 1 or size < batch.shape[0] else None
-        for start in range(0, batch.shape[0], size):
+    for _ in range(algorithm.epochs):
+        order = None
+        if algorithm.epochs > 1 or size < n_rows:
+            order = torch.randperm(n_rows, generator=shuffle).to(batch.device)  # (n_rows,)
+        for start in range(0, n_rows, size):
             mb = batch[order[start : start + size]] if order is not None else batch[start : start + size]
-            out = loss_module(mb)
+            out = algorithm.loss(mb)
             loss = sum(v for k, v in out.items() if k.startswith("loss_"))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            check_finite(step + 1, loss, grad_norm, optimizer.param_groups[0]["lr"])
             optimizer.step()
             n += 1
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
@@ -356,7 +366,7 @@ def _update(loss_module, optimizer, params, batch: TensorDict, algorithm, max_gr
     return {k: v / n for k, v in sums.items()} if n else {}
 
 
-def _step_log(state: dict, episodes: TensorDict, losses: dict, t_collect: float, t_step: float, t_start) -> dict:
+def _step_log(state: dict, episodes: TensorDict, losses: dict, t_collect: float, t_step: float, wall: float) -> dict:
     tokens = int(episodes["response_mask"].sum())
     entry = {
         "step": state["step"],
@@ -368,85 +378,77 @@ def _step_log(state: dict, episodes: TensorDict, losses: dict, t_collect: float,
         "correct_long_fraction": (episodes["is_long"] & episodes["is_correct"]).sum().item()
         / max(int(episodes["is_correct"].sum()), 1),  # what STaR keeps: long among the correct
         "entropy": masked_mean(episodes["entropy"], episodes["response_mask"]).item(),
-        "kl": masked_mean(kl_k3(episodes["sample_log_prob"], episodes["ref_log_prob"]), episodes["response_mask"]).item(),
         "loss": losses.get("loss"),
         "collect_tokens_per_s": tokens / max(t_collect, 1e-9),
         "step_time_s": t_step,
-        "wall_s": time.perf_counter() - t_start,
+        "wall_s": wall,
     }
+    if "ref_log_prob" in episodes.keys():  # computed only when the KL is in the loss
+        kl = kl_k3(episodes["token_log_prob"], episodes["ref_log_prob"])
+        entry["kl"] = masked_mean(kl, episodes["response_mask"]).item()
     return entry
 
 
 @torch.no_grad()
-def greedy_probe(model: GPT, task: dict, n: int, rng: np.random.Generator) -> dict:
+def greedy_probe(agent: torch.nn.Module, task: Task, n: int, rng: np.random.Generator) -> dict:
     """Greedy accuracy and mean answer length (bits before EOS) on ``n`` fresh prompts: the stopping rule's probe."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    bits, prompts = make_prompts(n, task["d"], rng)
-    gen = generate(model, prompts.to(device), task["max_response_len"], temperature=0.0)
-    verdict = judge(bits, gen.tokens, gen.finished, task.get("leap", 1))
-    model.train(was_training)
+    was_training = agent.training
+    agent.eval()
+    bits, prompts = task.sample_prompts(n, rng)
+    gen = generate(agent, task, prompts.to(agent_device(agent)), temperature=0.0)
+    verdict = task.judge(bits, gen.tokens)
+    agent.train(was_training)
     return {
         "greedy_accuracy": verdict.answer_correct.float().mean().item(),
         "greedy_mean_length": verdict.answer_length.float().mean().item(),
     }
 
 
-def _save(out: Path, model: GPT, task: dict, cfg: FinetuneConfig, state: dict, optimizer, generator) -> None:
-    meta = {"finetune": asdict(cfg), "finetune_state": dict(state)}
-    save_checkpoint(out / RUN_SUBDIR, model, task, meta=meta, optimizer=optimizer,
-                    rng={"generator": generator.get_state()})
+def _save(out: Path, agent, task: Task, cfg: FinetuneConfig, state: dict, optimizer, loss_module, generator, shuffle,
+          probe_rng, env) -> None:
+    meta = {"finetune": config_to_dict(cfg), "finetune_state": dict(state)}
+    rng = {"generator": generator.get_state(), "shuffle": shuffle.get_state(), "probe": probe_rng.bit_generator.state,
+           "env": env.get_rng_state()}
+    save_checkpoint(out / RUN_SUBDIR, agent, task, meta=meta, optimizer=optimizer, rng=rng, loss_module=loss_module)
 
 
 # --------------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="pretrained checkpoint (a checkpoint directory or a pretrain --out directory)")
-    parser.add_argument("--algo", choices=ALGORITHMS, default="reinforce", help="RL algorithm (default: reinforce)")
-    parser.add_argument("--out", required=True, help="run directory: checkpoint/ and log.jsonl")
-    parser.add_argument("--seed", type=int, default=0, help="seed of prompts, sampling and probes (default 0)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    parser.add_argument("--steps", type=int, default=500, help="most RL steps, STaR rounds (default 500)")
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: 3e-4, STaR 1e-3)")
-    parser.add_argument("--batch-size", type=int, default=256, help="episodes per step (default 256)")
-    parser.add_argument("--group-size", type=int, default=None,
-                        help="rollouts per prompt, must divide --batch-size (default: 8 for grpo, else 1)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature > 0 (default 1)")
-    parser.add_argument("--reward", choices=("answer", "cot"), default="answer",
-                        help="answer: last bit before EOS is the parity; cot: exact short answer or exact chain")
-    parser.add_argument("--kl-coef", type=float, default=None, help="KL to the pretrained model (default: 0)")
-    parser.add_argument("--eval-every", type=int, default=5, help="steps between greedy probes (default 5)")
-    parser.add_argument("--eval-n", type=int, default=2000, help="prompts per greedy probe (default 2000)")
-    parser.add_argument("--steps-after-solved", type=int, default=0,
-                        help="keep training this many steps after greedy accuracy holds >= 99%% (default 0)")
-    parser.add_argument("--star-samples", type=int, default=4096, help="episodes sampled per STaR round")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--d", type=int, default=None, help="expected d; an error if the checkpoint has another")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+def add_arguments(parser) -> None:
+    from ..config import add_config_arguments, parse_int
+
+    parser.add_argument("checkpoint", help="pre-trained checkpoint (a checkpoint directory or a pretrain --out directory)")
+    add_config_arguments(parser, FinetuneConfig)
+    parser.add_argument("--d", type=parse_int, default=None, help="expected d; an error if the checkpoint has another")
 
 
-def main(args: argparse.Namespace) -> int:
-    try:
-        cfg = FinetuneConfig(
-            algo=args.algo, steps=args.steps, lr=args.lr, batch_size=args.batch_size, group_size=args.group_size,
-            temperature=args.temperature, reward=args.reward, kl_coef=args.kl_coef, eval_every=args.eval_every,
-            eval_n=args.eval_n, steps_after_solved=args.steps_after_solved, star_samples=args.star_samples,
-            seed=args.seed, device=args.device, threads=args.threads, out=args.out, resume=args.resume,
-        )
-        if args.d is not None:
-            ckpt_task = load_checkpoint(args.checkpoint).task
-            if ckpt_task["d"] != args.d:
-                raise CheckpointError(f"checkpoint {args.checkpoint} is for d = {ckpt_task['d']}; --d {args.d} given")
-        result = finetune(args.checkpoint, cfg, progress=not args.no_progress)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
-        print(f"parity-cot finetune: error: {err}", file=sys.stderr)
-        return 2
+def main(args) -> int:
+    from ..config import config_from_args
+
+    given = dict(vars(args))
+    if "out" not in given:
+        raise ValueError("--out DIR is required (the run directory)")
+    base = None
+    if given.get("resume") and (Path(given["out"]) / RUN_SUBDIR).exists():
+        base = load_checkpoint(Path(given["out"]) / RUN_SUBDIR).meta.get("finetune")
+    cfg = config_from_args(FinetuneConfig, given, base)
+    if args.d is not None:
+        ckpt_task = load_checkpoint(args.checkpoint).task
+        if ckpt_task.d != args.d:
+            raise CheckpointError(f"checkpoint {args.checkpoint} is for d = {ckpt_task.d}; --d {args.d} given")
+    result = finetune(args.checkpoint, cfg, progress=args.progress)
     m = result.metrics
+    solved = (f"; solved at step {result.solved_step} ({result.time_to_solved_s:.1f} s)"
+              if result.solved_step is not None else "")
     print(f"{result.stop_reason} after {result.steps} steps, {result.episodes} episodes, {result.wall_time_s:.1f} s"
-          + (f"; solved at step {result.solved_step} ({result.time_to_solved_s:.1f} s)" if result.solved_step else ""))
+          + solved)
     if m:
         print(f"greedy accuracy {m['greedy_accuracy']:.4f}, greedy length {m['greedy_mean_length']:.2f}, "
               f"sampled long fraction {m['sampled_long_fraction']:.3f}")
-    print(f"checkpoint: {Path(args.out) / RUN_SUBDIR}")
+    print(f"checkpoint: {Path(cfg.out) / RUN_SUBDIR}")
     return 0
+
+
+if __name__ == "__main__":
+    from ..cli import run_module
+
+    run_module("finetune")

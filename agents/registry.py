@@ -1,0 +1,157 @@
+"""Agents by name: ``make_agent(name, task, **config)`` builds one, ``register_agent(name, factory)`` adds a name.
+
+    agent = make_agent("gpt", task)                                  # the default: agents.model.GPT, the recipe's size
+    agent = make_agent("gpt", task, n_layer=2, d_model=128)
+    agent = make_agent("linear", task)                               # the paper's theory model (agents.linear)
+    agent = make_agent("hf", task, model_type="llama", hidden_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, intermediate_size=128)  # any Hugging Face causal LM (the [hf] extra)
+    agent = make_agent("mypackage.agents:make_lstm", task, hidden=64)  # any factory, by its import path
+    register_agent("lstm", make_lstm); agent = make_agent("lstm", task, hidden=64)
+
+A factory takes the task as its first argument and keyword arguments after it, and returns an agent (``agents.agent``: any ``torch.nn.Module`` whose
+``forward(tokens)`` gives logits (B, T, task.n_actions)). ``make_agent`` checks the agent once and records its
+name, its JSON config and, when importable, its factory's import path on the module (``agent.agent_spec``), which
+is what a checkpoint stores and ``load_checkpoint`` rebuilds it from.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .agent import AgentError, check_agent
+
+BUILTIN = {
+    "gpt": "agents.model:make_gpt",
+    "linear": "agents.linear:make_linear",
+    "hf": "agents.hf:make_hf",
+}
+_FACTORIES: dict[str, Callable | str] = dict(BUILTIN)  # name -> factory, or its import path (imported on first use)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """How to rebuild an agent: ``make_agent(name, task, **config)``; ``factory`` is the import path used when the
+    name is not registered in the loading process (a user's agent registered under a name of their own)."""
+
+    name: str
+    config: dict = field(default_factory=dict)
+    factory: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "config": self.config, "factory": self.factory}
+
+
+def known_agents() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def register_agent(name: str, factory: Callable | str) -> None:
+    """Make ``make_agent(name, ...)`` call ``factory(task, **config)`` (a callable or a "module:function" path).
+
+    Registering the same factory again is allowed; another factory under a taken name raises."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise AgentError(f"an agent name must be an identifier such as 'lstm'; got {name!r}")
+    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+        raise AgentError(f"register_agent({name!r}, ...): the factory must be a callable or a 'module:function' "
+                         f"path; got {factory!r}")
+    if name in _FACTORIES and _FACTORIES[name] is not factory and _FACTORIES[name] != factory:
+        raise AgentError(f"agent name {name!r} is taken (by {_FACTORIES[name]!r}); choose another name")
+    _FACTORIES[name] = factory
+
+
+def _import_factory(path: str, name: str) -> Callable:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise AgentError(f"agent {name!r}: cannot import {module_name!r} ({e})") from e
+    factory = module
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+    if not callable(factory):
+        raise AgentError(f"agent {name!r}: {path!r} does not name a callable factory in module {module_name!r}")
+    return factory
+
+
+def resolve_factory(name: str, factory_path: str | None = None) -> Callable:
+    """The factory of ``name``: a registered name, a "module:function" path, or else ``factory_path``."""
+    if not isinstance(name, str) or not name:
+        raise AgentError(f"an agent name must be a non-empty string; got {name!r}")
+    if name in _FACTORIES:
+        factory = _FACTORIES[name]
+        return _import_factory(factory, name) if isinstance(factory, str) else factory
+    if ":" in name:
+        return _import_factory(name, name)
+    if factory_path is not None:
+        return _import_factory(factory_path, name)
+    raise AgentError(f"unknown agent {name!r}; known agents: {', '.join(known_agents())}, or a factory's import "
+                     "path 'package.module:function' (register your own with agents.register_agent(name, factory))")
+
+
+def _import_path(factory: Callable) -> str | None:
+    """The "module:qualname" of a factory another process can import, or None (defined in __main__ or a function)."""
+    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+def make_agent(name: str = "gpt", task=None, **config: Any) -> torch.nn.Module:
+    """Build agent ``name`` for ``task`` (a ``parity_env.Task``) with the factory's keyword arguments ``config``.
+
+    Raises ``AgentError`` for an unknown name, a factory that cannot be imported, keys the factory rejects, a
+    config that is not JSON-plain (a checkpoint must record it), or an agent that breaks the contract."""
+    return build_agent(AgentSpec(name, config), task)
+
+
+def build_agent(spec: AgentSpec, task) -> torch.nn.Module:
+    """``make_agent`` from a spec; a name unknown here falls back on the spec's recorded factory path."""
+    name, config = spec.name, dict(spec.config)
+    if task is None:
+        raise AgentError(f"make_agent({name!r}, task): the task is required (a parity_env.Task)")
+    factory = resolve_factory(name, spec.factory)
+    try:
+        json.dumps(config)
+    except (TypeError, ValueError) as e:
+        raise AgentError(f"agent {name!r}: its config must be JSON-plain (it is saved in checkpoints): {e}") from e
+    _check_keywords(factory, name, config)
+    try:
+        agent = factory(task, **config)
+    except (TypeError, ValueError) as e:
+        raise AgentError(f"agent {name!r} rejected its config {config}: {e}") from e
+    if not isinstance(agent, torch.nn.Module):
+        raise AgentError(f"agent {name!r}: the factory returned {type(agent).__name__}; expected a torch.nn.Module")
+    agent.agent_spec = AgentSpec(name, config, _import_path(factory) or spec.factory)
+    check_agent(agent, task)
+    return agent
+
+
+def _check_keywords(factory: Callable, name: str, config: dict) -> None:
+    """Reject keys the factory cannot take, listing those it can (when its signature says)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)][1:]  # after the task
+    unknown = sorted(set(config) - set(accepted))
+    if unknown:
+        raise AgentError(f"agent {name!r} does not take {unknown}; its config keys are: {', '.join(accepted) or 'none'}")
+
+
+def agent_spec(agent: torch.nn.Module) -> AgentSpec:
+    """The spec ``make_agent`` recorded on ``agent``; raises if it was built some other way (it could not be
+    rebuilt from a checkpoint)."""
+    spec = getattr(agent, "agent_spec", None)
+    if not isinstance(spec, AgentSpec):
+        raise AgentError(f"agent {type(agent).__name__} was not built by agents.make_agent, so a checkpoint could "
+                         "not rebuild it: build it with make_agent(name, task, **config) (register your factory "
+                         "with agents.register_agent, or name it by its import path 'module:function')")
+    return spec
