@@ -17,8 +17,11 @@ Layout of a checkpoint directory::
     optimizer.safetensors   optional: the optimizer's per-parameter tensors; its param_groups in the file metadata
     loss.safetensors        optional: the weights of a loss module beyond the agent's own (a value head, say)
 
-A save writes a temporary sibling directory and renames it into place, so an interrupted save never leaves a
-half-written checkpoint at ``path`` (the previous one is kept as ``path.previous`` until the new one is in place).
+A save writes a temporary sibling directory (config.json last) and renames it into place, so an interrupted save
+never leaves a half-written checkpoint at ``path`` (the previous one is kept as ``path.previous`` until the new one
+is in place). After a kill at any point of a save, ``recover_checkpoint`` (run by a resuming writer) puts the
+newest complete checkpoint at ``path`` and removes the leftovers, and ``load_checkpoint`` reads the newest complete
+one meanwhile.
 Loading validates every file, rejects non-finite weights, and checks that the rebuilt agent gives the recorded
 ``probe`` logits (a config edited after saving, say ``n_head``, changes them); it raises ``CheckpointError`` naming
 the file and the problem.
@@ -99,12 +102,17 @@ def save_checkpoint(
     if bad:
         raise ValueError(f"refusing to save a checkpoint with non-finite weights ({', '.join(bad[:3])}); "
                          f"the last good checkpoint at {path} is kept")
+    probe = probe_logits(agent, task)
+    if not bool(probe.isfinite().all()):
+        raise ValueError(f"refusing to save a checkpoint whose agent gives non-finite logits; the last good checkpoint "
+                         f"at {path} is kept")
     config = {"format_version": FORMAT_VERSION, "agent": spec.to_dict(), "task": task.to_dict(),
-              "probe": probe_logits(agent, task).tolist(), **meta}
+              "probe": probe.tolist(), **meta}
     config["rng"] = {k: _encode_rng(v) for k, v in (rng or {}).items()}
     text = json.dumps(config, indent=1)  # fails here, before anything is written, if meta is not JSON-plain
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_checkpoint(path)  # an earlier save killed midway: finish or undo it first
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -210,17 +218,45 @@ def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], list]
 
 
 # --------------------------------------------------------------------------------------------------- loading
-def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
-    """The checkpoint directory for ``path``: ``path`` itself, or ``path/checkpoint`` for a run directory."""
+def _newest_complete(path: Path) -> Path | None:
+    """The newest complete checkpoint among ``path`` and the leftovers of an interrupted save of it (a complete
+    temporary directory is newer than ``path``, which is newer than ``path.previous``); None if there is none."""
+    temps = [t for t in path.parent.glob(f".{path.name}.tmp-*") if (t / CONFIG_FILE).is_file()]
+    if temps:
+        return max(temps, key=lambda t: (t / CONFIG_FILE).stat().st_mtime)
+    for candidate in (path, path.with_name(path.name + ".previous")):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    return None
+
+
+def recover_checkpoint(path: str | os.PathLike) -> None:
+    """Finish or undo a save of the checkpoint directory ``path`` that was killed midway: the newest complete
+    checkpoint ends up at ``path``; incomplete temporary directories and a stale ``path.previous`` are removed.
+    For the run's own writer (it holds the run directory's lock)."""
     path = Path(path)
-    if (path / CONFIG_FILE).is_file():
-        return path
-    if (path / RUN_SUBDIR / CONFIG_FILE).is_file():
-        return path / RUN_SUBDIR
+    newest = _newest_complete(path)
+    if newest is not None and newest != path:
+        if path.exists():  # older than newest; a kill right after this still leaves newest to recover
+            shutil.rmtree(path)
+        os.rename(newest, path)
+    for leftover in [*path.parent.glob(f".{path.name}.tmp-*"), path.with_name(path.name + ".previous")]:
+        if leftover.exists():
+            shutil.rmtree(leftover)
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
+    """The checkpoint directory for ``path``: ``path`` itself, or ``path/checkpoint`` for a run directory (or, while
+    a save of it is interrupted, the newest complete one it left)."""
+    path = Path(path)
+    for candidate in (path, path / RUN_SUBDIR):
+        if (candidate / CONFIG_FILE).is_file():  # a save in progress leaves it in place until its last rename
+            return candidate
+        newest = _newest_complete(candidate) if candidate.parent.exists() else None
+        if newest is not None:
+            return newest
     if not path.exists():
-        previous = path.with_name(path.name + ".previous")
-        hint = f"; an interrupted save left {previous}: rename it to {path.name}" if previous.exists() else ""
-        raise CheckpointError(f"checkpoint {path} does not exist{hint}")
+        raise CheckpointError(f"checkpoint {path} does not exist")
     raise CheckpointError(
         f"{path} is not a checkpoint: neither {path / CONFIG_FILE} nor {path / RUN_SUBDIR / CONFIG_FILE} exists"
     )

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .agent import agent_logits, make_decoder
+from .training import DivergedError
 
 
 @dataclass
@@ -56,7 +57,11 @@ def sample_logits(
         tok = logits.argmax(-1)
     else:
         logp = F.log_softmax(logits / temperature, -1)  # (B, A)
-        tok = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)  # (B,)
+        try:
+            tok = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)  # (B,)
+        except RuntimeError as e:  # the only cause here: non-finite logits
+            raise DivergedError("the agent's logits are not finite, so no token can be sampled: its weights have "
+                                "diverged (a learning rate too high?)") from e
     return tok, logp.gather(-1, tok[:, None]).squeeze(-1), logp
 
 

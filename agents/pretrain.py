@@ -38,11 +38,11 @@ from parity_env.protocol import check_int, check_probability
 from parity_env.task import Task
 
 from .agent import AgentError, agent_device, agent_logits, check_agent
-from .checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, recover_checkpoint, save_checkpoint
 from .config import config_to_dict
 from .evaluate import chain_check, evaluate
 from .registry import agent_spec, make_agent
-from .training import check_finite, prepare_out_dir, resolve_device, set_threads
+from .training import check_finite, check_weights, read_log, resolve_device, run_directory, set_threads
 
 LOG_FILE = "log.jsonl"
 GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
@@ -189,6 +189,9 @@ DECAY_MIN_JUDGED = 20
 """Long-form responses the chain check must have judged before its exact fraction can start the "chain" decay (the
 check stops early once it has seen too many errors, so it often judges fewer than 200)."""
 
+STATE_KEYS = ("samples", "steps", "elapsed_s", "train_s", "tokens", "flops", "decay_start", "time_to_learned_s",
+              "stop_reason")  # the training state a checkpoint carries
+
 # Options a resumed run may change; every other option must match the checkpoint (else the run would be another run).
 RESUMABLE = ("max_samples", "device", "threads", "eval_every", "stop_when_learned", "eval_n", "final_eval_n", "out",
              "resume")
@@ -265,7 +268,6 @@ def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress
     t_start = time.perf_counter()
     set_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    amp = device.type == "cuda"  # bf16 autocast helps on GPUs; on CPUs it is slower for models this small
     task = cfg.task
     if model is not None:
         if cfg.resume:
@@ -276,19 +278,26 @@ def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress
             cfg = replace(cfg, agent=spec.name, agent_config=spec.config, **dict.fromkeys(GPT_SIZE_FLAGS))
     if model is None and not cfg.resume:  # built before anything is written: a bad agent config writes nothing
         model = initial_agent(cfg)
-    out = prepare_out_dir(cfg.out, cfg.resume) if cfg.out is not None else None
+    with run_directory(cfg.out, cfg.resume) as out:
+        return _train(cfg, model, out, device, progress, t_start)
 
+
+def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None, device: torch.device,
+           progress: bool, t_start: float) -> PretrainResult:
+    """The run of ``pretrain`` in its locked run directory ``out`` (None: nothing written)."""
+    task = cfg.task
+    amp = device.type == "cuda"  # bf16 autocast helps on GPUs; on CPUs it is slower for models this small
     if cfg.resume:
         agent, optimizer, data_rng, state, log = _restore(cfg, device)
     else:
         agent = model.to(device)
         optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         data_rng = np.random.default_rng(cfg.seed)
-        state = {"samples": 0, "steps": 0, "elapsed_s": 0.0, "train_s": 0.0, "tokens": 0, "flops": 0,
-                 "decay_start": None, "time_to_learned_s": None, "stop_reason": None}
+        state = dict.fromkeys(STATE_KEYS, 0) | {"decay_start": None, "time_to_learned_s": None, "stop_reason": None}
         log: list[dict] = []
 
     normaliser = cfg.batch_size * task.expected_response_tokens  # expected response tokens per batch
+    params = list(agent.parameters())
     elapsed_before = state["elapsed_s"]
     bar = tqdm(total=cfg.max_samples, initial=min(state["samples"], cfg.max_samples), unit="seq", unit_scale=True,
                disable=not progress, desc=f"pretrain {cfg.agent} d={task.d} p={task.p_long}", dynamic_ncols=True)
@@ -307,9 +316,10 @@ def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress
         loss, forward_flops = _loss(agent, parts, normaliser, task.prompt_len, device, amp)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(agent.parameters(), cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         check_finite(state["steps"] + 1, loss, grad_norm, lr)
         optimizer.step()
+        check_weights(state["steps"] + 1, params, lr)
         state["samples"] += cfg.batch_size
         state["steps"] += 1
         state["tokens"] += sum(inputs.size for inputs, _, _ in parts)
@@ -408,18 +418,19 @@ def _chain_loss(agent: torch.nn.Module, task: Task, seed: int, n: int = 256) -> 
 
 def _save(out: Path, cfg, agent, optimizer, data_rng, state, log, final_metrics=None) -> None:
     """The checkpoint (weights, optimizer, training state, the data stream's RNG) and the JSONL log, both complete."""
+    tmp = out / (LOG_FILE + ".tmp")  # the log first: after a kill it holds at least the checkpoint's points
+    tmp.write_text("".join(json.dumps(p) + "\n" for p in log))
+    os.replace(tmp, out / LOG_FILE)
     meta = {"pretrain_config": config_to_dict(cfg), "training_state": state, "final_metrics": final_metrics}
     save_checkpoint(out / RUN_SUBDIR, agent, cfg.task, meta=meta, optimizer=optimizer,
                     rng={"data": data_rng.bit_generator.state})
-    tmp = out / (LOG_FILE + ".tmp")
-    tmp.write_text("".join(json.dumps(p) + "\n" for p in log))
-    os.replace(tmp, out / LOG_FILE)
 
 
 def _restore(cfg: PretrainConfig, device: torch.device):
     """Agent, optimizer, data stream, training state and log of the run in ``cfg.out``, checked against ``cfg``."""
     if cfg.out is None:
         raise ValueError("resume needs out: the run directory to continue")
+    recover_checkpoint(Path(cfg.out) / RUN_SUBDIR)
     ckpt = load_checkpoint(Path(cfg.out), device=device)
     saved = ckpt.meta.get("pretrain_config")
     if not isinstance(saved, dict) or "training_state" not in ckpt.meta or "data" not in ckpt.rng:
@@ -431,17 +442,22 @@ def _restore(cfg: PretrainConfig, device: torch.device):
         raise ValueError(f"--resume with options that differ from the run in {cfg.out}: {listing}; drop them")
     agent = ckpt.agent.train()
     optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    optimizer.load_state_dict(ckpt.optimizer_state)
     data_rng = np.random.default_rng()
-    data_rng.bit_generator.state = ckpt.rng["data"]
-    state = dict(ckpt.meta["training_state"])
+    try:
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        data_rng.bit_generator.state = ckpt.rng["data"]
+        state = dict(ckpt.meta["training_state"])
+        missing = [k for k in STATE_KEYS if k not in state]
+        if missing:
+            raise KeyError(f"training state keys {missing}")
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{ckpt.path}: the saved training state is incomplete or garbled ({e}); it cannot be "
+                              "resumed: start a new run") from e
     if state["stop_reason"] == "max_samples" and state["samples"] < cfg.max_samples:
         state["stop_reason"] = None  # a larger budget continues the run
     if state["stop_reason"] == "learned" and not cfg.stop_when_learned:
         state["stop_reason"] = None
-    log_path = Path(cfg.out) / LOG_FILE
-    log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
-    log = [p for p in log if p["steps"] <= state["steps"]]  # drop points written after the last checkpoint
+    log = [p for p in read_log(Path(cfg.out) / LOG_FILE) if p["steps"] <= state["steps"]]  # the checkpoint's points
     return agent, optimizer, data_rng, state, log
 
 
@@ -477,8 +493,12 @@ def main(args) -> int:
 
 
 def _saved_config(out: Path) -> dict:
-    """The PretrainConfig dict stored in the run's checkpoint (options not given on a resumed command line)."""
-    ckpt = load_checkpoint(out)
+    """The PretrainConfig dict stored in the run's checkpoint (options not given on a resumed command line); {}
+    when there is none yet (the run itself then says why it cannot resume)."""
+    try:
+        ckpt = load_checkpoint(out)
+    except CheckpointError:
+        return {}
     saved = ckpt.meta.get("pretrain_config")
     if not isinstance(saved, dict):
         raise CheckpointError(f"{ckpt.path}: not a pre-training checkpoint (no pretrain_config)")

@@ -34,7 +34,7 @@ from .config import config_to_dict
 from .pretrain import PretrainConfig, initial_agent, pretrain
 from .rl.algorithms import ALGORITHMS
 from .rl.finetune import FinetuneConfig, finetune
-from .training import prepare_out_dir
+from .training import LOCK_FILE, run_directory
 
 ROWS = (("pretrained", "after NTP"), ("finetuned", "after RL"), ("control", "NTP-only control"))
 RESULTS, FIGURE, CONFIG = "results.json", "figure.png", "reproduce_config.json"
@@ -92,13 +92,18 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict:
         return results
     fresh = not (cfg.resume and (out / "pretrain").exists())
     agent = initial_agent(cfg.pretrain_config()) if fresh else None  # a bad agent config fails before any write
-    prepare_out_dir(out, cfg.resume)
+    with run_directory(out, cfg.resume):
+        return _stages(cfg, out, agent, progress)
+
+
+def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool) -> dict:
+    """The three stages in the locked run directory ``out``; ``agent``: pre-training's fresh agent (None: resume)."""
     if not (out / CONFIG).exists():
         (out / CONFIG).write_text(json.dumps(config_to_dict(cfg), indent=1))
     pre_dir, ft_dir, control_dir = out / "pretrain", out / "finetune", out / "control"
 
     print(f"[1/3] next-token pre-training, {cfg.agent} agent, d = {cfg.task.d}, p_long = {cfg.task.p_long}")
-    pre = pretrain(cfg.pretrain_config(out=str(pre_dir), resume=not fresh), model=agent, progress=progress)
+    pre = pretrain(cfg.pretrain_config(out=str(pre_dir), resume=agent is None), model=agent, progress=progress)
     if pre.stop_reason != "learned":
         print(f"      warning: the chain was not learned within {pre.samples:,} samples; RL may not generalise")
 
@@ -110,7 +115,7 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict:
     print(f"[3/3] NTP-only control: {ft.episodes:,} more demonstrations, as many sequences as RL generated")
     if not (cfg.resume and control_dir.exists()):
         shutil.rmtree(control_dir, ignore_errors=True)
-        shutil.copytree(pre_dir, control_dir)
+        shutil.copytree(pre_dir, control_dir, ignore=shutil.ignore_patterns(LOCK_FILE))
     batch = PretrainConfig.batch_size
     every = max(batch, ft.episodes // 6 // batch * batch)  # about six evaluation points along the control's curve
     control = pretrain(cfg.pretrain_config(out=str(control_dir), resume=True, stop_when_learned=False,

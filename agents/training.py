@@ -6,8 +6,14 @@ one-line messages (``agents.cli``).
 
 from __future__ import annotations
 
+import fcntl
+import json
 import math
 import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -49,12 +55,63 @@ def check_finite(step: int, loss: torch.Tensor, grad_norm: torch.Tensor, lr: flo
                         "--lr (no non-finite checkpoint was written; the last good one is kept)")
 
 
+def check_weights(step: int, parameters: list[torch.Tensor], lr: float) -> None:
+    """Raise ``DivergedError`` when an optimizer step left a non-finite weight (one reduction and one sync)."""
+    if bool(torch.stack([p.detach().isfinite().all() for p in parameters]).all()):
+        return
+    raise DivergedError(f"step {step}: the update left non-finite weights; the learning rate {lr:g} is the likely "
+                        "cause: lower --lr (no non-finite checkpoint was written; the last good one is kept)")
+
+
 def prepare_out_dir(out: str | os.PathLike, resume: bool) -> Path:
     """The run directory ``out``: new or empty unless ``resume``; an existing file is refused."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file, not a directory; choose a directory for the run")
-    if not resume and out.exists() and any(out.iterdir()):
+    if not resume and out.exists() and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise FileExistsError(f"--out {out} is not empty; pass --resume to continue it, or choose another directory")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+LOCK_FILE = ".lock"
+
+
+def read_log(path: Path) -> list[dict]:
+    """The JSON lines of a run's log; a last line cut short by a kill is dropped (its step is redone on resume)."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return entries
+
+
+@contextmanager
+def run_directory(out: str | os.PathLike | None, resume: bool) -> Iterator[Path | None]:
+    """The run directory ``out`` (``prepare_out_dir``), locked for the life of the ``with`` block: a second run on it
+    fails at once, naming the holder. ``None`` (a run that writes nothing) passes through. The lock is the
+    operating system's (``flock``), so a killed run leaves no stale lock behind."""
+    if out is None:
+        yield None
+        return
+    out = prepare_out_dir(out, resume)
+    with open(out / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FileExistsError(f"--out {out} is in use by another run ({holder}); wait for it to end, or choose "
+                                  "another directory") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}: {' '.join(sys.argv)} (since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        handle.flush()
+        try:
+            yield out
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

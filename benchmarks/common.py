@@ -1,7 +1,12 @@
-"""Shared plumbing of the benchmark scripts: where results and figures go, and the hardware line every result carries."""
+"""Shared plumbing of the benchmark scripts: their common options, where results go, the hardware every result records.
+
+Every script writes its JSON to ``--results DIR`` (default runs/benchmarks); ``--results benchmarks/results``
+overwrites the committed result that benchmarks/README.md quotes and ``benchmarks/plots.py`` draws by default.
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -9,15 +14,47 @@ import platform
 import time
 from pathlib import Path
 
-import torch
-
 STARTED = time.perf_counter()  # results record the wall time since the script imported this module
 HERE = Path(__file__).resolve().parent
-RESULTS, FIGURES = HERE / "results", HERE / "figures"
+COMMITTED_RESULTS, COMMITTED_FIGURES = HERE / "results", HERE / "figures"
+DEFAULT_RESULTS = Path("runs/benchmarks")
+
+OLD_KINDS = {"fig1": "paper_scale", "d50_cpu": "paper_scale", "temperature_reinforce": "temperature",
+             "temperature_star": "temperature"}
+"""The benchmark of each committed result whose JSON predates its "benchmark" entry and is not named after it."""
 
 
+# --------------------------------------------------------------------------------------------------- options
+def add_results_arguments(parser: argparse.ArgumentParser, out: bool = False) -> None:
+    """``--results DIR``, and with ``out`` also ``--out FILE`` (an explicit JSON path, which wins over --results)."""
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
+                        help=f"directory of the result JSON (default {DEFAULT_RESULTS}; benchmarks/results replaces "
+                             "the committed result)")
+    if out:
+        parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+                            help="the result's JSON path, instead of --results DIR/NAME.json")
+
+
+def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--agent NAME`` and ``--agent-config JSON``, the agent a script pre-trains or builds."""
+    from agents.config import parse_json_object
+
+    parser.add_argument("--agent", default="gpt",
+                        help="agent to pre-train: gpt, linear, hf, a registered name or 'module:factory' (default gpt)")
+    parser.add_argument("--agent-config", type=parse_json_object, default={}, metavar="JSON",
+                        help="the agent factory's keyword arguments, e.g. '{\"n_layer\": 2}' (default {})")
+
+
+def agent_options(args: argparse.Namespace) -> dict:
+    """The ``PretrainConfig`` fields given by ``add_agent_arguments``' options."""
+    return {"agent": args.agent, "agent_config": args.agent_config}
+
+
+# --------------------------------------------------------------------------------------------------- results
 def hardware() -> dict:
     """What the numbers were measured on (CPU model, cores, torch threads, GPU when used)."""
+    import torch
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -41,36 +78,37 @@ def hardware() -> dict:
     return info
 
 
-def device_sync(device: str | torch.device):
+def device_sync(device):
     """A function that waits for ``device``'s queued work (CUDA kernels run asynchronously): for timing."""
+    import torch
+
     return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
 
-def write_result(name: str, data: dict, out: str | Path | None = None) -> Path:
-    """Write ``data`` with the hardware and the wall time to ``out`` (default benchmarks/results/NAME.json)."""
-    path = Path(out) if out is not None else RESULTS / f"{name}.json"
+def write_result(benchmark: str, data: dict, results: str | Path = DEFAULT_RESULTS, out: str | Path | None = None,
+                 name: str | None = None) -> Path:
+    """Write ``data`` with the benchmark's name, the hardware and the wall time to ``out``, or else to
+    RESULTS/NAME.json (NAME: ``name``, default the benchmark's)."""
+    path = Path(out) if out is not None else Path(results) / f"{name or benchmark}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"hardware": hardware(), "wall_time_s": time.perf_counter() - STARTED, **data}, indent=1))
+    record = {"benchmark": benchmark, "hardware": hardware(), "wall_time_s": time.perf_counter() - STARTED, **data}
+    path.write_text(json.dumps(record, indent=1))
     print(f"wrote {path}")
     return path
 
 
-def read_result(name: str) -> dict:
-    return json.loads((RESULTS / f"{name}.json").read_text())
+def read_result(name: str, results: str | Path = COMMITTED_RESULTS) -> dict:
+    path = Path(results) / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"no result {name!r}: {path} does not exist")
+    return json.loads(path.read_text())
 
 
-def figure_path(name: str) -> Path:
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    return FIGURES / f"{name}.png"
+def result_kind(name: str, data: dict) -> str:
+    """The benchmark that wrote the result ``name``: its "benchmark" entry, else (older results) its name."""
+    return data.get("benchmark") or OLD_KINDS.get(name, name)
 
 
-def label_rl_axes(axes, algos: list[str], titles: list[str], legend_size: int = 8) -> None:
-    """Titles, the 99% line, axis labels and legends of a (2, n) grid: greedy accuracy (top) and greedy answer length
-    (bottom) against RL steps, one column per algorithm (STaR's steps are rounds)."""
-    for col, (algo, title) in enumerate(zip(algos, titles)):
-        axes[0, col].set_title(title)
-        axes[0, col].axhline(0.99, color="k", lw=0.5, ls="--")
-        axes[1, col].set_xlabel("RL step" + (" (round)" if algo == "star" else ""))
-        axes[0, col].legend(fontsize=legend_size)
-    axes[0, 0].set_ylabel("greedy accuracy")
-    axes[1, 0].set_ylabel("greedy answer length (bits)")
+def chain_learned_at(log: list[dict]) -> int | None:
+    """The samples at the first evaluation point of a pre-training log whose chain check passed (None: never)."""
+    return next((point["samples"] for point in log if point["chain_learned"]), None)

@@ -1,11 +1,14 @@
-"""Generation speed with and without the KV cache, same run: d = 50, batch 1024, d + 1 tokens per row, EOS disabled.
+"""How much faster is generation with the KV cache than recomputing the context? python benchmarks/generation_speed.py
 
-    python benchmarks/generation_speed.py [--batch 1024 --d 50 --repeats 3]     # ~1 min on 2 CPU cores
-    python benchmarks/generation_speed.py --device cuda --out benchmarks/results/gpu/generation_speed.json
-    python benchmarks/plot_generation_speed.py
+    python benchmarks/generation_speed.py [--batch 1024 --d 50 --repeats 3]
+    python benchmarks/generation_speed.py --device cuda --out runs/benchmarks/gpu/generation_speed.json
+    python benchmarks/plots.py generation_speed --results runs/benchmarks      # its figure
 
-Writes benchmarks/results/generation_speed.json. The model is the default pre-training architecture at d = 50
-(random weights: speed does not depend on them). One warm-up call each, then the best of ``--repeats``.
+The agent (default: the gpt agent at the pre-training recipe's size, random weights seeded 0: speed does not depend
+on them) continues --batch random prompts of the d-bit task by exactly d + 1 tokens each (EOS disabled), once through
+its incremental-decoding interface (the GPT's KV cache) and once recomputing the context at every token
+(``generate(..., incremental=False)``). One warm-up call each, then the best of --repeats. Writes
+RESULTS/generation_speed.json (or --out FILE).
 """
 
 from __future__ import annotations
@@ -15,10 +18,27 @@ import time
 
 import torch
 
+from agents import make_agent
+from agents.agent import is_incremental
 from agents.generate import generate
-from agents.model import GPT
-from agents.pretrain import PretrainConfig
-from common import device_sync, write_result
+from agents.registry import agent_spec
+from common import add_agent_arguments, add_results_arguments, device_sync, write_result
+from parity_env import Task
+
+
+def tokens_per_s(agent, task: Task, prompts: torch.Tensor, incremental: bool, repeats: int) -> dict:
+    """Best-of-``repeats`` new tokens per second of generating ``task.max_response_len`` tokens for every prompt."""
+    sync = device_sync(prompts.device)
+    generate(agent, task, prompts[:64], allow_eos=False, incremental=incremental)  # warm-up
+    times = []
+    for r in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        generate(agent, task, prompts, generator=torch.Generator(prompts.device).manual_seed(r), allow_eos=False,
+                 incremental=incremental)
+        sync()
+        times.append(time.perf_counter() - t0)
+    return {"best_s": min(times), "times_s": times, "tokens_per_s": prompts.shape[0] * task.max_response_len / min(times)}
 
 
 def main() -> None:
@@ -27,34 +47,25 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/generation_speed.json)")
+    add_agent_arguments(parser)
+    add_results_arguments(parser, out=True)
     args = parser.parse_args()
-    cfg = PretrainConfig(d=args.d)
-    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    task = Task(d=args.d)
+    torch.set_num_threads(1)  # as in pre-training: these matmuls are too small to gain from a second thread
     torch.manual_seed(0)
     device = torch.device(args.device)
-    sync = device_sync(device)
-    model = GPT(cfg.model_config()).to(device).eval()
+    agent = make_agent(args.agent, task, **args.agent_config).to(device).eval()
+    if not is_incremental(agent):
+        parser.error(f"--agent {args.agent} has no incremental-decoding interface: there is nothing to compare")
     prompts = torch.randint(0, 2, (args.batch, args.d + 1), device=device)
-    n_new = args.d + 1
-    out = {"d": args.d, "batch": args.batch, "new_tokens_per_row": n_new, "device": str(device),
-           "model": cfg.model_config().to_dict()}
-    for use_cache in (True, False):
-        generate(model, prompts[:64], n_new, allow_eos=False, use_cache=use_cache)  # warm-up
-        times = []
-        for r in range(args.repeats):
-            sync()
-            t0 = time.perf_counter()
-            generate(model, prompts, n_new, generator=torch.Generator(device).manual_seed(r), allow_eos=False,
-                     use_cache=use_cache)
-            sync()
-            times.append(time.perf_counter() - t0)
-        key = "cached" if use_cache else "uncached"
-        out[key] = {"best_s": min(times), "times_s": times, "tokens_per_s": args.batch * n_new / min(times)}
-        print(f"{key}: {out[key]['tokens_per_s']:,.0f} new tokens/s (best of {args.repeats}: {min(times):.2f} s)")
+    out = {"d": args.d, "batch": args.batch, "new_tokens_per_row": task.max_response_len, "device": str(device),
+           "agent": agent_spec(agent).to_dict()}
+    for key, incremental in (("cached", True), ("uncached", False)):
+        out[key] = tokens_per_s(agent, task, prompts, incremental, args.repeats)
+        print(f"{key}: {out[key]['tokens_per_s']:,.0f} new tokens/s (best of {args.repeats}: {out[key]['best_s']:.2f} s)")
     out["speedup"] = out["cached"]["tokens_per_s"] / out["uncached"]["tokens_per_s"]
     print(f"speed-up of the cache: {out['speedup']:.1f}x")
-    write_result("generation_speed", {"benchmark": "generation_speed", **out}, args.out)
+    write_result("generation_speed", out, args.results, args.out)
 
 
 if __name__ == "__main__":

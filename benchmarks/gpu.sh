@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # The GPU run: the paper's Fig. 1 setting (d = 50, p_long = 0.25) and the speed benchmarks on CUDA, in one script
-# that finishes in under 5 minutes on one H100-class GPU. Results go to OUT (default benchmarks/results/gpu).
+# that finishes in under 5 minutes on one H100-class GPU. Results and figure go to OUT (default runs/benchmarks/gpu),
+# the runs' checkpoints to OUT/paper_scale.
 #
 #   bash benchmarks/gpu.sh                    # on a GPU machine where the package's dependencies are installed
 #   bash benchmarks/gpu.sh --wheels .whl      # a GPU machine with its own torch but no gymnasium/tensordict/torchrl:
 #                                             # prepare .whl first with  bash benchmarks/prepare_wheels.sh .whl
 #   bash benchmarks/gpu.sh --small            # the same pipeline and speed benchmarks, tiny, on the CPU (the test suite
 #                                             # runs it: every script and option the GPU run uses is exercised)
+#   bash benchmarks/gpu.sh --out DIR          # results in DIR (benchmarks/results/gpu: next to the committed ones)
 #
 # It uses the machine's own torch and never installs one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scale="paper" small="" wheels="" out="benchmarks/results/gpu" device="cuda"
+scale="paper" small="" wheels="" out="runs/benchmarks/gpu" device="cuda"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --small) small=1; scale="small"; device="cpu"; shift ;;
     --wheels) wheels="${2:?--wheels needs a directory}"; shift 2 ;;
     --out) out="${2:?--out needs a directory}"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown option $1 (allowed: --small, --wheels DIR, --out DIR)" >&2; exit 2 ;;
   esac
 done
@@ -34,18 +36,21 @@ if [[ -z "$small" ]] && ! "$py" -c "import torch, sys; sys.exit(not torch.cuda.i
 fi
 mkdir -p "$out"
 t0=$SECONDS
-"$py" benchmarks/paper_scale.py --scale "$scale" --device "$device" --out "$out/paper_scale" --no-progress | tee "$out/paper_scale.txt"
-"$py" benchmarks/plot_paper_scale.py "$out/paper_scale/paper_scale.json" --out "$out/paper_scale.png"
+"$py" benchmarks/paper_scale.py --scale "$scale" --device "$device" --run-dir "$out/paper_scale" --results "$out" \
+  --no-progress | tee "$out/paper_scale.txt"
+"$py" benchmarks/plots.py paper_scale --results "$out" --figures "$out"
 # the speed benchmarks on CUDA (RL speed from the d = 50 checkpoint just pre-trained); --small: tiny, on the CPU
 ckpt="$out/paper_scale/seed0/pretrain"
 if [[ -z "$small" ]]; then
-  env_args=(--device cuda) gen_args=(--device cuda) rl_args=(--device cuda)
+  env_args=(--device cuda) gen_args=(--device cuda) rl_args=(--device cuda) profile_args=(--device cuda)
 else
   env_args=(--device cpu --batch-sizes 4 --impls torch --min-time 0.01 --repeats 1)
+  profile_args=(--device cpu --batch-sizes 4 --min-time 0.01 --repeats 1)
   gen_args=(--device cpu --d 6 --batch 8 --repeats 1)
-  rl_args=(--device cpu --batch-size 16 --repeats 1 --runs 1)
+  rl_args=(--device cpu --batch-size 16 --repeats 1 --runs 1 --steps 20)
 fi
-"$py" benchmarks/env_throughput.py "${env_args[@]}" --out "$out/env_throughput.json" | tee "$out/env_throughput.txt"
-"$py" benchmarks/generation_speed.py "${gen_args[@]}" --out "$out/generation_speed.json" | tee "$out/generation_speed.txt"
-"$py" benchmarks/rl_speed.py --checkpoint "$ckpt" "${rl_args[@]}" --out "$out/rl_speed.json" | tee "$out/rl_speed.txt"
+"$py" benchmarks/env_throughput.py "${env_args[@]}" --results "$out" | tee "$out/env_throughput.txt"
+"$py" benchmarks/env_step_profile.py "${profile_args[@]}" --results "$out" | tee "$out/env_step_profile.txt"
+"$py" benchmarks/generation_speed.py "${gen_args[@]}" --results "$out" | tee "$out/generation_speed.txt"
+"$py" benchmarks/rl_speed.py --checkpoint "$ckpt" "${rl_args[@]}" --results "$out" | tee "$out/rl_speed.txt"
 echo "gpu.sh: done in $((SECONDS - t0)) s; results in $out"

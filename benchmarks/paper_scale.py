@@ -1,37 +1,38 @@
-"""Paper Fig. 1: NTP until the chain is learned, then RL to >= 99% greedy accuracy, against NTP alone continued.
+"""Does NTP then RL reach 100% while NTP alone stays at chance (paper Fig. 1)? python benchmarks/paper_scale.py --scale cpu
 
-Three scales of the same pipeline (per seed: pre-training, RL from its checkpoint, the NTP-only control resumed from
-the same checkpoint):
-- ``--scale paper``: the paper's setting, d = 50, p_long = 0.25, control to 10^7 samples; for one GPU
-  (``benchmarks/gpu.sh`` runs it; targets: reproduction <= 30 s, control <= 90 s on one H100-class GPU);
-- ``--scale d50-cpu``: the paper's d = 50, p_long = 0.25 on a CPU (slow: tens of minutes), the control only as long
-  as the RL stage;
+    python benchmarks/paper_scale.py --scale cpu --seeds 0 1 2 --run-dir runs/fig1 --name fig1
+    python benchmarks/plots.py fig1 --results runs/benchmarks                # its figure
+    python benchmarks/paper_scale.py --scale paper --device cuda             # benchmarks/gpu.sh runs this
+
+Per seed, one pipeline in RUN_DIR/seedS: pre-training until the chain is learned (pretrain/), RL (REINFORCE) from
+its checkpoint to >= 99% greedy accuracy (finetune/), and the NTP-only control resumed from the same checkpoint
+(control/). Four scales of it:
+- ``--scale paper``: the paper's setting, d = 50, p_long = 0.25, control to 10^7 samples; for one GPU (targets:
+  reproduction <= 30 s, control <= 90 s on one H100-class GPU);
+- ``--scale d50-cpu``: the paper's d = 50, p_long = 0.25 on a CPU, the control only as long as the RL stage;
 - ``--scale cpu``: d = 24, p_long = 0.25, control to 10^6 samples; the figure suite's CPU version;
-- ``--scale small``: d = 6, the control as long as the RL stage; seconds on a CPU, for the tests.
+- ``--scale small``: d = 6, the control as long as the RL stage; seconds on a CPU (``gpu.sh --small``);
+- ``--scale tiny``: d = 4, the same; the smoke test's.
 
-    python benchmarks/paper_scale.py --scale paper --device cuda --out benchmarks/results/gpu/paper_scale
-    nice python benchmarks/paper_scale.py --scale cpu --seeds 0 1 2 --out runs/fig1
-    python benchmarks/plot_paper_scale.py runs/fig1/paper_scale.json --out benchmarks/figures/fig1.png
-
-Writes OUT/paper_scale.json: per seed and stage the wall time (compilation and warm-up included: nothing is
-excluded), the samples used, the evaluation and the evaluation points along the way.
+Writes RESULTS/NAME.json (--name, default paper_scale): per seed and stage the wall time (compilation and warm-up
+included: nothing is excluded), the samples used, the evaluation and the evaluation points along the way.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl.finetune import FinetuneConfig, finetune
-from common import hardware
+from common import add_agent_arguments, add_results_arguments, agent_options, hardware, write_result
+from parity_env import Task
 
 
 @dataclass
@@ -57,13 +58,16 @@ SCALES = {
                  rl_batch=256, eval_n=2048),
     "small": Scale(d=6, p_long=0.25, batch_size=256, lr=3e-3, eval_every=12_800, control_samples=0, rl_batch=256,
                    eval_n=512),
+    "tiny": Scale(d=4, p_long=0.25, batch_size=256, lr=3e-3, eval_every=2_560, control_samples=0, rl_batch=64,
+                  eval_n=256),
 }
 
 
-def run(scale: Scale, device: str, out: Path, seed: int, progress: bool) -> dict:
-    """One seed of the pipeline in ``out`` (pretrain/, finetune/, control/)."""
-    common = dict(d=scale.d, p_long=scale.p_long, batch_size=scale.batch_size, lr=scale.lr, seed=seed, device=device,
-                  eval_every=scale.eval_every, final_eval_n=scale.eval_n, warmup_samples=25 * scale.batch_size)
+def run(scale: Scale, agent: dict, device: str, out: Path, seed: int, progress: bool) -> dict:
+    """One seed of the pipeline in ``out`` (pretrain/, finetune/, control/), with the agent ``agent_options``."""
+    common = dict(task=Task(d=scale.d, p_long=scale.p_long), **agent, batch_size=scale.batch_size, lr=scale.lr,
+                  seed=seed, device=device, eval_every=scale.eval_every, final_eval_n=scale.eval_n,
+                  warmup_samples=25 * scale.batch_size)
     t0 = time.perf_counter()
     pre = pretrain(PretrainConfig(**common, out=str(out / "pretrain")), progress=progress)
     t_pre = time.perf_counter() - t0
@@ -79,7 +83,7 @@ def run(scale: Scale, device: str, out: Path, seed: int, progress: bool) -> dict
                                       out=str(out / "control"), resume=True, stop_when_learned=False,
                                       max_samples=target), progress=progress)
     t_control = time.perf_counter() - t2
-    result = {
+    return {
         "seed": seed,
         "pretrain": {"wall_s": t_pre, "samples": pre.samples, "stop_reason": pre.stop_reason,
                      "tokens_per_s": pre.tokens_per_s, "metrics": pre.metrics, "log": pre.log},
@@ -89,7 +93,20 @@ def run(scale: Scale, device: str, out: Path, seed: int, progress: bool) -> dict
                     "log": [p for p in control.log if p["samples"] > pre.samples]},  # its own points only
         "reproduction_wall_s": t_pre + t_rl,
     }
-    return result
+
+
+def print_run(r: dict) -> None:
+    """The seed's three stages: wall time, sequences, greedy accuracy and length."""
+    pre, ft, control = r["pretrain"], r["finetune"], r["control"]
+    rows = (("NTP until the chain is learned", pre["wall_s"], pre["samples"], pre["metrics"]),
+            ("RL (reinforce) to >= 99% greedy", ft["wall_s"], ft["episodes"], ft["metrics"]),
+            (f"NTP-only control to {control['samples']:.1e} samples", control["wall_s"], control["samples"],
+             control["metrics"]))
+    print(f"seed {r['seed']}")
+    for label, wall, samples, m in rows:
+        print(f"  {label:44} {wall:7.1f} s {samples:>11,} seq   greedy acc {m['greedy_accuracy']:.3f}"
+              f"   greedy len {m['greedy_mean_length']:.1f}")
+    print(f"  reproduction (NTP + RL): {r['reproduction_wall_s']:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,35 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=SCALES, default="paper")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--out", default="benchmarks/results/paper_scale", help="new or empty run directory")
+    parser.add_argument("--run-dir", type=Path, default=Path("runs/paper_scale"),
+                        help="new or empty directory of the runs' checkpoints (default runs/paper_scale)")
+    parser.add_argument("--name", default="paper_scale", help="RESULTS/NAME.json (default paper_scale)")
     parser.add_argument("--no-progress", action="store_true")
+    add_agent_arguments(parser)
+    add_results_arguments(parser)
     args = parser.parse_args(argv)
-    scale, out = SCALES[args.scale], Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"--out {out} is not empty; choose a new directory")
-    out.mkdir(parents=True, exist_ok=True)
+    scale, run_dir = SCALES[args.scale], args.run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        parser.error(f"--run-dir {run_dir} is not empty; choose a new directory")
     print(f"hardware: {hardware()}; device {args.device}; d = {scale.d}, p_long = {scale.p_long}")
     runs = []
     for seed in args.seeds:
-        r = run(scale, args.device, out / f"seed{seed}", seed, not args.no_progress)
-        runs.append(r)
-        rows = (("NTP until the chain is learned", r["pretrain"]["wall_s"], r["pretrain"]["samples"],
-                 r["pretrain"]["metrics"]),
-                ("RL (reinforce) to >= 99% greedy", r["finetune"]["wall_s"], r["finetune"]["episodes"],
-                 r["finetune"]["metrics"]),
-                (f"NTP-only control to {r['control']['samples']:.1e} samples", r["control"]["wall_s"],
-                 r["control"]["samples"], r["control"]["metrics"]))
-        print(f"seed {seed}")
-        for label, wall, samples, m in rows:
-            print(f"  {label:44} {wall:7.1f} s {samples:>11,} seq   greedy acc {m['greedy_accuracy']:.3f}"
-                  f"   greedy len {m['greedy_mean_length']:.1f}")
-        print(f"  reproduction (NTP + RL): {r['reproduction_wall_s']:.1f} s")
-    result = {"hardware": hardware(), "device": args.device, "scale_name": args.scale, "scale": scale.__dict__,
-              "runs": runs}
+        runs.append(run(scale, agent_options(args), args.device, run_dir / f"seed{seed}", seed, not args.no_progress))
+        print_run(runs[-1])
+    result = {"device": args.device, "scale_name": args.scale, "scale": asdict(scale), "agent": args.agent,
+              "agent_config": args.agent_config, "run_dir": str(run_dir), "runs": runs}
     if args.scale == "paper":
         result["targets"] = {"reproduction_wall_s": 30, "control_wall_s": 90}
-    (out / "paper_scale.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {out / 'paper_scale.json'}")
+    write_result("paper_scale", result, args.results, name=args.name)
     return 0
 
 

@@ -1,13 +1,14 @@
-"""Time until the chain is learned at d = 24, p_long = 0.01 with the default recipe, over 5 seeds; tokens/s and FLOP/s.
+"""How fast does pre-training learn the chain at d = 24, p_long = 0.01, over 5 seeds? python benchmarks/pretrain_speed.py
 
-    python benchmarks/pretrain_speed.py [--seeds 0 1 2 3 4] [--max-samples 1500000]   # ~5-10 min on 2 CPU cores
-    python benchmarks/plot_pretrain_speed.py                                          # the figure
+    python benchmarks/pretrain_speed.py [--seeds 0 1 2 3 4 --max-samples 1500000 --d 24 --p-long 0.01]
+    python benchmarks/plots.py pretrain_speed --results runs/benchmarks      # its figure
 
-Writes benchmarks/results/pretrain_speed.json. Time to learned counts everything from the start of pre-training to the
-chain check that passes (evaluations included; imports and the final evaluation excluded). Achieved FLOP/s is the
-training matmul FLOPs actually computed (3 x ``GPT.forward_flops`` of every sequence, which counts the prompt
-positions' skipped outputs as not computed) per second of training steps, as a fraction of a float32 matmul peak
-measured here with the same number of threads. Tokens/s counts every input position of the training sequences.
+Time to learned counts everything from the start of pre-training to the chain check that passes (evaluations
+included; imports and the final evaluation excluded). Achieved FLOP/s is the training matmul FLOPs actually computed
+(3 x the agent's ``forward_flops`` of every sequence, which counts the prompt positions' skipped outputs as not
+computed; agents without ``forward_flops`` report none) per second of training steps, as a fraction of a float32
+matmul peak measured here with the same number of threads. Tokens/s counts every input position of the training
+sequences. Writes RESULTS/pretrain_speed.json.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import replace
 
 import torch
 
+from agents.config import config_to_dict
 from agents.pretrain import PretrainConfig, pretrain
-from common import write_result
+from common import add_agent_arguments, add_results_arguments, agent_options, write_result
+from parity_env import Task
 
 
 def matmul_peak(threads: int, n: int = 512, repeats: int = 50) -> float:
@@ -38,34 +41,41 @@ def matmul_peak(threads: int, n: int = 512, repeats: int = 50) -> float:
     return 2 * n**3 / best
 
 
+def timed_run(cfg: PretrainConfig, peak: float) -> dict:
+    """One seed's pre-training: when it learned the chain, its throughput, its final evaluation and its log."""
+    r = pretrain(cfg, progress=False)
+    flops = r.flop_per_s
+    fraction = flops / peak if flops is not None else None
+    decay = next((p["samples"] for p in r.log if p["lr"] < cfg.lr and p["samples"] > cfg.warmup_samples), None)
+    print(f"seed {cfg.seed}: {r.stop_reason} at {r.time_to_learned_s} s, {r.samples:,} samples (lr decaying from "
+          f"{decay}), {r.tokens_per_s:,.0f} tok/s, "
+          + (f"{flops / 1e9:.2f} GFLOP/s ({fraction:.1%} of peak), " if flops is not None else "")
+          + f"greedy {r.metrics['greedy_accuracy']:.3f} length {r.metrics['greedy_mean_length']:.2f}", flush=True)
+    return {"seed": cfg.seed, "learned": r.stop_reason == "learned", "time_to_learned_s": r.time_to_learned_s,
+            "samples": r.samples, "steps": r.steps, "wall_time_s": r.wall_time_s, "decaying_at": decay,
+            "tokens_per_s": r.tokens_per_s, "achieved_flop_s": flops, "fraction_of_peak": fraction,
+            "final": r.metrics, "log": r.log}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--max-samples", type=int, default=1_500_000, help="per-seed budget (a seed that needs more fails)")
+    parser.add_argument("--d", type=int, default=24)
+    parser.add_argument("--p-long", type=float, default=0.01)
+    add_agent_arguments(parser)
+    add_results_arguments(parser)
     args = parser.parse_args()
-    base = PretrainConfig(max_samples=args.max_samples, final_eval_n=2048)
+    base = PretrainConfig(task=Task(d=args.d, p_long=args.p_long), **agent_options(args), max_samples=args.max_samples,
+                          final_eval_n=2048)
     peak = matmul_peak(base.threads or torch.get_num_threads())
-    runs = []
-    for seed in args.seeds:
-        cfg = PretrainConfig(**{**asdict(base), "seed": seed})
-        r = pretrain(cfg, progress=False)
-        flops = r.flop_per_s
-        decay = next((p["samples"] for p in r.log if p["lr"] < cfg.lr and p["samples"] > cfg.warmup_samples), None)
-        runs.append({"seed": seed, "learned": r.stop_reason == "learned", "time_to_learned_s": r.time_to_learned_s,
-                     "samples": r.samples, "steps": r.steps, "wall_time_s": r.wall_time_s, "decaying_at": decay,
-                     "tokens_per_s": r.tokens_per_s, "achieved_flop_s": flops, "fraction_of_peak": flops / peak,
-                     "final": r.metrics, "log": r.log})
-        print(f"seed {seed}: {r.stop_reason} at {r.time_to_learned_s} s, {r.samples:,} samples (lr decaying from "
-              f"{decay}), "
-              f"{r.tokens_per_s:,.0f} tok/s, {flops / 1e9:.2f} GFLOP/s ({flops / peak:.1%} of peak), "
-              f"greedy {r.metrics['greedy_accuracy']:.3f} length {r.metrics['greedy_mean_length']:.2f}", flush=True)
+    runs = [timed_run(replace(base, seed=seed), peak) for seed in args.seeds]
     times = [r["time_to_learned_s"] for r in runs if r["learned"]]
     summary = {"all_learned": all(r["learned"] for r in runs), "median_s": statistics.median(times) if times else None,
                "max_s": max(times) if times else None, "matmul_peak_flop_s": peak,
                "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs)}
     print(json.dumps(summary))
-    write_result("pretrain_speed", {"benchmark": "pretrain_speed", "config": {**asdict(base), "betas": list(base.betas)},
-                                    "summary": summary, "runs": runs})
+    write_result("pretrain_speed", {"config": config_to_dict(base), "summary": summary, "runs": runs}, args.results)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""Each shipped algorithm from one pretrained checkpoint: greedy accuracy and answer length against RL steps (Fig. 3).
+"""Does each RL algorithm lift accuracy and length together (Fig. 3)? python benchmarks/rl_algorithms.py --checkpoint CKPT
 
-    nice python benchmarks/rl_algorithms.py --checkpoint runs/pre [--algos reinforce ppo grpo star --seeds 0 1 2]
-    python benchmarks/plot_rl_algorithms.py          # benchmarks/figures/rl_algorithms.png from the saved results
+    python benchmarks/rl_algorithms.py --checkpoint CKPT [--algos reinforce ppo grpo star --seeds 0 1 2 --steps 1000]
+    python benchmarks/plots.py rl_algorithms --results runs/benchmarks      # its figure
 
-For every algorithm and seed, ``finetune`` runs with its defaults until greedy accuracy holds >= 99% (two consecutive
-probes on 2000 fresh prompts), then trains ``--after`` more steps (``--after-star`` more rounds for STaR) to show
-that it stays there. Probes every 5 steps (every round for STaR). Recorded per probe: greedy accuracy and mean
-greedy answer length (bits before EOS); per step: reward and sampled answer length; per run: the step and the wall
-time at which it was solved, the lowest greedy accuracy after that, and the final ``evaluate`` on 4096 prompts.
+For every algorithm and seed, ``finetune`` runs from the checkpoint (any agent) with the algorithm's defaults until
+greedy accuracy holds >= 99% (two consecutive probes on 2000 fresh prompts), then trains ``--after`` more steps
+(``--after-star`` more rounds for STaR) to show that it stays there. Probes every 5 steps (every round for STaR).
+Recorded per probe: greedy accuracy and mean greedy answer length (bits before EOS); per step: reward and sampled
+answer length; per run: the step and the wall time at which it was solved, the lowest greedy accuracy after that,
+and the final ``evaluate`` on 4096 prompts. Writes RESULTS/NAME.json (--name, default rl_algorithms).
 """
 
 from __future__ import annotations
@@ -18,16 +19,24 @@ import torch
 
 from agents.checkpoint import load_checkpoint
 from agents.rl import ALGORITHMS, FinetuneConfig, finetune
-from common import write_result
+from common import add_results_arguments, write_result
+
+
+def probe_curves(log: list[dict]) -> dict:
+    """The greedy probes of a fine-tuning log: their steps, greedy accuracy and greedy answer length."""
+    probes = [e for e in log if "greedy_accuracy" in e]
+    return {"probe_steps": [e["step"] for e in probes], "greedy_accuracy": [e["greedy_accuracy"] for e in probes],
+            "greedy_length": [e["greedy_mean_length"] for e in probes]}
 
 
 def run(checkpoint: str, algo: str, seed: int, after: int, steps: int, threads: int, temperature: float = 1.0) -> dict:
-    ckpt = load_checkpoint(checkpoint)
+    """One fine-tuning run from ``checkpoint``: when it was solved, whether it stayed, and its curves."""
     cfg = FinetuneConfig(algo=algo, seed=seed, steps=steps, steps_after_solved=after, threads=threads,
                          temperature=temperature)
-    result = finetune(ckpt.model, cfg, task=ckpt.task, progress=False)
-    probes = [e for e in result.log if "greedy_accuracy" in e]
-    after_solved = [e["greedy_accuracy"] for e in probes if result.solved_step and e["step"] > result.solved_step]
+    result = finetune(checkpoint, cfg, progress=False)
+    curves = probe_curves(result.log)
+    after_solved = [acc for step, acc in zip(curves["probe_steps"], curves["greedy_accuracy"])
+                    if result.solved_step and step > result.solved_step]
     print(f"{algo} seed {seed}: solved at step {result.solved_step} ({result.time_to_solved_s} s), "
           f"min accuracy after {min(after_solved, default=None)}, final {result.metrics.get('greedy_accuracy')}")
     return {
@@ -37,9 +46,7 @@ def run(checkpoint: str, algo: str, seed: int, after: int, steps: int, threads: 
         "final": result.metrics,
         "steps": [e["step"] for e in result.log], "reward": [e["reward"] for e in result.log],
         "sampled_length": [e["mean_length"] for e in result.log],
-        "probe_steps": [e["step"] for e in probes],
-        "greedy_accuracy": [e["greedy_accuracy"] for e in probes],
-        "greedy_length": [e["greedy_mean_length"] for e in probes],
+        **curves,
     }
 
 
@@ -53,13 +60,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="most steps (STaR rounds) per run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
-    parser.add_argument("--name", default="rl_algorithms", help="results/NAME.json (default rl_algorithms)")
+    parser.add_argument("--name", default="rl_algorithms", help="RESULTS/NAME.json (default rl_algorithms)")
+    add_results_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     runs = [run(args.checkpoint, algo, seed, args.after_star if algo == "star" else args.after, args.steps,
                 args.threads, args.temperature) for algo in args.algos for seed in args.seeds]
-    write_result(args.name, {"checkpoint": str(args.checkpoint), "task": load_checkpoint(args.checkpoint).task,
-                             "temperature": args.temperature, "runs": runs})
+    task = load_checkpoint(args.checkpoint).task.to_dict()
+    write_result("rl_algorithms", {"checkpoint": str(args.checkpoint), "task": task, "temperature": args.temperature,
+                                   "runs": runs}, args.results, name=args.name)
 
 
 if __name__ == "__main__":

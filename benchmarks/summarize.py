@@ -1,17 +1,20 @@
-"""Print the headline numbers of every saved result in benchmarks/results/ as Markdown (what the READMEs quote).
+"""What are the headline numbers of the saved results? python benchmarks/summarize.py [--results DIR]
 
-    python benchmarks/summarize.py            # one section per result file that exists
+    python benchmarks/summarize.py                           # the committed results, benchmarks/results/
+    python benchmarks/summarize.py --results runs/benchmarks # your own runs
 
-Nothing here measures anything: it only reads the JSON the benchmark scripts wrote, so every number it prints can be
-traced to the command that made its file (listed in benchmarks/README.md).
+Prints one Markdown section per result file (what the READMEs quote). Nothing here measures anything: it only reads
+the JSON the benchmark scripts wrote, so every number it prints can be traced to the command that made its file
+(listed in benchmarks/README.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from common import COMMITTED_RESULTS, result_kind
 
 
 def _f(x, fmt=".3f"):
@@ -69,12 +72,13 @@ def pretrain_speed(r):
     yield (f"all learned: {s['all_learned']}; time to chain learned median {_f(s['median_s'], '.1f')} s, max "
            f"{_f(s['max_s'], '.1f')} s; median {s['median_tokens_per_s']:,.0f} tokens/s")
     for x in r["runs"]:
+        flops = (f"{x['achieved_flop_s'] / 1e9:.1f} GFLOP/s = {x['fraction_of_peak']:.1%} of the measured matmul peak"
+                 if x["achieved_flop_s"] is not None else "no FLOP count for this agent")
         yield (f"- seed {x['seed']}: {'learned' if x['learned'] else 'NOT learned'} at {_f(x['time_to_learned_s'], '.1f')}"
-               f" s, {x['samples']:,} samples, {x['achieved_flop_s'] / 1e9:.1f} GFLOP/s = "
-               f"{x['fraction_of_peak']:.1%} of the measured matmul peak; greedy {x['final']['greedy_accuracy']:.3f}")
+               f" s, {x['samples']:,} samples, {flops}; greedy {x['final']['greedy_accuracy']:.3f}")
 
 
-def rl_algorithms(r, name="rl_algorithms"):
+def rl_algorithms(r):
     t = r["task"]
     yield f"d = {t['d']}, p_long = {t['p_long']}, temperature {r.get('temperature', 1.0)}"
     yield "| algo | seed | solved at step | time to solved (s) | lowest greedy after | final greedy acc / length |"
@@ -128,11 +132,19 @@ def env_throughput(r):
     yield "| impl | batch | token-steps/s | ratio to single |"
     yield "|---|---|---|---|"
     for x in r["results"]:
-        yield f"| {x['impl']} ({x['device']}) | {x['batch']} | {x['token_steps_per_s']:.3g} | {x['ratio_to_single']:.3g} |"
+        yield f"| {x['impl']} ({x['device']}) | {x['batch']} | {x['token_steps_per_s']:.3g} | {_f(x['ratio_to_single'], '.3g')} |"
     yield f"sampler: {r['sampler']['sequences_per_minute'] / 1e6:.1f}M sequences/minute at d = {r['sampler']['d']}"
 
 
-def fig1(r):
+def env_step_profile(r):
+    for x in r["floor"]:
+        yield f"- {x['impl']} ({x['device']}), batch {x['batch']}: {x['token_steps_per_s']:.3g} token-steps/s"
+    for b in r["torch_breakdown"]:
+        yield (f"- batch {b['batch']}: {b['total_us']:.1f} µs a step = step {b['advance_us']:.1f} + reset "
+               f"{b['reset_rows_us']:.1f} + entries {b['entries_us']:.1f} + TorchRL/tensordict {b['other_us']:.1f}")
+
+
+def paper_scale(r):
     for x in r["runs"]:
         yield (f"- seed {x['seed']}: NTP learned the chain at {x['pretrain']['samples']:,} samples (greedy "
                f"{x['pretrain']['metrics']['greedy_accuracy']:.3f}); RL {x['finetune']['episodes']:,} episodes to greedy "
@@ -140,19 +152,24 @@ def fig1(r):
                f"NTP alone to {x['control']['samples']:,} samples: greedy {x['control']['metrics']['greedy_accuracy']:.3f}")
 
 
-d50_cpu = fig1  # the same pipeline (paper_scale.py) at d = 50
+SUMMARIES = {f.__name__: f for f in (calibration, threshold, leap, generation_speed, pretrain_speed, rl_algorithms,
+                                     temperature, rl_controls, star_recursion, too_early, rl_speed, env_throughput,
+                                     env_step_profile, paper_scale)}
 
 
 def main() -> None:
-    for path in sorted(RESULTS.glob("*.json")):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=COMMITTED_RESULTS, metavar="DIR",
+                        help="directory of result JSON files (default: the committed benchmarks/results)")
+    args = parser.parse_args()
+    paths = sorted(args.results.glob("*.json"))
+    if not paths:
+        parser.error(f"--results {args.results}: no result JSON files there")
+    for path in paths:
         r = json.loads(path.read_text())
-        fn = globals().get(path.stem) or globals().get(path.stem.split("_")[0])  # threshold_high -> threshold
+        summary = SUMMARIES.get(result_kind(path.stem, r))
         print(f"### {path.stem}\n{_hw(r)}\n")
-        if fn is None:
-            print("(no summary)\n")
-            continue
-        for line in fn(r):
-            print(line)
+        print("\n".join(summary(r)) if summary else "(no summary)")
         print()
 
 

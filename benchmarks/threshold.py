@@ -1,12 +1,13 @@
-"""The 1/3 threshold (Theorem 1): greedy accuracy after pre-training against p_long, same budget for all, >= 3 seeds.
+"""Does NTP alone generalise only for p_long > 1/3 (Theorem 1)? python benchmarks/threshold.py
 
-    nice python benchmarks/threshold.py [--p-long 0.2 0.25 0.3 0.35 0.4 0.5 --seeds 0 1 2 --budget 600000]
-    python benchmarks/plot_threshold.py            # with the prediction: greedy continues iff 2p/(1+p) > 1/2
+    python benchmarks/threshold.py [--p-long 0.2 0.25 0.3 0.35 0.4 0.5 --seeds 0 1 2 --budget 600000 --n 4096 --d 24]
+    python benchmarks/threshold.py --p-long 0.4 0.5 --name threshold_high      # a sweep split across processes
+    python benchmarks/plots.py threshold --results runs/benchmarks             # draws threshold.json and threshold_*.json
 
 Every run trains on exactly --budget demonstrations (no early stop), at least 3x what p_long = 0.25 needs to learn the
 chain (the samples at which its chain check first passed are recorded per run to show it), then greedy accuracy and
-length are measured on --n fresh prompts. Tens of minutes on 2 CPU cores. Writes benchmarks/results/NAME.json (--name,
-default threshold) after every run, so sweeps can be split across processes (e.g. --p-long 0.4 0.5 --name threshold_high).
+length are measured on --n fresh prompts. Writes RESULTS/NAME.json (--name, default threshold) after every run, so
+that a stopped sweep keeps what it measured.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import argparse
 
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
-from common import write_result
+from common import add_agent_arguments, add_results_arguments, agent_options, chain_learned_at, write_result
+from parity_env import Task
 
 
 def main() -> None:
@@ -26,24 +28,25 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4096, help="fresh prompts of the greedy evaluation")
     parser.add_argument("--d", type=int, default=24)
     parser.add_argument("--name", default="threshold",
-                        help="results/NAME.json (default threshold); plot_threshold.py reads every threshold*.json")
+                        help="RESULTS/NAME.json (default threshold); plots.py threshold draws every threshold_*.json too")
+    add_agent_arguments(parser)
+    add_results_arguments(parser)
     args = parser.parse_args()
     runs = []
     for p in args.p_long:
         for seed in args.seeds:
-            cfg = PretrainConfig(d=args.d, p_long=p, seed=seed, max_samples=args.budget, stop_when_learned=False,
-                                 eval_every=51_200, final_eval_n=0)
+            cfg = PretrainConfig(task=Task(d=args.d, p_long=p), **agent_options(args), seed=seed,
+                                 max_samples=args.budget, stop_when_learned=False, eval_every=51_200, final_eval_n=0)
             r = pretrain(cfg, progress=False)
-            m = evaluate(r.model, cfg.task, n=args.n, seed=1000 + seed)
-            learned_at = next((pt["samples"] for pt in r.log if pt["chain_learned"]), None)
+            m = evaluate(r.agent, cfg.task, n=args.n, seed=1000 + seed)
+            learned_at = chain_learned_at(r.log)
             runs.append({"p_long": p, "seed": seed, "samples": r.samples, "chain_learned_at": learned_at,
                          "greedy_accuracy": m["greedy_accuracy"], "greedy_mean_length": m["greedy_mean_length"],
                          "sampled_long_fraction": m["sampled_long_fraction"], "wall_time_s": r.wall_time_s})
             print(f"p_long {p} seed {seed}: greedy {m['greedy_accuracy']:.3f} length {m['greedy_mean_length']:.1f}, "
                   f"chain learned at {learned_at} samples", flush=True)
-            # after every run, so that a stopped sweep keeps what it measured
-            write_result(args.name, {"benchmark": "threshold", "d": args.d, "budget": args.budget, "n": args.n,
-                                     "runs": runs})
+            write_result("threshold", {"d": args.d, "budget": args.budget, "n": args.n, "agent": args.agent,
+                                       "agent_config": args.agent_config, "runs": runs}, args.results, name=args.name)
 
 
 if __name__ == "__main__":

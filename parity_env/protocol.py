@@ -55,6 +55,12 @@ def check_probability(name: str, value: Any) -> float:
     return value
 
 
+def check_seed(seed: Any) -> int | None:
+    """None, or a seed as a Python int in [0, 2^64) (every env takes the same seeds; bools and larger ints, which
+    would alias smaller ones in a 64-bit generator, are refused)."""
+    return None if seed is None else check_int("seed", seed, 0, 2**64 - 1)
+
+
 def check_reward_mode(reward: Any) -> str:
     if not isinstance(reward, str) or reward not in REWARD_MODES:
         raise ValueError(f"reward must be one of {REWARD_MODES}; got {reward!r}")

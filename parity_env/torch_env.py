@@ -59,7 +59,8 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from .demonstrations import make_rng
-from .protocol import EXACT_ID_MAX_D, N_ACTIONS, PAD, SEP, VOCAB_SIZE, chain_positions, check_int, prompt_id_weights
+from .protocol import (EXACT_ID_MAX_D, N_ACTIONS, PAD, SEP, VOCAB_SIZE, chain_positions, check_int, check_seed,
+                       prompt_id_weights)
 from .step_table import (
     CODE,
     CORRECT,
@@ -92,7 +93,11 @@ TOKEN_DTYPE = torch.uint8
 """dtype of the ``tokens`` entry: every step hands out a fresh (B, L) token tensor (a rollout keeps each step's), and in
 bytes rather than int64 those copies move 8x less memory, the largest saving at large B (the numpy envs keep int64;
 the values are equal). ``agents.model.GPT`` reads any integer dtype."""
-DECK_ROWS = 32768  # group_size 1: prompts prepared per deck refill: K = max(2, ceil(DECK_ROWS / B)) per row
+DECK_ROWS = 32768  # group_size 1: prompts prepared per deck refill (K = max(2, ceil(DECK_ROWS / B)) per row) ...
+DECK_BYTES = 2**25  # ... but at most 32 MiB of tokens a refill, so that the deck stays a few times the token buffers
+MAX_RESPONSE_LEN = 4096
+"""Longest response the env's step table is built for: the table holds 384 rows of 32 bytes per response slot (50 MB
+at 4096); the numpy envs, whose memory is their token buffers only, have no such limit."""
 
 
 def _shallow_copy(value: Any) -> Any:
@@ -179,7 +184,12 @@ class ParityCoTTorchEnv(EnvBase):
         task: Task | dict | None = None,
     ):
         self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
+        seed = check_seed(seed)
         d, leap, max_response_len = self.task.d, self.task.leap, self.task.max_response_len
+        if max_response_len > MAX_RESPONSE_LEN:
+            raise ValueError(f"max_response_len must be <= {MAX_RESPONSE_LEN} in ParityCoTTorchEnv, whose step table "
+                             f"grows with it (got {max_response_len}; its default is d + 1): give a smaller one, or use "
+                             "ParityCoTVectorEnv, which has no such limit")
         reward, p_long = self.task.reward, self.task.p_long
         batch_size = torch.Size(batch_size)
         if len(batch_size) != 1:
@@ -203,9 +213,11 @@ class ParityCoTTorchEnv(EnvBase):
         self._prompt_step = prompt_step(d)  # stream counter advance per prompt
         self._row_block = torch.arange(n_rows, device=dev) // group_size  # (B,)
         self._row_ids = torch.arange(n_rows, device=dev)  # (B,) for _reset_rows' gather
+        self._action_shape = torch.Size([n_rows])
         self._spare_ids = torch.arange(n_rows, 2 * n_rows, device=dev)  # (B,) the spare token rows, idem
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + d + 1  # (B,) flat index of slot 0
-        self._deck_episodes = torch.arange(max(2, -(-DECK_ROWS // n_rows)), device=dev)  # (K,) per deck refill
+        deck_rows = min(DECK_ROWS, DECK_BYTES // self.seq_len)
+        self._deck_episodes = torch.arange(max(2, -(-deck_rows // n_rows)), device=dev)  # (K,) per deck refill
         self._template = torch.full((self.seq_len,), PAD, dtype=TOKEN_DTYPE, device=dev)  # (L,)
         self._template[d] = SEP
         self._make_specs(n_rows)
@@ -241,7 +253,7 @@ class ParityCoTTorchEnv(EnvBase):
         if seed is None:
             self._rng.seed()
         else:
-            self._rng.manual_seed(check_int("seed", seed, 0) % 2**64)
+            self._rng.manual_seed(check_seed(seed))
 
     def get_rng_state(self) -> torch.Tensor:
         """The state (uint8) of the env's private episode generator: saved with a run, so that a resumed run draws the
@@ -421,6 +433,11 @@ class ParityCoTTorchEnv(EnvBase):
             raise RuntimeError("step called before reset: call env.reset() first")
         if action.dtype != torch.int64:
             raise TypeError(f"action must be an int64 tensor of tokens in {{0, 1, 2}}; got dtype {action.dtype}")
+        if action.shape != self._action_shape:
+            if action.shape != self._action_shape + (1,):
+                raise ValueError(f"action must have shape (B,) = {tuple(self._action_shape)} (or (B, 1)); got "
+                                 f"{tuple(action.shape)}")
+            action = action.reshape(-1)  # TorchRL's categorical specs often give a trailing 1
         if step_mask is not None:
             step_mask = step_mask.reshape(-1)  # (B,)
             action = torch.where(step_mask, action, 0)

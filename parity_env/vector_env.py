@@ -37,6 +37,7 @@ from .protocol import (
     VOCAB_SIZE,
     check_bits,
     check_int,
+    check_seed,
     hashed_prompt_bits,
     long_answer,
     prompt_ids,
@@ -74,7 +75,11 @@ class ParityCoTVectorEnv(VectorEnv):
         group_size: int = 1,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         task: Task | dict | None = None,
+        render_mode: None = None,
     ):
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None: the vector env does not render (got {render_mode!r}); render "
+                             "single episodes with gym.make('ParityCoT-v0', render_mode='ansi' or 'rgb_array')")
         self.num_envs = check_int("num_envs", num_envs, 1)
         self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
         self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, self.task.max_response_len
@@ -100,6 +105,7 @@ class ParityCoTVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        seed = check_seed(seed)
         options = check_options(options, ("bits", "reset_mask"))
         n = self.num_envs
         given = None

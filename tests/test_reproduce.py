@@ -1,10 +1,6 @@
-"""The main job and the GPU script, end to end on tiny tasks, plus their bad input."""
+"""The main job, end to end on tiny tasks, plus its bad input (the GPU script: tests/test_benchmarks.py)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +8,6 @@ from conftest import run_cli
 
 from agents.cli import main as cli_main
 from agents.reproduce import ReproduceConfig, format_table
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_reproduce_end_to_end(tmp_path, capsys):
@@ -76,22 +70,3 @@ def test_reproduce_refuses_a_non_empty_out(tmp_path, capsys):
 
 def test_default_out_is_stable():
     assert ReproduceConfig().out == "runs/reproduce"
-
-
-def test_gpu_script_small_on_cpu(tmp_path):
-    env = {**os.environ, "PYTHON": sys.executable}
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--small", "--out", str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads((tmp_path / "paper_scale" / "paper_scale.json").read_text())
-    run = result["runs"][0]
-    assert run["pretrain"]["stop_reason"] == "learned"
-    assert run["finetune"]["metrics"]["greedy_accuracy"] >= 0.99
-    assert (tmp_path / "paper_scale.png").exists()
-    for name in ("env_throughput", "generation_speed", "rl_speed"):  # the speed benchmarks, tiny, with --out
-        assert json.loads((tmp_path / f"{name}.json").read_text())["hardware"], name
-
-
-def test_gpu_script_rejects_unknown_options(tmp_path):
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--fast"], capture_output=True, text=True)
-    assert proc.returncode == 2 and "unknown option --fast" in proc.stderr

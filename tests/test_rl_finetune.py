@@ -81,7 +81,7 @@ def test_a_solved_run_resumes_without_training_further(ckpt, tmp_path, capsys):
     assert first.stop_reason == "solved" and first.steps == 1
     assert cli(["finetune", str(ckpt), "--out", str(out), "--resume", "--steps", "20", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "solved after 1 steps" in printed and "solved at step 1" in printed
+    assert "stopped after 1 steps" in printed and "(solved); solved at step 1" in printed
 
 
 def test_resume_continues_from_the_last_checkpoint(ckpt, tmp_path):

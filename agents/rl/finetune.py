@@ -44,11 +44,12 @@ from parity_env.protocol import check_int, check_reward_mode
 from parity_env.task import Task
 
 from ..agent import agent_device, check_agent
-from ..checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, load_loss_state, save_checkpoint
+from ..checkpoint import (RUN_SUBDIR, CheckpointError, load_checkpoint, load_loss_state, recover_checkpoint,
+                          save_checkpoint)
 from ..config import config_to_dict
 from ..evaluate import evaluate
 from ..generate import check_temperature, generate
-from ..training import check_finite, prepare_out_dir, resolve_device, set_threads
+from ..training import DivergedError, check_finite, check_weights, read_log, resolve_device, run_directory, set_threads
 from .advantages import kl_k3, masked_mean
 from .algorithms import ALGORITHMS, Algorithm, build_algorithm, defaults
 from .episodes import EpisodeCollector
@@ -191,7 +192,13 @@ def finetune(
     agent, task = _load_start(start, task, device)
     if cfg.reward is not None:
         task = replace(task, reward=cfg.reward)
-    out = prepare_out_dir(cfg.out, cfg.resume) if cfg.out is not None else None
+    with run_directory(cfg.out, cfg.resume) as out:
+        return _train(agent, task, cfg, loss_module, prepare, out, device, progress, t_start)
+
+
+def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Path | None, device: torch.device,
+           progress: bool, t_start: float) -> FinetuneResult:
+    """The run of ``finetune`` in its locked run directory ``out`` (None: nothing written)."""
     state = {"step": 0, "episodes": 0, "streak": 0, "solved_step": None, "time_to_solved_s": None, "elapsed_s": 0.0}
     saved = None
     if cfg.resume:
@@ -239,7 +246,11 @@ def finetune(
     try:
         while state["step"] < cfg.steps and not solved_long_enough():
             t0 = time.perf_counter()
-            episodes = torch.cat([collector.collect() for _ in range(algorithm.rounds)])  # (B * rounds,)
+            try:
+                episodes = torch.cat([collector.collect() for _ in range(algorithm.rounds)])  # (B * rounds,)
+            except DivergedError as e:
+                raise DivergedError(f"step {state['step'] + 1}: {e}; lower --lr (no non-finite checkpoint was "
+                                    "written; the last good one is kept)") from None
             t_collect = time.perf_counter() - t0
             losses = _update(algorithm, optimizer, params, algorithm.prepare(episodes), cfg, shuffle, state["step"])
             state["step"] += 1
@@ -296,12 +307,17 @@ def _load_start(start, task: Task | None, device: torch.device) -> tuple[torch.n
 def _restore(out: Path, cfg: FinetuneConfig, task: Task, device: torch.device):
     """The checkpoint of the run in ``out``, checked against ``cfg`` and ``task``."""
     path = out / RUN_SUBDIR
+    recover_checkpoint(path)
     if not path.exists():
         raise FileNotFoundError(f"--resume: no checkpoint to resume from at {path}")
     ckpt = load_checkpoint(path, device)
     saved = ckpt.meta.get("finetune")
-    if not isinstance(saved, dict) or not isinstance(ckpt.meta.get("finetune_state"), dict):
+    saved_state = ckpt.meta.get("finetune_state")
+    if not isinstance(saved, dict) or not isinstance(saved_state, dict):
         raise CheckpointError(f"{path}: not a fine-tuning checkpoint (no finetune config / state)")
+    lacking = [k for k in ("step", "episodes", "streak", "solved_step") if k not in saved_state]
+    if lacking:
+        raise CheckpointError(f"{path}: the saved training state lacks {lacking}; it cannot be resumed: start a new run")
     now = config_to_dict(cfg)
     diff = {k: (saved.get(k), now[k]) for k in now if k not in RESUMABLE and saved.get(k) != now[k]}
     if diff:
@@ -332,10 +348,9 @@ def _restore_streams(ckpt, agent, algorithm, optimizer, generator, shuffle, prob
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint a run resumes from."""
-    if path.exists():
-        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in lines))
+    """Drop log lines written after the checkpoint a run resumes from (and a line cut short by a kill)."""
+    entries = [e for e in read_log(path) if e["step"] <= step]
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
 
 
 def _update(algorithm: Algorithm, optimizer, params, batch: TensorDict, cfg: FinetuneConfig,
@@ -358,6 +373,7 @@ def _update(algorithm: Algorithm, optimizer, params, batch: TensorDict, cfg: Fin
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             check_finite(step + 1, loss, grad_norm, optimizer.param_groups[0]["lr"])
             optimizer.step()
+            check_weights(step + 1, params, optimizer.param_groups[0]["lr"])
             n += 1
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for k, v in out.items():
@@ -437,9 +453,10 @@ def main(args) -> int:
             raise CheckpointError(f"checkpoint {args.checkpoint} is for d = {ckpt_task.d}; --d {args.d} given")
     result = finetune(args.checkpoint, cfg, progress=args.progress)
     m = result.metrics
-    solved = (f"; solved at step {result.solved_step} ({result.time_to_solved_s:.1f} s)"
-              if result.solved_step is not None else "")
-    print(f"{result.stop_reason} after {result.steps} steps, {result.episodes} episodes, {result.wall_time_s:.1f} s"
+    solved = (f"solved at step {result.solved_step} ({result.time_to_solved_s:.1f} s)" if result.solved_step is not None
+              else f"not solved (greedy accuracy >= {cfg.target_accuracy} in {cfg.target_evals} probes in a row)")
+    why = "the step budget (--steps) is spent" if result.stop_reason == "steps" else "solved"
+    print(f"stopped after {result.steps} steps, {result.episodes:,} episodes, {result.wall_time_s:.1f} s ({why}); "
           + solved)
     if m:
         print(f"greedy accuracy {m['greedy_accuracy']:.4f}, greedy length {m['greedy_mean_length']:.2f}, "

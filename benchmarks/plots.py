@@ -1,0 +1,377 @@
+"""What does a saved result look like? python benchmarks/plots.py NAME [NAME ...] [--results DIR --figures DIR]
+
+    python benchmarks/plots.py calibration               # benchmarks/figures/calibration.png from the committed JSON
+    python benchmarks/plots.py --all                     # every committed result that has a drawing
+    python benchmarks/plots.py fig1 --results runs/benchmarks --figures /tmp/figures
+
+Draws FIGURES/NAME.png from RESULTS/NAME.json without rerunning anything. A sweep a script may split across processes
+(temperature, threshold: ``--name temperature_star``) is drawn from NAME.json and every NAME_*.json together. The
+drawing is chosen by the result's "benchmark" entry (results older than that entry: by their name; fig1 and d50_cpu
+are paper_scale runs). One drawing function per benchmark, registered in ``DRAWINGS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from common import COMMITTED_FIGURES, COMMITTED_RESULTS, read_result, result_kind  # noqa: E402
+
+SPLIT_SWEEPS = ("temperature", "threshold")
+"""Benchmarks whose runs may be spread over NAME.json and NAME_*.json (merged before drawing)."""
+UNSHARED = ("runs", "hardware", "wall_time_s")
+"""Entries the parts of a split sweep may differ in; every other entry must agree."""
+
+
+# --------------------------------------------------------------------------------------------------- shared axes
+def label_rl_axes(axes, algos: list[str], titles: list[str], legend_size: int = 8) -> None:
+    """Titles, the 99% line, axis labels and legends of a (2, n) grid: greedy accuracy (top) and greedy answer length
+    (bottom) against RL steps, one column per algorithm (STaR's steps are rounds)."""
+    for col, (algo, title) in enumerate(zip(algos, titles)):
+        axes[0, col].set_title(title)
+        axes[0, col].axhline(0.99, color="k", lw=0.5, ls="--")
+        axes[1, col].set_xlabel("RL step" + (" (round)" if algo == "star" else ""))
+        axes[0, col].legend(fontsize=legend_size)
+    axes[0, 0].set_ylabel("greedy accuracy")
+    axes[1, 0].set_ylabel("greedy answer length (bits)")
+
+
+def rl_grid(runs: list[dict], width: float):
+    """A (2, n) grid, one column per algorithm of ``runs`` (in order of appearance), rows sharing their y axis."""
+    algos = list(dict.fromkeys(r["algo"] for r in runs))
+    fig, axes = plt.subplots(2, len(algos), figsize=(width * len(algos), 6), squeeze=False, sharey="row")
+    return fig, axes, algos
+
+
+def plot_probes(axes_pair, run: dict, **style) -> None:
+    """A run's greedy accuracy (top axis) and greedy answer length (bottom axis) against its probe steps."""
+    top, bottom = axes_pair
+    top.plot(run["probe_steps"], run["greedy_accuracy"], **style)
+    bottom.plot(run["probe_steps"], run["greedy_length"], **style)
+
+
+def task_title(data: dict) -> str:
+    return f"d = {data['task']['d']}, p_long = {data['task']['p_long']}"
+
+
+# --------------------------------------------------------------------------------------------------- drawings
+def draw_calibration(data: dict, results: Path):
+    rows = data["rows"]
+    p = [r["p_long"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.errorbar(p, [r["sampled_long_fraction"] for r in rows], yerr=[r["band"] for r in rows], fmt="o", capsize=3,
+                 label="sampled long fraction (bar: pass band)")
+    ax1.plot([0.008, 0.3], [0.008, 0.3], "k:", label="p_long")
+    ax1.set(xscale="log", yscale="log", xlabel="p_long", ylabel="long fraction at temperature 1",
+            title=f"length calibration after NTP (d={data['d']})")
+    ax1.legend(fontsize=8)
+    ax2.plot(p, [r["greedy_accuracy"] for r in rows], "o-", label="greedy accuracy")
+    ax2.plot(p, [r["sampled_long_accuracy"] or 0 for r in rows], "s-", label="accuracy of sampled long answers")
+    ax2.axhspan(0.45, 0.55, color="gray", alpha=0.2, label="chance band")
+    ax2.set(xscale="log", xlabel="p_long", ylabel="accuracy", ylim=(0, 1.05))
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_generation_speed(data: dict, results: Path):
+    fig, ax = plt.subplots(figsize=(5, 4))
+    keys = ["uncached", "cached"]
+    ax.bar(keys, [data[k]["tokens_per_s"] for k in keys], color=["tab:gray", "tab:blue"])
+    ax.set(ylabel="new tokens / s", title=f"d={data['d']}, batch {data['batch']}, {data['new_tokens_per_row']} "
+           f"tokens/row: {data['speedup']:.1f}x")
+    fig.tight_layout()
+    return fig
+
+
+def draw_leap(data: dict, results: Path):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for run in data["runs"]:
+        curve = run["curve"]
+        x = [p["samples"] for p in curve]
+        ax1.plot(x, [p["greedy_accuracy"] for p in curve], label=f"seed {run['seed']}")
+        ax2.plot(x, [p["greedy_mean_length"] for p in curve], label=f"seed {run['seed']}")
+    ax1.axhline(0.5, color="k", ls=":", lw=1)
+    ax1.set(xlabel="demonstrations seen", ylabel="greedy accuracy", ylim=(0, 1.05),
+            title=f"leap {data['leap']}, p_long {data['p_long']}, d={data['d']}")
+    ax2.set(xlabel="demonstrations seen", ylabel="greedy answer length (bits)")
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_paper_scale(data: dict, results: Path):
+    """One thin line per seed (the spread), NTP alone in blue and NTP followed by RL in red."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    for i, run in enumerate(data["runs"]):
+        pre, ft, control = run["pretrain"], run["finetune"], run["control"]
+        ntp = [p for p in pre["log"] + control["log"] if p.get("greedy_accuracy") is not None]
+        ax.plot([p["samples"] for p in ntp], [p["greedy_accuracy"] for p in ntp], "o-", ms=2.5, lw=1, color="C0",
+                alpha=0.8, label="next-token prediction only" if i == 0 else None)
+        rl = [p for p in ft["log"] if p.get("greedy_accuracy") is not None]
+        last = [p for p in pre["log"] if p.get("greedy_accuracy") is not None][-1:]  # RL starts where NTP stopped
+        rl = [{"episodes": 0, "greedy_accuracy": p["greedy_accuracy"]} for p in last] + rl
+        ax.plot([pre["samples"] + p["episodes"] for p in rl], [p["greedy_accuracy"] for p in rl], "o-", ms=2.5, lw=1,
+                color="C3", alpha=0.8, label="next-token prediction, then RL (reinforce)" if i == 0 else None)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_ylim(0.4, 1.03)
+    ax.set_xlabel("samples seen (demonstrations + RL episodes)")
+    ax.set_ylabel("greedy accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="center left")
+    hw = data["hardware"]
+    where = hw.get("gpu") if data.get("device", "cpu").startswith("cuda") else hw["cpu"]
+    ax.set_title(f"d = {data['scale']['d']}, p_long = {data['scale']['p_long']}, {len(data['runs'])} seed(s)  "
+                 f"({where})", fontsize=9)
+    return fig
+
+
+def draw_pretrain_speed(data: dict, results: Path):
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for run in data["runs"]:
+        log = run["log"]
+        ax1.plot([p["elapsed_s"] for p in log], [p["chain_loss"] for p in log], label=f"seed {run['seed']}")
+        ok = [(p["check_n_long"] - p["check_n_wrong"]) / max(p["check_n_long"], 1) for p in log]
+        ax2.plot([p["samples"] for p in log], ok, marker=".", label=f"seed {run['seed']}")
+    ax1.set(xlabel="wall time (s)", ylabel="teacher-forced chain loss (nats)", yscale="log",
+            title="chain loss (bits 3..d)")
+    task = data["config"].get("task", data["config"])  # older results kept d and p_long at the config's top level
+    setting = f"d={task['d']}, p_long={task['p_long']}"
+    s = data["summary"]
+    ax2.axhline(0.99, color="k", ls=":", lw=1)
+    ax2.set(xlabel="demonstrations seen", ylabel="exact chains among sampled long answers",
+            title=f"{setting}: median {s['median_s']:.0f} s, max {s['max_s']:.0f} s to learned"
+            if s["median_s"] else setting)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_rl_algorithms(data: dict, results: Path):
+    fig, axes, algos = rl_grid(data["runs"], width=4)
+    for col, algo in enumerate(algos):
+        for r in (r for r in data["runs"] if r["algo"] == algo):
+            plot_probes(axes[:, col], r, label=f"seed {r['seed']}")
+            if r["solved_step"]:
+                axes[0, col].axvline(r["solved_step"], color="grey", lw=0.5, ls=":")
+    label_rl_axes(axes, algos, algos, legend_size=7)
+    fig.suptitle(f"RL from a pretrained checkpoint at {task_title(data)} (dotted: solved; {data['hardware']['cpu']})",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def rl_controls_bars(data: dict, results: Path) -> tuple[list[str], list[float]]:
+    """The bars: each REINFORCE seed of RESULTS/rl_algorithms.json (when present), then each control."""
+    names, values = [], []
+    if (results / "rl_algorithms.json").exists():
+        for r in read_result("rl_algorithms", results)["runs"]:
+            if r["algo"] == "reinforce" and r["final"]:
+                names.append(f"REINFORCE seed {r['seed']}")
+                values.append(r["final"]["greedy_accuracy"])
+    if "ntp" in data:
+        names.append(f"NTP only\n+{data['ntp']['sequences']:,} seqs")
+        values.append(data["ntp"]["metrics"]["greedy_accuracy"])
+    if "ppo_scratch" in data:
+        names.append(f"our PPO from scratch\n{data['ppo_scratch']['steps']} steps")
+        values.append(data["ppo_scratch"]["metrics"]["greedy_accuracy"])
+    if "sb3" in data:
+        names.append(f"SB3 PPO from scratch\n{data['sb3']['timesteps']:,} env steps")
+        values.append(data["sb3"]["greedy_accuracy"])
+    return names, values
+
+
+def draw_rl_controls(data: dict, results: Path):
+    names, values = rl_controls_bars(data, results)
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4))
+    ax.bar(range(len(names)), values, color=["C2" if n.startswith("REINFORCE") else "C7" for n in names])
+    ax.set_xticks(range(len(names)), names, fontsize=7)
+    ax.axhline(0.5, color="k", lw=0.5, ls="--")
+    ax.set_ylabel("greedy accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"RL vs controls from {data['checkpoint']}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_rl_speed(data: dict, results: Path):
+    cases = [("pretrained", data["collection_pretrained"]), ("after RL", data["collection_after_rl"])]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (name, c) in enumerate(cases):
+        ax.bar(i - 0.2, c["torchrl_tokens_per_s"], 0.4, color="C0",
+               label="TorchRL env + cached policy" if i == 0 else None)
+        ax.bar(i + 0.2, c["generate_tokens_per_s"], 0.4, color="C1", label="bare generate()" if i == 0 else None)
+        ax.text(i, max(c["torchrl_tokens_per_s"], c["generate_tokens_per_s"]) * 1.02, f"ratio {c['ratio']:.2f}",
+                ha="center", fontsize=8)
+    ax.set_xticks(range(len(cases)), [f"{n}\n({c['tokens_per_episode']:.1f} tokens/episode)" for n, c in cases])
+    ax.set_ylabel("emitted tokens / s")
+    median = data["time_to_99_median_s"]
+    solved = f"median {median:.1f} s" if median is not None else "not reached"
+    ax.set_title(f"d = {data['task']['d']}, batch {cases[0][1]['batch_size']}; {data['algo']} to 99%: {solved}\n"
+                 f"{data['hardware']['cpu']}, {data['hardware']['torch_threads']} thread(s)", fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_star_recursion(data: dict, results: Path):
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, r in enumerate(data["runs"]):
+        rounds = range(len(r["long_fraction"]))
+        c = f"C{i}"
+        ax.semilogy(rounds, r["long_fraction"], "o-", color=c, label=f"measured p_n, seed {r['seed']}")
+        ax.semilogy(rounds, r["kept_long_fraction"], "x:", color=c, label=f"long among kept, seed {r['seed']}")
+        ax.semilogy(rounds, r["recursion"], "--", color=c, alpha=0.6, label=f"2p/(1+p) from p_0, seed {r['seed']}")
+        ax2.plot([n + 1 for n in rounds], r["greedy_accuracy"], "o-", color=c, label=f"seed {r['seed']}")
+    ax.set_xlabel("STaR round n (samples drawn before its update)")
+    ax.set_ylabel("long fraction")
+    ax.legend(fontsize=6)
+    ax2.set_xlabel("STaR rounds done")
+    ax2.set_ylabel("greedy accuracy")
+    ax2.axhline(0.99, color="k", lw=0.5, ls="--")
+    fig.suptitle(f"STaR at {task_title(data)}, {data['star_samples']} samples a round", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_temperature(data: dict, results: Path):
+    fig, axes, algos = rl_grid(data["runs"], width=5)
+    temps = sorted({r["temperature"] for r in data["runs"]})
+    for col, algo in enumerate(algos):
+        for i, temp in enumerate(temps):
+            runs = [r for r in data["runs"] if r["algo"] == algo and r["temperature"] == temp]
+            for j, r in enumerate(runs):  # one line per seed: the spread
+                plot_probes(axes[:, col], r, color=f"C{i}", lw=1, label=f"T = {temp}" if j == 0 else None)
+    label_rl_axes(axes, algos, [f"{algo}, end-to-end reward" for algo in algos])
+    fig.suptitle(f"Sampling temperature, {task_title(data)}, one line per seed ({data['hardware']['cpu']})",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_threshold(data: dict, results: Path):
+    """Greedy accuracy after NTP against p_long, with the prediction: after the first chain bit the greedy model
+    continues iff 2p/(1+p) > 1/2, i.e. p > 1/3; then greedy accuracy is 1, else the short answer at chance (1/2)."""
+    runs = data["runs"]
+    ps = sorted({r["p_long"] for r in runs})
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in runs:
+        ax.plot(r["p_long"], r["greedy_accuracy"], "o", color="tab:blue", alpha=0.5)
+    means = [np.mean([r["greedy_accuracy"] for r in runs if r["p_long"] == p]) for p in ps]
+    ax.plot(ps, means, "-", color="tab:blue", label="greedy accuracy after NTP (dots: seeds)")
+    grid = np.linspace(min(ps) - 0.02, max(ps) + 0.02, 200)
+    ax.plot(grid, 2 * grid / (1 + grid), "--", color="tab:orange", label="continuation probability 2p/(1+p)")
+    ax.axhline(0.5, color="k", ls=":", lw=1)
+    ax.step(grid, np.where(grid > 1 / 3, 1.0, 0.5), where="post", color="gray", lw=1, label="prediction")
+    ax.axvline(1 / 3, color="gray", ls=":", lw=1)
+    ax.set(xlabel="p_long", ylabel="accuracy / probability", ylim=(0.3, 1.05),
+           title=f"d={data['d']}, {data['budget']:,} demonstrations per run")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_too_early(data: dict, results: Path):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for i, r in enumerate(data["rows"]):
+        label = f"{r['fraction']:.2f} x learned ({r['samples']:,} samples)"
+        plot_probes(axes, r, marker="o", ms=3, color=f"C{i}", label=label)
+    for ax, ylabel in zip(axes, ("greedy accuracy", "greedy answer length (bits)")):
+        ax.set_xlabel("RL step")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"RL started at fractions of the {data['learned_at_samples']:,} samples the chain needed", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+DRAWINGS: dict[str, Callable] = {
+    "calibration": draw_calibration,
+    "generation_speed": draw_generation_speed,
+    "leap": draw_leap,
+    "paper_scale": draw_paper_scale,
+    "pretrain_speed": draw_pretrain_speed,
+    "rl_algorithms": draw_rl_algorithms,
+    "rl_controls": draw_rl_controls,
+    "rl_speed": draw_rl_speed,
+    "star_recursion": draw_star_recursion,
+    "temperature": draw_temperature,
+    "threshold": draw_threshold,
+    "too_early": draw_too_early,
+}
+"""Benchmark -> drawing(result, results directory) -> matplotlib Figure."""
+
+
+# --------------------------------------------------------------------------------------------------- loading
+def load(name: str, results: Path) -> tuple[str, dict]:
+    """The benchmark and the data of the figure ``name``: RESULTS/NAME.json, or for a split sweep NAME.json and every
+    NAME_*.json, their runs concatenated (the parts must agree on everything else)."""
+    paths = [results / f"{name}.json"] if (results / f"{name}.json").exists() else []
+    if name in SPLIT_SWEEPS:
+        paths += sorted(results.glob(f"{name}_*.json"))
+    if not paths:
+        raise SystemExit(f"no result {name!r} in {results}: {results / f'{name}.json'} does not exist")
+    parts = {path: json.loads(path.read_text()) for path in paths}
+    kinds = {result_kind(path.stem, data) for path, data in parts.items()}
+    if len(kinds) > 1:
+        raise SystemExit(f"{name}: the files {[p.name for p in paths]} are results of different benchmarks {kinds}")
+    (first, data), *rest = parts.items()
+    if not rest:
+        return kinds.pop(), data
+    for path, other in rest:
+        differ = sorted(k for k in {*data, *other} - set(UNSHARED) if data.get(k) != other.get(k))
+        if differ:
+            raise SystemExit(f"{path} and {first} differ in {differ}: they are not parts of one sweep; move the stale "
+                             "one away")
+    return kinds.pop(), {**data, "runs": [r for part in parts.values() for r in part["runs"]]}
+
+
+def figure_names(results: Path) -> list[str]:
+    """Every figure the results directory can draw: one per result, the parts of a split sweep together."""
+    names = []
+    for path in sorted(results.glob("*.json")):
+        kind = result_kind(path.stem, json.loads(path.read_text()))
+        if kind in DRAWINGS:
+            names.append(kind if kind in SPLIT_SWEEPS and path.stem.startswith(kind + "_") else path.stem)
+    return list(dict.fromkeys(names))
+
+
+def draw(name: str, results: Path, figures: Path) -> Path:
+    kind, data = load(name, results)
+    if kind not in DRAWINGS:
+        raise SystemExit(f"{name}: no drawing for benchmark {kind!r}; drawings: {', '.join(DRAWINGS)}")
+    fig = DRAWINGS[kind](data, results)
+    figures.mkdir(parents=True, exist_ok=True)
+    path = figures / f"{name}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"wrote {path}")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help="results to draw (RESULTS/NAME.json)")
+    parser.add_argument("--all", action="store_true", help="draw every result in RESULTS that has a drawing")
+    parser.add_argument("--results", type=Path, default=COMMITTED_RESULTS, metavar="DIR",
+                        help="directory of the result JSON files (default: the committed benchmarks/results)")
+    parser.add_argument("--figures", type=Path, default=COMMITTED_FIGURES, metavar="DIR",
+                        help="directory of the PNG files (default: the committed benchmarks/figures)")
+    args = parser.parse_args()
+    if bool(args.names) == args.all:
+        parser.error("give result NAMEs or --all (not both)")
+    for name in figure_names(args.results) if args.all else args.names:
+        draw(name, args.results, args.figures)
+
+
+if __name__ == "__main__":
+    main()
