@@ -4,6 +4,7 @@
     parity-cot evaluate runs/pre --n 4096 --json                # greedy and sampled accuracy (agents.evaluate)
     parity-cot finetune runs/pre --algo reinforce --out runs/rl # RL through TorchRL (agents.rl.finetune)
     parity-cot reproduce                                        # the paper's central result end to end (agents.reproduce)
+    parity-cot plot runs/rl                                     # a run's curves as a PNG (agents.plot)
 
 Each module provides ``add_arguments(parser)`` and ``main(args) -> int``; modules are imported only when their
 subcommand runs, so ``parity-cot --help`` stays fast. The conventions are the same in every subcommand: flags
@@ -22,6 +23,7 @@ SUBCOMMANDS = {
     "evaluate": ("agents.evaluate", "greedy and sampled evaluation of a checkpoint on fresh prompts"),
     "finetune": ("agents.rl.finetune", "RL fine-tuning of a checkpoint through TorchRL"),
     "reproduce": ("agents.reproduce", "the main job: pre-training, RL, the NTP-only control, table and figure"),
+    "plot": ("agents.plot", "a run's curves (loss, accuracy, length, ...) from its log, as a PNG"),
 }
 
 

@@ -42,9 +42,9 @@ from .checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, recover_ch
 from .config import config_to_dict
 from .evaluate import chain_check, evaluate
 from .registry import agent_spec, make_agent
-from .training import check_finite, check_weights, read_log, resolve_device, run_directory, set_threads
+from .logs import LOG_FILE, LOGGERS, RunLog, check_logger
+from .training import check_finite, check_weights, resolve_device, run_directory, set_threads
 
-LOG_FILE = "log.jsonl"
 GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
 
 
@@ -119,12 +119,15 @@ class PretrainConfig:
     final_eval_n: int = 4096
     """Prompts per mode of the evaluation after the run (0 skips it)."""
     out: str | None = None
-    """Run directory (checkpoint/ and log.jsonl); new or empty unless resume. None writes nothing (Python only)."""
+    """Run directory (checkpoint/, log.jsonl, logs/); new or empty unless resume. None writes nothing (Python only)."""
     resume: bool = False
     """Continue the run in out from its checkpoint; options not given take the run's saved values."""
+    logger: str = field(default="csv", metadata={"choices": LOGGERS})
+    """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or none."""
 
     def __post_init__(self) -> None:
         self.task = Task.from_dict(self.task)
+        check_logger(self.logger)
         if self.task.p_long == 0:
             raise ValueError("p_long must be > 0: with no long demonstration there is no chain to learn")
         if self.task.max_response_len < self.task.chain_length + 1:
@@ -194,7 +197,7 @@ STATE_KEYS = ("samples", "steps", "elapsed_s", "train_s", "tokens", "flops", "de
 
 # Options a resumed run may change; every other option must match the checkpoint (else the run would be another run).
 RESUMABLE = ("max_samples", "device", "threads", "eval_every", "stop_when_learned", "eval_n", "final_eval_n", "out",
-             "resume")
+             "resume", "logger")
 
 
 @dataclass
@@ -288,14 +291,14 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
     task = cfg.task
     amp = device.type == "cuda"  # bf16 autocast helps on GPUs; on CPUs it is slower for models this small
     if cfg.resume:
-        agent, optimizer, data_rng, state, log = _restore(cfg, device)
+        agent, optimizer, data_rng, state = _restore(cfg, device)
     else:
         agent = model.to(device)
         optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         data_rng = np.random.default_rng(cfg.seed)
         state = dict.fromkeys(STATE_KEYS, 0) | {"decay_start": None, "time_to_learned_s": None, "stop_reason": None}
-        log: list[dict] = []
 
+    log = RunLog(out, cfg.logger, "steps", state["steps"] if cfg.resume else None, "pretrain")
     normaliser = cfg.batch_size * task.expected_response_tokens  # expected response tokens per batch
     params = list(agent.parameters())
     elapsed_before = state["elapsed_s"]
@@ -349,7 +352,7 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
                 state["stop_reason"] = "max_samples"
             state["elapsed_s"] = point["elapsed_s"]
             if out is not None:
-                _save(out, cfg, agent, optimizer, data_rng, state, log)
+                _save(out, cfg, agent, optimizer, data_rng, state)
     bar.close()
 
     metrics = {}
@@ -357,12 +360,12 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
         metrics = evaluate(agent, task, n=cfg.final_eval_n, seed=cfg.seed + 1)
     wall = elapsed_before + time.perf_counter() - t_start
     if out is not None:
-        _save(out, cfg, agent, optimizer, data_rng, {**state, "elapsed_s": wall}, log, final_metrics=metrics)
+        _save(out, cfg, agent, optimizer, data_rng, {**state, "elapsed_s": wall}, final_metrics=metrics)
     agent.eval()
     train_s = max(state["train_s"], 1e-9)
     return PretrainResult(
         agent=agent, metrics=metrics, samples=state["samples"], steps=state["steps"], wall_time_s=wall,
-        time_to_learned_s=state["time_to_learned_s"], stop_reason=state["stop_reason"], log=log,
+        time_to_learned_s=state["time_to_learned_s"], stop_reason=state["stop_reason"], log=log.entries,
         tokens_per_s=state["tokens"] / train_s,
         flop_per_s=state["flops"] / train_s if hasattr(agent, "forward_flops") else None,
         config=config_to_dict(cfg), task=task,
@@ -416,18 +419,15 @@ def _chain_loss(agent: torch.nn.Module, task: Task, seed: int, n: int = 256) -> 
     return F.cross_entropy(logits[sel].float(), targets).item()
 
 
-def _save(out: Path, cfg, agent, optimizer, data_rng, state, log, final_metrics=None) -> None:
-    """The checkpoint (weights, optimizer, training state, the data stream's RNG) and the JSONL log, both complete."""
-    tmp = out / (LOG_FILE + ".tmp")  # the log first: after a kill it holds at least the checkpoint's points
-    tmp.write_text("".join(json.dumps(p) + "\n" for p in log))
-    os.replace(tmp, out / LOG_FILE)
+def _save(out: Path, cfg, agent, optimizer, data_rng, state, final_metrics=None) -> None:
+    """The checkpoint: weights, optimizer, training state and the data stream's RNG (the log is already written)."""
     meta = {"pretrain_config": config_to_dict(cfg), "training_state": state, "final_metrics": final_metrics}
     save_checkpoint(out / RUN_SUBDIR, agent, cfg.task, meta=meta, optimizer=optimizer,
                     rng={"data": data_rng.bit_generator.state})
 
 
 def _restore(cfg: PretrainConfig, device: torch.device):
-    """Agent, optimizer, data stream, training state and log of the run in ``cfg.out``, checked against ``cfg``."""
+    """Agent, optimizer, data stream and training state of the run in ``cfg.out``, checked against ``cfg``."""
     if cfg.out is None:
         raise ValueError("resume needs out: the run directory to continue")
     recover_checkpoint(Path(cfg.out) / RUN_SUBDIR)
@@ -457,8 +457,7 @@ def _restore(cfg: PretrainConfig, device: torch.device):
         state["stop_reason"] = None  # a larger budget continues the run
     if state["stop_reason"] == "learned" and not cfg.stop_when_learned:
         state["stop_reason"] = None
-    log = [p for p in read_log(Path(cfg.out) / LOG_FILE) if p["steps"] <= state["steps"]]  # the checkpoint's points
-    return agent, optimizer, data_rng, state, log
+    return agent, optimizer, data_rng, state
 
 
 # --------------------------------------------------------------------------------------------------- command line

@@ -132,8 +132,7 @@ def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool) -> dict:
         "curves": {
             "pretrain": [_point(p, "samples") for p in pre.log],
             "finetune": [{**_point(p, "episodes"), "samples": pre.samples + p["episodes"],
-                          "sampled_mean_length": p["mean_length"]} for p in _finetune_log(ft_dir)
-                         if "greedy_accuracy" in p],
+                          "sampled_mean_length": p["mean_length"]} for p in ft.log if "greedy_accuracy" in p],
             "control": [_point(p, "samples") for p in control.log if p["samples"] > pre.samples],
         },
         "rl_solved_step": ft.solved_step,
@@ -142,13 +141,6 @@ def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool) -> dict:
     draw_figure(results, out / FIGURE)
     (out / RESULTS).write_text(json.dumps(results, indent=2))
     return results
-
-
-def _finetune_log(run: Path) -> list[dict]:
-    """The fine-tuning run's whole log (a resumed run's result holds only its own steps)."""
-    from .rl.finetune import LOG_FILE
-
-    return [json.loads(line) for line in (run / LOG_FILE).read_text().splitlines()]
 
 
 def _row(metrics: dict, wall: float, samples: int, stop: str) -> dict:

@@ -7,7 +7,6 @@ one-line messages (``agents.cli``).
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import os
 import sys
@@ -75,19 +74,6 @@ def prepare_out_dir(out: str | os.PathLike, resume: bool) -> Path:
 
 
 LOCK_FILE = ".lock"
-
-
-def read_log(path: Path) -> list[dict]:
-    """The JSON lines of a run's log; a last line cut short by a kill is dropped (its step is redone on resume)."""
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return entries
 
 
 @contextmanager

@@ -1,13 +1,13 @@
-"""Internal: where does a step of the TorchRL env go, and what is TorchRL's own floor? python benchmarks/env_step_profile.py
+"""Internal: where does a TorchRL env step go, and what is its floor? python benchmarks/env_step_profile.py
 
     python benchmarks/env_step_profile.py [--batch-sizes 1 64 1024 16384 --repeats 5 --min-time 0.3]
 
 INTERNAL, for work on ``parity_env.torch_env`` only: unlike every other benchmark it does not go through public
 APIs. It wraps the env's private methods (``_advance``, ``_reset_rows``, ``_entries``) in timers, refills the env's
-prompt deck through its private state (``_refill_deck``, ``_state.deck``, ``_deck_episodes``), and builds
-do-nothing TorchRL envs from tensordict internals (``TensorDict._new_unsafe``, ``_set_str``, ``_tensordict``), so it
-breaks whenever those change, and its numbers describe the implementation, not what a user of the env sees (that is
-``benchmarks/env_throughput.py``). Measured, on the CPU with ``--threads`` torch threads:
+prompt deck through its private prompt supply (``_prompts``: ``_refill_deck``, ``deck``, ``deck_episodes``), and
+builds do-nothing TorchRL envs from tensordict internals (``TensorDict._new_unsafe``, ``_set_str``, ``_tensordict``),
+so it breaks whenever those change, and its numbers describe the implementation, not what a user of the env sees
+(that is ``benchmarks/env_throughput.py``). Measured, on the CPU with ``--threads`` torch threads:
 
 - ``floor``: the collector's loop (``benchmarks/env_throughput.py``'s ``torch`` rows) on a do-nothing ``EnvBase``
   with the env's specs whose ``_step`` returns prebuilt tensors, through EnvBase's generic ``step_and_maybe_reset``
@@ -118,13 +118,14 @@ def torch_diagnostics(d: int, batch_sizes: list[int], **kw) -> dict:
     out = {"small_call_us": best_us(lambda: small + small), "where_us": {}, "row_gather_us": {}}
     env = ParityCoTTorchEnv(d=d, batch_size=[max(batch_sizes)], seed=0)
     env.reset()
-    env._refill_deck()  # allocates the deck
+    supply = env._prompts
+    supply._refill_deck()  # allocates the deck
 
     def refill():
-        env._state.deck.next = env._state.deck.size  # everything dealt: a refill prepares K B prompts
-        env._refill_deck()
+        supply.deck.next = supply.deck.size  # everything dealt: a refill prepares K B prompts
+        supply._refill_deck()
 
-    out["deck_ns_per_prompt"] = best_us(refill) * 1e3 / (len(env._deck_episodes) * max(batch_sizes))
+    out["deck_ns_per_prompt"] = best_us(refill) * 1e3 / (len(supply.deck_episodes) * max(batch_sizes))
     for batch in batch_sizes:
         tokens = torch.zeros(batch, env.seq_len, dtype=torch.uint8)
         mask = torch.rand(batch) < 1 / 3

@@ -160,7 +160,8 @@ def measure(args, use_cuda: bool, set_threads: Callable[[int], None]) -> list[di
     rng = np.random.default_rng(0)
     results = []
     if "single" in args.impls:
-        results.append(throughput_row("single", "cpu", 1, bench_single(args.d, action_stream(rng, 1, args.p_eos), **kw)))
+        runs = bench_single(args.d, action_stream(rng, 1, args.p_eos), **kw)
+        results.append(throughput_row("single", "cpu", 1, runs))
     for batch in args.batch_sizes:
         actions = action_stream(rng, batch, args.p_eos)
         if "sync_vector" in args.impls and batch <= args.sync_vector_max_batch:
@@ -176,7 +177,8 @@ def measure(args, use_cuda: bool, set_threads: Callable[[int], None]) -> list[di
                 for threads in args.threads if device == "cpu" else args.threads[:1]:
                     set_threads(threads)
                     name = "torch" if threads == 1 or device == "cuda" else f"torch_{threads or 'default'}threads"
-                    results.append(throughput_row(name, device, batch, bench_torch(args.d, batch, device, actions, **kw)))
+                    runs = bench_torch(args.d, batch, device, actions, **kw)
+                    results.append(throughput_row(name, device, batch, runs))
                 set_threads(args.threads[0])
             if "torch_rollout" in args.impls:
                 runs = bench_torch_rollout(args.d, batch, device, actions, **kw)

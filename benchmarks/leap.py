@@ -1,4 +1,4 @@
-"""Does NTP alone generalise at p_long = 0.25 when the chain keeps every 2nd bit (paper Fig. 15)? python benchmarks/leap.py
+"""Does NTP alone generalise at p_long = 0.25 with leap-2 chains (Fig. 15)? python benchmarks/leap.py
 
     python benchmarks/leap.py [--leap 2 --p-long 0.25 --seeds 0 1 2 --budget 600000 --n 4096 --d 24]
     python benchmarks/plots.py leap --results runs/benchmarks      # its figure

@@ -1,4 +1,4 @@
-"""Does NTP then RL reach 100% while NTP alone stays at chance (paper Fig. 1)? python benchmarks/paper_scale.py --scale cpu
+"""Does NTP then RL reach 100% where NTP alone stays at chance (Fig. 1)? python benchmarks/paper_scale.py --scale cpu
 
     python benchmarks/paper_scale.py --scale cpu --seeds 0 1 2 --run-dir runs/fig1 --name fig1
     python benchmarks/plots.py fig1 --results runs/benchmarks                # its figure

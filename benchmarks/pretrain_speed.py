@@ -1,4 +1,4 @@
-"""How fast does pre-training learn the chain at d = 24, p_long = 0.01, over 5 seeds? python benchmarks/pretrain_speed.py
+"""How fast does pre-training learn the chain at d = 24, p_long = 0.01? python benchmarks/pretrain_speed.py
 
     python benchmarks/pretrain_speed.py [--seeds 0 1 2 3 4 --max-samples 1500000 --d 24 --p-long 0.01]
     python benchmarks/plots.py pretrain_speed --results runs/benchmarks      # its figure
@@ -60,7 +60,8 @@ def timed_run(cfg: PretrainConfig, peak: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--max-samples", type=int, default=1_500_000, help="per-seed budget (a seed that needs more fails)")
+    parser.add_argument("--max-samples", type=int, default=1_500_000,
+                        help="per-seed budget (a seed that needs more fails)")
     parser.add_argument("--d", type=int, default=24)
     parser.add_argument("--p-long", type=float, default=0.01)
     add_agent_arguments(parser)

@@ -1,4 +1,4 @@
-"""Does each RL algorithm lift accuracy and length together (Fig. 3)? python benchmarks/rl_algorithms.py --checkpoint CKPT
+"""Do RL algorithms lift accuracy and length together (Fig. 3)? python benchmarks/rl_algorithms.py --checkpoint CKPT
 
     python benchmarks/rl_algorithms.py --checkpoint CKPT [--algos reinforce ppo grpo star --seeds 0 1 2 --steps 1000]
     python benchmarks/plots.py rl_algorithms --results runs/benchmarks      # its figure
@@ -40,7 +40,8 @@ def run(checkpoint: str, algo: str, seed: int, after: int, steps: int, threads: 
     print(f"{algo} seed {seed}: solved at step {result.solved_step} ({result.time_to_solved_s} s), "
           f"min accuracy after {min(after_solved, default=None)}, final {result.metrics.get('greedy_accuracy')}")
     return {
-        "algo": algo, "seed": seed, "temperature": temperature, "config": result.config, "solved_step": result.solved_step,
+        "algo": algo, "seed": seed, "temperature": temperature, "config": result.config,
+        "solved_step": result.solved_step,
         "time_to_solved_s": result.time_to_solved_s, "wall_time_s": result.wall_time_s,
         "episodes": result.episodes, "min_accuracy_after_solved": min(after_solved, default=None),
         "final": result.metrics,

@@ -88,7 +88,8 @@ def sb3_ppo(task: Task, timesteps: int, episodes: int) -> dict:
 def default_ntp_sequences(results: Path) -> int:
     """The episodes the slowest solved REINFORCE run of RESULTS/rl_algorithms.json generated, else 256 x 400."""
     runs = read_result("rl_algorithms", results)["runs"] if (results / "rl_algorithms.json").exists() else []
-    solved = [r["solved_step"] * r["config"]["batch_size"] for r in runs if r["algo"] == "reinforce" and r["solved_step"]]
+    solved = [r["solved_step"] * r["config"]["batch_size"] for r in runs
+              if r["algo"] == "reinforce" and r["solved_step"]]
     return max(solved, default=256 * 400)
 
 

@@ -1,4 +1,4 @@
-"""Does STaR's long fraction follow p <- 2p/(1+p) round by round (Theorem 2)? python benchmarks/star_recursion.py --checkpoint CKPT
+"""Does STaR's long fraction follow p <- 2p/(1+p) (Thm. 2)? python benchmarks/star_recursion.py --checkpoint CKPT
 
     python benchmarks/star_recursion.py --checkpoint CKPT [--seeds 0 1 2 --rounds 12 --star-epochs 1]
     python benchmarks/plots.py star_recursion --results runs/benchmarks      # its figure

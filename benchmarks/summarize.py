@@ -64,7 +64,8 @@ def leap(r):
 
 def generation_speed(r):
     yield (f"cached {r['cached']['tokens_per_s']:,.0f} tokens/s, uncached {r['uncached']['tokens_per_s']:,.0f} "
-           f"tokens/s: **{r['speedup']:.1f}x** (d = {r['d']}, batch {r['batch']}, {r['new_tokens_per_row']} tokens/row)")
+           f"tokens/s: **{r['speedup']:.1f}x** (d = {r['d']}, batch {r['batch']}, {r['new_tokens_per_row']} "
+           "tokens/row)")
 
 
 def pretrain_speed(r):
@@ -74,8 +75,9 @@ def pretrain_speed(r):
     for x in r["runs"]:
         flops = (f"{x['achieved_flop_s'] / 1e9:.1f} GFLOP/s = {x['fraction_of_peak']:.1%} of the measured matmul peak"
                  if x["achieved_flop_s"] is not None else "no FLOP count for this agent")
-        yield (f"- seed {x['seed']}: {'learned' if x['learned'] else 'NOT learned'} at {_f(x['time_to_learned_s'], '.1f')}"
-               f" s, {x['samples']:,} samples, {flops}; greedy {x['final']['greedy_accuracy']:.3f}")
+        learned = "learned" if x["learned"] else "NOT learned"
+        yield (f"- seed {x['seed']}: {learned} at {_f(x['time_to_learned_s'], '.1f')} s, {x['samples']:,} samples, "
+               f"{flops}; greedy {x['final']['greedy_accuracy']:.3f}")
 
 
 def rl_algorithms(r):
@@ -125,14 +127,16 @@ def rl_speed(r):
         yield (f"- {key}: TorchRL {c['torchrl_tokens_per_s']:,.0f} vs generate {c['generate_tokens_per_s']:,.0f} "
                f"tokens/s, ratio {c['ratio']:.2f}")
     times = [x["time_to_solved_s"] for x in r["time_to_99"]]
-    yield f"- time to 99% ({r['algo']}): {', '.join(_f(t, '.1f') for t in times)} s (median {_f(r['time_to_99_median_s'], '.1f')})"
+    yield (f"- time to 99% ({r['algo']}): {', '.join(_f(t, '.1f') for t in times)} s (median "
+           f"{_f(r['time_to_99_median_s'], '.1f')})")
 
 
 def env_throughput(r):
     yield "| impl | batch | token-steps/s | ratio to single |"
     yield "|---|---|---|---|"
     for x in r["results"]:
-        yield f"| {x['impl']} ({x['device']}) | {x['batch']} | {x['token_steps_per_s']:.3g} | {_f(x['ratio_to_single'], '.3g')} |"
+        yield (f"| {x['impl']} ({x['device']}) | {x['batch']} | {x['token_steps_per_s']:.3g} | "
+               f"{_f(x['ratio_to_single'], '.3g')} |")
     yield f"sampler: {r['sampler']['sequences_per_minute'] / 1e6:.1f}M sequences/minute at d = {r['sampler']['d']}"
 
 
@@ -146,10 +150,11 @@ def env_step_profile(r):
 
 def paper_scale(r):
     for x in r["runs"]:
-        yield (f"- seed {x['seed']}: NTP learned the chain at {x['pretrain']['samples']:,} samples (greedy "
-               f"{x['pretrain']['metrics']['greedy_accuracy']:.3f}); RL {x['finetune']['episodes']:,} episodes to greedy "
-               f"{x['finetune']['metrics']['greedy_accuracy']:.3f}, length {x['finetune']['metrics']['greedy_mean_length']:.1f}; "
-               f"NTP alone to {x['control']['samples']:,} samples: greedy {x['control']['metrics']['greedy_accuracy']:.3f}")
+        pre, ft, control = x["pretrain"], x["finetune"], x["control"]
+        yield (f"- seed {x['seed']}: NTP learned the chain at {pre['samples']:,} samples (greedy "
+               f"{pre['metrics']['greedy_accuracy']:.3f}); RL {ft['episodes']:,} episodes to greedy "
+               f"{ft['metrics']['greedy_accuracy']:.3f}, length {ft['metrics']['greedy_mean_length']:.1f}; "
+               f"NTP alone to {control['samples']:,} samples: greedy {control['metrics']['greedy_accuracy']:.3f}")
 
 
 SUMMARIES = {f.__name__: f for f in (calibration, threshold, leap, generation_speed, pretrain_speed, rl_algorithms,

@@ -1,8 +1,8 @@
-"""Does STaR fail at a high sampling temperature where REINFORCE does not (Sec. 4)? python benchmarks/temperature.py --checkpoint CKPT
+"""Does STaR fail at high temperature, REINFORCE not (Sec. 4)? python benchmarks/temperature.py --checkpoint CKPT
 
-    python benchmarks/temperature.py --checkpoint CKPT [--temperatures 0.75 1.0 1.5 --algos reinforce star --seeds 0 1 2]
+    python benchmarks/temperature.py --checkpoint CKPT [--temperatures 0.75 1.0 1.5 --algos reinforce star]
     python benchmarks/temperature.py --checkpoint CKPT --algos star --name temperature_star   # a sweep split in two
-    python benchmarks/plots.py temperature --results runs/benchmarks      # draws temperature.json and temperature_*.json
+    python benchmarks/plots.py temperature --results runs/benchmarks      # temperature.json and temperature_*.json
 
 Each (algorithm, temperature, seed) runs ``finetune`` from the same checkpoint (any agent) with the end-to-end
 (answer) reward until greedy accuracy holds >= 99% or the step budget ends (``--steps``; STaR: ``--star-rounds``).
@@ -32,7 +32,8 @@ def main() -> None:
     parser.add_argument("--star-rounds", type=int, default=15, help="most STaR rounds per run (default 15)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="temperature",
-                        help="RESULTS/NAME.json (default temperature); plots.py temperature draws temperature_*.json too")
+                        help="RESULTS/NAME.json (default temperature); plots.py temperature also draws "
+                             "temperature_*.json")
     add_results_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

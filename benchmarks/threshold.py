@@ -2,7 +2,7 @@
 
     python benchmarks/threshold.py [--p-long 0.2 0.25 0.3 0.35 0.4 0.5 --seeds 0 1 2 --budget 600000 --n 4096 --d 24]
     python benchmarks/threshold.py --p-long 0.4 0.5 --name threshold_high      # a sweep split across processes
-    python benchmarks/plots.py threshold --results runs/benchmarks             # draws threshold.json and threshold_*.json
+    python benchmarks/plots.py threshold --results runs/benchmarks             # threshold.json and threshold_*.json
 
 Every run trains on exactly --budget demonstrations (no early stop), at least 3x what p_long = 0.25 needs to learn the
 chain (the samples at which its chain check first passed are recorded per run to show it), then greedy accuracy and
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4096, help="fresh prompts of the greedy evaluation")
     parser.add_argument("--d", type=int, default=24)
     parser.add_argument("--name", default="threshold",
-                        help="RESULTS/NAME.json (default threshold); plots.py threshold draws every threshold_*.json too")
+                        help="RESULTS/NAME.json (default threshold); plots.py threshold also draws threshold_*.json")
     add_agent_arguments(parser)
     add_results_arguments(parser)
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""Does RL started before the chain is learned fail to generalise (Sec. 3.1)? python benchmarks/too_early.py --pretrain-run RUN
+"""Does RL started before the chain is learned fail (Sec. 3.1)? python benchmarks/too_early.py --pretrain-run RUN
 
     python benchmarks/too_early.py --pretrain-run runs/pre24-s0 [--fractions 0.25 0.5 0.75 1.0 --rl-steps 200]
     python benchmarks/plots.py too_early --results runs/benchmarks      # its figure

@@ -21,7 +21,7 @@ Run ``python -m parity_env.protocol`` to print this example computed by the code
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -184,25 +184,50 @@ def prompt_ids(bits: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------- the verifier
-def is_correct(bits: np.ndarray, response: np.ndarray, reward: str = "answer", leap: int = 1) -> bool:
-    """The verdict of reward mode ``reward`` on one finished response.
+class Verdicts(NamedTuple):
+    """Per-row judgements of responses, all (B,): numpy arrays from ``judge``, tensors from ``Task.judge``."""
 
-    ``bits`` (d,) is the prompt; ``response`` is the emitted tokens (EOS included, PAD after it ignored). A response
-    without EOS (truncated) is never correct. "answer": the last bit before EOS equals the parity. "cot": the bits
-    before EOS are exactly the short answer (y) or exactly the long answer (the leap-k chain).
+    answer_correct: Any  # bool: the end-to-end ("answer") reward: EOS, and the last bit before it is the parity
+    chain_correct: Any  # bool: the bits before EOS are exactly the (leap-k) chain
+    is_long: Any  # bool: more than one bit before EOS
+    answer_length: Any  # int64: bits before EOS (bits emitted, for a response without EOS)
+    finished: Any  # bool: the response has an EOS
+
+    def correct(self, reward: str) -> Any:
+        """The verdict of reward mode ``reward``: "answer", or "cot" (exactly the short answer or exactly the chain)."""
+        if reward == "answer":
+            return self.answer_correct
+        return (self.answer_correct & (self.answer_length == 1)) | self.chain_correct
+
+
+def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1) -> Verdicts:
+    """The checker: verdicts on ``responses`` (B, R), the emitted tokens (anything after the first EOS is ignored),
+    to the prompts ``bits`` (B, d). The one definition of a right answer; the envs' token-by-token bookkeeping and
+    the TorchRL env's step table are tested against it."""
+    bits, responses = np.asarray(bits), np.asarray(responses)
+    B, R = responses.shape
+    is_eos = responses == EOS  # (B, R)
+    finished = is_eos.any(axis=1)  # (B,)
+    end = np.where(finished, is_eos.argmax(axis=1), R)  # (B,) the first EOS, or R
+    before = np.arange(R) < end[:, None]  # (B, R)
+    length = ((responses < EOS) & before).sum(axis=1)  # (B,) bits before the first EOS
+    last = responses[np.arange(B), np.maximum(end - 1, 0)]  # (B,) the token before EOS (garbage if end == 0)
+    chain = long_answer(bits, leap)  # (B, m); chain[:, -1] is the parity
+    m = chain.shape[1]
+    answer_correct = finished & (end >= 1) & (length == end) & (last == chain[:, -1])
+    chain_correct = finished & (end == m) & (length == m) & (responses[:, :m] == chain).all(axis=1) if m <= R \
+        else np.zeros(B, dtype=bool)
+    return Verdicts(answer_correct, chain_correct, length > 1, length.astype(np.int64), finished)
+
+
+def is_correct(bits: np.ndarray, response: np.ndarray, reward: str = "answer", leap: int = 1) -> bool:
+    """The verdict of reward mode ``reward`` on one finished response: ``judge`` on one row.
+
+    ``bits`` (d,) is the prompt; ``response`` is the emitted tokens (EOS included, anything after it ignored). A
+    response without EOS (truncated) is never correct. "answer": the last bit before EOS equals the parity. "cot":
+    the bits before EOS are exactly the short answer (y) or exactly the long answer (the leap-k chain).
     """
-    response = np.asarray(response)
-    eos = np.flatnonzero(response == EOS)
-    if eos.size == 0:
-        return False
-    answer = response[: eos[0]]
-    y = int(bits.sum() % 2)
-    if reward == "answer":
-        return answer.size > 0 and int(answer[-1]) == y
-    chain = long_answer(bits, leap)
-    return (answer.size == 1 and int(answer[0]) == y) or (
-        answer.size == chain.size and bool((answer == chain).all())
-    )
+    return bool(judge(np.asarray(bits)[None], np.asarray(response)[None], leap).correct(reward)[0])
 
 
 def format_tokens(tokens: np.ndarray) -> str:

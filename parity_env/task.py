@@ -5,7 +5,7 @@
     task.seq_len, task.n_actions                     # 50, 3
     tokens, response_mask, is_long = task.sample_demonstrations(256, seed=0)
     bits, prompts = task.sample_prompts(8, np.random.default_rng(0))
-    verdicts = task.judge(bits, responses)           # the batched answer checker (``parity_env.verdicts``)
+    verdicts = task.judge(bits, responses)           # the answer checker on a batch (``protocol.judge``)
     env = task.make_env(batch_size=256, seed=0)      # the native TorchRL env
     Task.from_dict(task.to_dict()) == task           # JSON-plain, for checkpoints and command lines
 
@@ -31,8 +31,8 @@ from .protocol import check_probability, check_reward_mode, check_task
 if TYPE_CHECKING:  # torch is imported only by the methods that need it: ``import parity_env`` stays numpy-only
     import torch
 
+    from .protocol import Verdicts
     from .torch_env import ParityCoTTorchEnv
-    from .verdicts import Verdicts
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,12 @@ class Task:
         return bits, torch.from_numpy(prompts)
 
     def judge(self, bits: np.ndarray, responses: torch.Tensor) -> Verdicts:
-        """Verdicts on responses (n, R) (PAD after EOS) to prompts ``bits`` (n, d) (``parity_env.verdicts``)."""
-        from .verdicts import judge
+        """Verdicts on responses (n, R) to prompts ``bits`` (n, d), as tensors on the responses' device
+        (``protocol.judge``, the one checker)."""
+        import torch
 
-        return judge(bits, responses, self.leap)
+        verdicts = protocol.judge(bits, responses.cpu().numpy(), self.leap)
+        return protocol.Verdicts(*(torch.from_numpy(v).to(responses.device) for v in verdicts))
 
     def make_env(self, batch_size: int, device: Any = "cpu", seed: int | None = None,
                  group_size: int = 1) -> ParityCoTTorchEnv:

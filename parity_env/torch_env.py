@@ -18,14 +18,14 @@ Tensordict entries (B = batch size, L = d + 1 + max_response_len)::
     bits             (B, d) int64   optional, read at reset: fixes the prompts of the rows reset
 
 Prompts and groups: a reset without a ``_reset`` mask draws a fresh 64-bit key from the env's private generator
-(seeded by ``seed`` / ``set_seed``); block b's k-th prompt is ``protocol.hashed_prompt_bits(key, b, k, d)`` (a
-counter-based SplitMix64 stream per block, the numpy vector env's function), and after a full reset row r starts
-with its block's prompt 0, as in the vector env. With ``group_size`` G > 1, row r's k-th episode uses block r // G's
-k-th prompt however the rows finish, so each block of G consecutive rows shares one prompt per episode. With G = 1
-the later prompts are dealt like cards from a deck in episode-major order (prompt 1 of rows 0 .. B - 1, then
-prompt 2, ...), one to each row reset, in row order: the rows still get independent uniform prompts, and the env
-prepares thousands at a time instead of a few per step. A ``bits`` entry overrides the prompts of the rows reset (it
-takes no card from the deck; with groups it still uses up the block's prompt, so the group stays aligned).
+(seeded by ``seed`` / ``set_seed``), and row r starts with its block's prompt 0, ``protocol.hashed_prompt_bits(key,
+r // group_size, 0, d)``, as in the numpy vector env. With ``group_size`` G > 1, row r's k-th episode uses block
+r // G's k-th prompt however the rows finish, so each block of G consecutive rows shares one prompt per episode. With
+G = 1 the later prompts are dealt like cards from a deck in episode-major order (prompt 1 of rows 0 .. B - 1, then
+prompt 2, ...), one to each row reset, in row order: the rows still get independent uniform prompts, prepared
+thousands at a time. A ``bits`` entry overrides the prompts of the rows reset (it takes no card from the deck; with
+groups it still uses up the block's prompt, so the group stays aligned). All of this is ``parity_env.prompt_supply``'s
+job: the env hands it the key at a full reset and asks it for the next starts of the rows it resets.
 
 Implementation: the env is stateful (like ``GymEnv``): ``_step`` reads only ``action`` (and TorchRL's ``_step``
 partial-step mask) from the input tensordict. A row's state is a row of the step table of ``parity_env.step_table``
@@ -38,11 +38,10 @@ initial state of its prompt's parity). Every output tensor is fresh whenever the
 step leaves unchanged are carried as they are, as step_mdp carries them); the env keeps the latest tensors as its
 state, so do not modify outputs in place.
 
-Cost (``benchmarks/env_throughput.py`` prints where a step goes): about 45 tensor calls per fused step with resets,
-whatever B. Below B ~ 4096 the time is their per-call overhead (~2 µs each on one core of a 2-core EPYC: 160-310 µs a
-step at B = 1024 over five benchmark runs, a third of it in the reset of the finished rows, a fifth in TorchRL and
-tensordict); above, it is memory traffic: two fresh (B, L) token tensors and two (B, N_COLUMNS) blocks a step, and
-~20 ns of preparation per dealt prompt.
+Cost: a fused step with resets is a fixed few dozen tensor calls whatever B, so small batches pay the per-call
+overhead and large ones the memory traffic (two fresh (B, L) token tensors and two (B, N_COLUMNS) blocks a step, and
+the deck's preparation per dealt prompt). ``benchmarks/env_step_profile.py`` prints where a step goes;
+benchmarks/README.md has the measurements.
 
 Run ``python -m parity_env.torch_env`` for a short random rollout.
 """
@@ -59,8 +58,8 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from .demonstrations import make_rng
-from .protocol import (EXACT_ID_MAX_D, N_ACTIONS, PAD, SEP, VOCAB_SIZE, chain_positions, check_int, check_seed,
-                       prompt_id_weights)
+from .prompt_supply import PromptSupply
+from .protocol import N_ACTIONS, PAD, VOCAB_SIZE, chain_positions, check_int, check_seed
 from .step_table import (
     CODE,
     CORRECT,
@@ -77,24 +76,11 @@ from .step_table import (
     step_table,
 )
 from .task import Task, resolve_task
-from .torch_prompts import (
-    BYTE_BITS64,
-    BYTE_PARITY,
-    id_from_words,
-    parity_from_words,
-    prompt_step,
-    prompt_streams_torch,
-    stream_prompt_words_torch,
-    unpack_prompt_bits,
-    word_masks,
-)
 
 TOKEN_DTYPE = torch.uint8
 """dtype of the ``tokens`` entry: every step hands out a fresh (B, L) token tensor (a rollout keeps each step's), and in
 bytes rather than int64 those copies move 8x less memory, the largest saving at large B (the numpy envs keep int64;
 the values are equal). ``agents.model.GPT`` reads any integer dtype."""
-DECK_ROWS = 32768  # group_size 1: prompts prepared per deck refill (K = max(2, ceil(DECK_ROWS / B)) per row) ...
-DECK_BYTES = 2**25  # ... but at most 32 MiB of tokens a refill, so that the deck stays a few times the token buffers
 MAX_RESPONSE_LEN = 4096
 """Longest response the env's step table is built for: the table holds 384 rows of 32 bytes per response slot (50 MB
 at 4096); the numpy envs, whose memory is their token buffers only, have no such limit."""
@@ -107,7 +93,7 @@ def _shallow_copy(value: Any) -> Any:
 
 class _Block(NamedTuple):
     """A block (B, N_COLUMNS) of step-table rows and the views of it that the env reads and hands out, made once
-    per block (each view costs ~1 µs)."""
+    per block rather than at every read."""
 
     rows: torch.Tensor  # (B, N_COLUMNS) int64
     resp_len: torch.Tensor  # (B,) int64
@@ -122,32 +108,16 @@ def _block(rows: torch.Tensor) -> _Block:
 
 
 @dataclass
-class _Deck:
-    """group_size 1: the rows' next starts, prepared: records ``next`` .. ``size`` - 1 of persistent buffers of
-    (K + 1) B records, in the order they are dealt (episode-major: prompt k of rows 0 .. B - 1, then k + 1, ...)."""
-
-    tokens: torch.Tensor  # ((K + 1) B, L) uint8: prompt, SEP, PAD (SEP and PAD written once)
-    start: torch.Tensor  # ((K + 1) B,) int64: the step-table row of the episode's initial state
-    prompt_id: torch.Tensor  # ((K + 1) B,) int64
-    size: int = 0  # records in the buffers
-    next: int = 0  # the next record to deal
-    episode: int = 1  # the episode of the rows' prompts that the next refill prepares first (a full reset hashes 0)
-
-
-@dataclass
 class _Rows:
     """The per-row state. ``tokens``, ``block`` and ``prompt_id`` are handed out (the block as views) in the
-    tensordicts, so they are replaced, never written in place; the others are the env's own."""
+    tensordicts, so they are replaced, never written in place; the others are the env's own (the prompt key,
+    streams, counters and deck are the PromptSupply's)."""
 
-    key: torch.Tensor  # () the prompt key drawn at the last full reset
-    stream: torch.Tensor  # (B,) seed of the row's block's SplitMix64 prompt stream
-    episode: torch.Tensor  # (B,) the row's next prompt in its block's stream (group_size 1: used at full resets only)
     tokens: torch.Tensor  # (B, L)
     idx: torch.Tensor  # (B,) int64 the row of the step table holding each row's state
     block: _Block  # of (B, N_COLUMNS): the step-table rows idx
     prompt_id: torch.Tensor  # (B,)
     chain: torch.Tensor  # (B, R) the chain of thought, -1 after its end ("cot" only; else (B, 0))
-    deck: _Deck | None  # group_size 1, from the first deal on; kept (emptied) across full resets
     some_finished: bool = False  # whether some row's episode may have ended and not been reset yet
 
 
@@ -207,19 +177,11 @@ class ParityCoTTorchEnv(EnvBase):
         self._table = torch.as_tensor(step_table(d, leap, max_response_len, reward), device=dev)  # (T, N_COLUMNS)
         self._start_rows = torch.tensor([initial_code(p) + NOOP for p in (0, 1)], device=dev)  # (2,) by parity
         self._chain_pos = torch.as_tensor(chain_positions(d, leap), device=dev)  # (m,)
-        self._id_weights = torch.as_tensor(prompt_id_weights(d), device=dev)  # (d,)
-        self._word_masks = word_masks(d, dev)  # (W,)
-        self._byte_bits64, self._byte_parity = BYTE_BITS64.to(dev), BYTE_PARITY.to(dev)  # (256,) lookup tables
-        self._prompt_step = prompt_step(d)  # stream counter advance per prompt
-        self._row_block = torch.arange(n_rows, device=dev) // group_size  # (B,)
         self._row_ids = torch.arange(n_rows, device=dev)  # (B,) for _reset_rows' gather
         self._action_shape = torch.Size([n_rows])
         self._spare_ids = torch.arange(n_rows, 2 * n_rows, device=dev)  # (B,) the spare token rows, idem
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + d + 1  # (B,) flat index of slot 0
-        deck_rows = min(DECK_ROWS, DECK_BYTES // self.seq_len)
-        self._deck_episodes = torch.arange(max(2, -(-deck_rows // n_rows)), device=dev)  # (K,) per deck refill
-        self._template = torch.full((self.seq_len,), PAD, dtype=TOKEN_DTYPE, device=dev)  # (L,)
-        self._template[d] = SEP
+        self._prompts = PromptSupply(d, n_rows, group_size, self.seq_len, self._start_rows, TOKEN_DTYPE, dev)
         self._make_specs(n_rows)
         self._rng = torch.Generator(device=dev)
         self._demo_rng = make_rng(seed)
@@ -290,50 +252,35 @@ class ParityCoTTorchEnv(EnvBase):
         full_reset = mask is None or self._state is None
         if full_reset:  # a fresh key, every row back to its stream's start
             key = torch.randint(-(2**63), 2**63 - 1, (), generator=self._rng, device=dev)
+            self._prompts.full_reset(key)
             chain_cols = self.max_response_len if self.reward_mode == "cot" else 0
-            deck = None if self._state is None else self._state.deck
-            if deck is not None:  # its buffers are reused; its records were prompts of the old key
-                deck.size, deck.next, deck.episode = 0, 0, 1
             idx = self._start_rows[:1].expand(n).clone()  # (B,) every row rewritten below
             self._state = _Rows(
-                key=key,
-                stream=prompt_streams_torch(key, self._row_block),
-                episode=torch.zeros(n, dtype=torch.int64, device=dev),
-                tokens=self._template.expand(n, -1).clone(),  # (B, L)
+                tokens=torch.full((n, self.seq_len), PAD, dtype=TOKEN_DTYPE, device=dev),  # (B, L) idem
                 idx=idx,
                 block=_block(self._table.index_select(0, idx)),
                 prompt_id=torch.zeros(n, dtype=torch.int64, device=dev),
                 chain=torch.full((n, chain_cols), -1, dtype=torch.int64, device=dev),  # (B, R) "cot", else (B, 0)
-                deck=deck,
             )
             mask = torch.ones(n, dtype=torch.bool, device=dev)
         rows = mask.reshape(n).nonzero().squeeze(1)  # (N,)
         if rows.shape[0]:
             spare = torch.empty(n + rows.shape[0], self.seq_len, dtype=TOKEN_DTYPE, device=dev)
             spare[:n].copy_(self._state.tokens)
-            self._reset_rows(rows, given, spare, deal=not full_reset)
+            self._reset_rows(rows, given, spare)
         return self._output(with_reward=False)
 
-    def _reset_rows(
-        self, rows: torch.Tensor, given: torch.Tensor | None, spare: torch.Tensor, deal: bool = True
-    ) -> None:
-        """Start the next episode of rows ``rows`` (N,), not empty: their next prompt, or ``given`` (B, d). With
-        group_size 1 the next prompt is dealt from the deck, except after a full reset (``deal`` False): then each
-        row's prompt 0 is hashed directly, so that a batch of single episodes (RL collection) never fills a deck.
+    def _reset_rows(self, rows: torch.Tensor, given: torch.Tensor | None, spare: torch.Tensor) -> None:
+        """Start the next episode of rows ``rows`` (N,), not empty: their next prompt from the PromptSupply, or
+        ``given`` (B, d).
 
         ``spare`` (B + N, L) holds the current tokens in its first B rows; the N new starts are written in the
-        others and the new tokens are one row gather from it (writing rows into a copy with index_copy_ costs ~5x
-        a gather on CPU). The new block is one gather from the step table."""
+        others and the new tokens are one row gather from it (on the CPU, writing rows into a copy with index_copy_
+        is several times slower than the gather). The new block is one gather from the step table."""
         st, n, N = self._state, self._n_rows, rows.shape[0]
         fresh = spare[n:]  # (N, L)
-        if given is not None:
-            if self.group_size > 1:
-                self._next_episodes(rows)  # a given prompt still uses up the block's prompt
-            start, prompt_id = self._write_prompts(fresh, bits=given.index_select(0, rows))
-        elif self.group_size == 1 and deal:
-            start, prompt_id = self._deal(fresh)
-        else:
-            start, prompt_id = self._write_prompts(fresh, words=self._block_words(rows))
+        bits = None if given is None else given.index_select(0, rows)  # (N, d)
+        start, prompt_id = self._prompts.next_starts(rows, fresh, bits)
         source_row = self._row_ids.index_put((rows,), self._spare_ids[:N])  # (B,) out of place
         st.tokens = spare.index_select(0, source_row)  # (B, L)
         st.idx = st.idx.index_put((rows,), start)
@@ -345,79 +292,6 @@ class ParityCoTTorchEnv(EnvBase):
             prefix = torch.cumsum(fresh[:, : self.d], dim=1) & 1  # (N, d) prefix parities
             chain[:, :m] = prefix[:, self._chain_pos[:m]]  # the kept ones
             st.chain.index_copy_(0, rows, chain)
-
-    def _write_prompts(
-        self, tokens: torch.Tensor, words: torch.Tensor | None = None, bits: torch.Tensor | None = None,
-        template: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write the starts of N episodes into ``tokens`` (N, L): their prompts from hash ``words`` (N, W) or from
-        ``bits`` (N, d) int64, then SEP and PAD (unless ``template`` is False: already there). Returns the
-        step-table rows of their initial states (N,) and their prompt ids (N,)."""
-        d, N = self.d, tokens.shape[0]
-        if template:
-            tokens.copy_(self._template.expand(N, -1))
-        prompt = tokens[:, :d]  # (N, d) view
-        if words is not None:
-            prompt.copy_(unpack_prompt_bits(words, d, self._byte_bits64))
-            masked = words & self._word_masks  # (N, W) the bits each word gives the prompt
-            parity = parity_from_words(masked, self._byte_parity)  # (N,)
-        else:
-            prompt.copy_(bits)
-            parity = bits.sum(dim=1) & 1
-        if words is not None and d <= EXACT_ID_MAX_D:
-            ids = id_from_words(masked, d)
-        else:  # (N,) wraps above d = 62, as protocol.prompt_ids
-            ids = (prompt * self._id_weights).sum(dim=1)
-        return self._start_rows.index_select(0, parity), ids
-
-    def _next_episodes(self, rows: torch.Tensor) -> torch.Tensor:
-        """The episode counters (N,) of rows ``rows`` (N,), which then advance by one."""
-        episode = self._state.episode.index_select(0, rows)
-        self._state.episode.index_add_(0, rows, torch.ones_like(rows))
-        return episode
-
-    def _block_words(self, rows: torch.Tensor) -> torch.Tensor:
-        """The hash words (N, W) of the next prompts of rows ``rows`` (N,): their block's prompt at the row's
-        episode counter (``_next_episodes``)."""
-        counter = self._state.stream.index_select(0, rows) + self._next_episodes(rows) * self._prompt_step  # (N,)
-        return stream_prompt_words_torch(counter, self.d)
-
-    def _deal(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """group_size 1: copy the next N records of the deck into ``tokens`` (N, L); their start rows and prompt
-        ids (N,) (views of the deck: read before the next deal)."""
-        N, deck = tokens.shape[0], self._state.deck
-        if deck is None or deck.next + N > deck.size:
-            deck = self._refill_deck()
-        take = slice(deck.next, deck.next + N)
-        tokens.copy_(deck.tokens[take])
-        deck.next += N
-        return deck.start[take], deck.prompt_id[take]
-
-    def _refill_deck(self) -> _Deck:
-        """Move the records not dealt yet (fewer than B) to the front of the deck and prepare the rows' next K
-        prompts after them (K B records, so one refill always covers a reset). The buffers are the env's own and
-        reused: fresh multi-MB tensors would cost a page fault per 4 kB on every refill."""
-        st, n, dev = self._state, self._n_rows, self.device
-        K = len(self._deck_episodes)
-        if st.deck is None:
-            records = (K + 1) * n  # K refilled episodes and the records left over (< B)
-            st.deck = _Deck(
-                tokens=self._template.expand(records, -1).clone(),  # (records, L) prompts written below
-                start=torch.empty(records, dtype=torch.int64, device=dev),
-                prompt_id=torch.empty(records, dtype=torch.int64, device=dev),
-            )
-        deck = st.deck
-        left = deck.size - deck.next  # < B <= next, as K >= 2: the two ranges do not overlap
-        for buffer in (deck.tokens, deck.start, deck.prompt_id):
-            buffer[:left].copy_(buffer[deck.next : deck.size])
-        episodes = deck.episode + self._deck_episodes  # (K,)
-        counter = st.stream[None, :] + episodes[:, None] * self._prompt_step  # (K, B) stream positions, wrapping
-        words = stream_prompt_words_torch(counter.reshape(-1), self.d)  # (K B, W)
-        end = left + len(words)
-        start, prompt_id = self._write_prompts(deck.tokens[left:end], words=words, template=False)
-        deck.start[left:end], deck.prompt_id[left:end] = start, prompt_id
-        deck.size, deck.next, deck.episode = end, 0, deck.episode + K
-        return deck
 
     # ------------------------------------------------------------------------------------------------ step
     def _advance(
@@ -475,6 +349,19 @@ class ParityCoTTorchEnv(EnvBase):
         self._advance(tensordict.get("action"), tensordict.get("_step", None))
         return self._output(with_reward=True)
 
+    # ------------------------------------------------------------------------------------------------ data
+    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``n`` demonstrations of this env's task as torch tensors on its device (see parity_env.demonstrations).
+
+        Draws from the env's own demonstration generator (seeded by the constructor's ``seed``), never from the
+        episode generator, unless ``seed`` is given.
+        """
+        arrays = self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+
+    # ------------------------------------------------------------------------------------------------ fast paths
+    # TorchRL shortcuts: none changes what the env computes, only how much of EnvBase's generic machinery each step
+    # goes through (tests/test_torch_env_fast_paths.py checks them against the generic paths).
     def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
         """EnvBase's step, step_mdp and maybe_reset fused: the step data are built as EnvBase.step builds them, the
         next root as step_mdp does (every root entry but "next", then the next entries but the reward), and the
@@ -509,6 +396,13 @@ class ParityCoTTorchEnv(EnvBase):
             root.update(entries)
         return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
 
+    def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
+        """Skip EnvBase's per-step reshaping and done completion: ``_output`` already returns every done key and the
+        reward in their spec shapes (check_env_specs verifies it). Type checks still run when run_type_checks is set."""
+        if self.run_type_checks:
+            return super()._step_proc_data(next_tensordict)
+        return next_tensordict
+
     def _output(self, with_reward: bool) -> TensorDictBase:
         """The tensordict of the current state, built without validation."""
         return TensorDict._new_unsafe(self._entries(with_reward), batch_size=self.batch_size, device=self.device)
@@ -532,23 +426,6 @@ class ParityCoTTorchEnv(EnvBase):
         if with_reward:  # (B, 1): bytes 4..7 of the CODE column
             out["reward"] = st.block.rows.view(torch.float32).narrow(1, 2 * CODE + 1, 1)
         return out
-
-    def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
-        """Skip EnvBase's per-step reshaping and done completion: ``_output`` already returns every done key and the
-        reward in their spec shapes (check_env_specs verifies it). Type checks still run when run_type_checks is set."""
-        if self.run_type_checks:
-            return super()._step_proc_data(next_tensordict)
-        return next_tensordict
-
-    # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n`` demonstrations of this env's task as torch tensors on its device (see parity_env.demonstrations).
-
-        Draws from the env's own demonstration generator (seeded by the constructor's ``seed``), never from the
-        episode generator, unless ``seed`` is given.
-        """
-        arrays = self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
-        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
 
 
 if __name__ == "__main__":

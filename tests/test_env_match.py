@@ -242,7 +242,7 @@ def test_torch_env_groups_follow_the_hash(d):
     n, G = 12, 3
     env = ParityCoTTorchEnv(d=d, batch_size=[n], group_size=G, seed=1)
     td = env.reset()
-    key, episode = env._state.key, torch.zeros(n, dtype=torch.int64)
+    key, episode = env._prompts.key, torch.zeros(n, dtype=torch.int64)
     gen = torch.Generator().manual_seed(0)
     for t in range(150):
         expected = hashed_prompt_bits_torch(key, torch.arange(n) // G, episode, d)
@@ -260,14 +260,14 @@ def test_torch_env_deals_the_prompts_in_order(monkeypatch, d, fused):
     the rows reset later get the deck's next prompts in row order, the deck running through prompt k of rows
     0 .. B - 1, then prompt k + 1: record j is hashed_prompt_bits(key, j % B, j // B, d). Checked across many
     refills of a small deck (records left over from one refill are dealt first from the next)."""
-    from parity_env import torch_env
+    from parity_env import prompt_supply
     from parity_env.torch_prompts import hashed_prompt_bits_torch
 
-    monkeypatch.setattr(torch_env, "DECK_ROWS", 10)  # K = 2 episodes per refill: a refill every few steps
+    monkeypatch.setattr(prompt_supply, "DECK_ROWS", 10)  # K = 2 episodes per refill: a refill every few steps
     n = 7
     env = ParityCoTTorchEnv(d=d, batch_size=[n], seed=2)
     td = env.reset()
-    key, dealt = env._state.key, 0
+    key, dealt = env._prompts.key, 0
     gen = torch.Generator().manual_seed(0)
     deck = lambda j: hashed_prompt_bits_torch(key, j % n, j // n, d)  # noqa: E731
     assert torch.equal(td["tokens"][:, :d], deck(torch.arange(n)))

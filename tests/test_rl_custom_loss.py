@@ -65,4 +65,4 @@ def test_custom_loss_runs_are_reproducible_and_resume_exactly(tmp_path):
     resumed = run("split", 4, resume=True)
     for a, b in zip(whole.agent.state_dict().values(), resumed.agent.state_dict().values()):
         assert torch.equal(a, b)
-    assert [e["reward"] for e in whole.log][2:] == [e["reward"] for e in resumed.log]
+    assert [e["reward"] for e in whole.log] == [e["reward"] for e in resumed.log]  # the run's whole log

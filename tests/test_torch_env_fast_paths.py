@@ -8,7 +8,7 @@ import torch
 from tensordict import TensorDict
 
 from parity_env import ParityCoTTorchEnv
-from parity_env import torch_env
+from parity_env import prompt_supply
 from parity_env.step_table import CODE, FLAG_NAMES, PARITY, RESP_LEN, step_table, transition_tables
 from parity_env.torch_env import _block
 
@@ -47,7 +47,7 @@ def test_finished_rows_are_caught_after_a_partial_reset():
 def test_fused_path_matches_generic_path_with_many_resets(monkeypatch, batch):
     """The spare-row reset (built in the step's copy, then one gather) equals step + step_mdp + maybe_reset, over
     enough steps to refill a small deck many times (every row finishes every other step or so)."""
-    monkeypatch.setattr(torch_env, "DECK_ROWS", 16)  # K = 16 prompts per row at batch 1, 2 at batch 300
+    monkeypatch.setattr(prompt_supply, "DECK_ROWS", 16)  # K = 16 prompts per row at batch 1, 2 at batch 300
     fast, slow = (ParityCoTTorchEnv(d=5, batch_size=[batch], seed=1) for _ in range(2))
     td_f, td_s = fast.reset(), slow.reset()
     gen = torch.Generator().manual_seed(1)
@@ -60,7 +60,7 @@ def test_fused_path_matches_generic_path_with_many_resets(monkeypatch, batch):
             assert torch.equal(out_f[key], out_s[key]), key
         for key in td_s.keys(True, True):
             assert key == "action" or torch.equal(td_f[key], td_s[key]), key
-    assert fast._state.deck.episode >= 4 * len(fast._deck_episodes)  # the deck was refilled four times or more
+    assert fast._prompts.deck.episode >= 4 * len(fast._prompts.deck_episodes)  # the deck was refilled 4 times or more
 
 
 def test_outputs_are_fresh_views():

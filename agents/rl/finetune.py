@@ -49,12 +49,12 @@ from ..checkpoint import (RUN_SUBDIR, CheckpointError, load_checkpoint, load_los
 from ..config import config_to_dict
 from ..evaluate import evaluate
 from ..generate import check_temperature, generate
-from ..training import DivergedError, check_finite, check_weights, read_log, resolve_device, run_directory, set_threads
+from ..logs import LOGGERS, RunLog, check_logger
+from ..training import DivergedError, check_finite, check_weights, resolve_device, run_directory, set_threads
 from .advantages import kl_k3, masked_mean
 from .algorithms import ALGORITHMS, Algorithm, build_algorithm, defaults
 from .episodes import EpisodeCollector
 
-LOG_FILE = "log.jsonl"
 
 
 @dataclass
@@ -111,11 +111,14 @@ class FinetuneConfig:
     """torch CPU threads (process-wide; None: torch's default). One: these matmuls are too small to gain from a
     second thread, and OpenMP threads spin on a busy CPU."""
     out: str | None = None
-    """Run directory (checkpoint/ and log.jsonl); new or empty unless resume. None writes nothing (Python only)."""
+    """Run directory (checkpoint/, log.jsonl, logs/); new or empty unless resume. None writes nothing (Python only)."""
     resume: bool = False
     """Continue the run in out from its last checkpoint; options not given take the run's saved values."""
+    logger: str = field(default="csv", metadata={"choices": LOGGERS})
+    """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or none."""
 
     def __post_init__(self) -> None:
+        check_logger(self.logger)
         if self.algo not in ALGORITHMS:
             raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {self.algo!r}")
         for name, value in defaults(self.algo).items():
@@ -153,13 +156,14 @@ class FinetuneConfig:
 
 
 # Options a resumed run may change; every other option must match the saved run.
-RESUMABLE = ("steps", "steps_after_solved", "final_eval_n", "checkpoint_every", "device", "threads", "out", "resume")
+RESUMABLE = ("steps", "steps_after_solved", "final_eval_n", "checkpoint_every", "device", "threads", "out", "resume",
+             "logger")
 
 
 @dataclass
 class FinetuneResult:
     agent: torch.nn.Module
-    log: list[dict]  # one dict per step of this process (greedy_* only on probe steps)
+    log: list[dict]  # one dict per step of the run, resumed processes included (greedy_* only on probe steps)
     metrics: dict  # agents.evaluate.evaluate after the run ({} when final_eval_n = 0)
     steps: int  # steps done in total (resumed runs included)
     episodes: int  # episodes collected in total
@@ -205,7 +209,6 @@ def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Pa
         saved = _restore(out, cfg, task, device)
         agent.load_state_dict(saved.agent.state_dict())
         state = {**state, **saved.meta["finetune_state"]}
-        _truncate_log(out / LOG_FILE, state["step"])
     reference = copy.deepcopy(agent).eval().requires_grad_(False) if cfg.kl_coef > 0 else None  # the KL's anchor
 
     if loss_module is None:
@@ -228,8 +231,7 @@ def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Pa
     collector = EpisodeCollector(env, agent, task, cfg.temperature, generator, reference)
     eval_every = algorithm.eval_every or cfg.eval_every
 
-    log: list[dict] = []
-    log_file = open(out / LOG_FILE, "a") if out is not None else None
+    log = RunLog(out, cfg.logger, "step", state["step"] if cfg.resume else None, "finetune")
     elapsed_before = state["elapsed_s"]
     name = cfg.algo if loss_module is None else type(loss_module).__name__
 
@@ -263,23 +265,18 @@ def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Pa
                 if state["streak"] >= cfg.target_evals and state["solved_step"] is None:
                     state["solved_step"] = state["step"]
                     state["time_to_solved_s"] = elapsed_before + time.perf_counter() - t_start
-            log.append(entry)
-            if log_file is not None:
-                log_file.write(json.dumps(entry) + "\n")
-                log_file.flush()
+            log.append(entry)  # before the checkpoint: after a kill the log holds at least its steps
             bar.update(1)
             bar.set_postfix({k: entry[k] for k in ("reward", "mean_length", "greedy_accuracy") if k in entry})
             if out is not None and (state["step"] % cfg.checkpoint_every == 0 or state["step"] == state["solved_step"]):
                 save()
     finally:
         bar.close()
-        if log_file is not None:
-            log_file.close()
     if out is not None:
         save()
     metrics = evaluate(agent, task, n=cfg.final_eval_n, temperature=1.0, seed=cfg.seed) if cfg.final_eval_n else {}
     return FinetuneResult(
-        agent=agent, log=log, metrics=metrics, steps=state["step"], episodes=state["episodes"],
+        agent=agent, log=log.entries, metrics=metrics, steps=state["step"], episodes=state["episodes"],
         solved_step=state["solved_step"], time_to_solved_s=state["time_to_solved_s"],
         wall_time_s=elapsed_before + time.perf_counter() - t_start,
         stop_reason="solved" if solved_long_enough() else "steps",
@@ -345,12 +342,6 @@ def _restore_streams(ckpt, agent, algorithm, optimizer, generator, shuffle, prob
     except (RuntimeError, ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{ckpt.path}: the saved training state does not fit this run ({e}); start a new "
                               "run, or resume with the loss module it was saved with") from e
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint a run resumes from (and a line cut short by a kill)."""
-    entries = [e for e in read_log(path) if e["step"] <= step]
-    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
 
 
 def _update(algorithm: Algorithm, optimizer, params, batch: TensorDict, cfg: FinetuneConfig,

@@ -1,0 +1,82 @@
+"""A run's curves from its log: ``parity-cot plot RUN`` draws RUN/log.jsonl (pre-training or fine-tuning) to a PNG.
+
+    parity-cot plot runs/pre                    # runs/pre/curves.png: loss, greedy accuracy, answer length, ...
+    parity-cot plot runs/rl --out rl.png
+
+Pre-training is plotted against demonstrations seen (its evaluation points), fine-tuning against RL steps (every
+step; the greedy probes where they ran).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .logs import LOG_FILE, read_log
+
+# (key, title, log scale) per panel; a panel whose keys are all absent from the log is left out
+PRETRAIN = (("loss", "loss (response tokens)", True), ("lr", "learning rate", True),
+            ("greedy_accuracy", "greedy accuracy", False), ("greedy_mean_length", "greedy answer length (bits)", False),
+            ("sampled_long_fraction", "sampled long fraction", False), ("chain_exact", "exact chains among judged", False))
+FINETUNE = (("loss", "loss", False), ("reward", "reward (sampled)", False),
+            ("greedy_accuracy", "greedy accuracy", False),
+            ("greedy_mean_length", "answer length (bits): greedy, sampled", False),
+            ("long_fraction", "sampled long fraction", False), ("entropy", "entropy (per token)", False))
+
+
+def draw_run(run: Path, out: Path) -> Path:
+    """Draw the curves of the run in ``run`` to ``out``; returns ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = read_log(run / LOG_FILE)
+    if not entries:
+        stages = sorted(p.parent.name for p in run.glob(f"*/{LOG_FILE}"))
+        hint = f" (its stages have logs: {', '.join(str(run / s) for s in stages)})" if stages else ""
+        raise FileNotFoundError(f"{run / LOG_FILE} does not exist or is empty: RUN must be a pretrain or finetune run "
+                                f"directory{hint}")
+    pretraining = "samples" in entries[0]
+    x_key, panels = ("samples", PRETRAIN) if pretraining else ("step", FINETUNE)
+    for e in entries:
+        if pretraining and e.get("check_n_long"):
+            e["chain_exact"] = 1 - e["check_n_wrong"] / e["check_n_long"]
+    panels = [p for p in panels if any(p[0] in e for e in entries)]
+    fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(12, 6.5), squeeze=False, constrained_layout=True)
+    for ax, (key, title, log_scale) in zip(axes.T.ravel(), panels):
+        points = [(e[x_key], e[key]) for e in entries if e.get(key) is not None]
+        ax.plot(*zip(*points), "o-" if len(points) < 60 else "-", ms=3, label="greedy" if key.startswith("greedy_m")
+                else None)
+        if key == "greedy_mean_length" and not pretraining:
+            ax.plot([e["step"] for e in entries], [e["mean_length"] for e in entries], lw=0.8, label="sampled")
+            ax.legend(fontsize=8)
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("demonstrations seen" if pretraining else "RL step")
+    for ax in axes.T.ravel()[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"{'pre-training' if pretraining else 'fine-tuning'}: {run}", fontsize=11)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run", help="a pretrain or finetune run directory (it holds log.jsonl)")
+    parser.add_argument("--out", default=None, help="the PNG to write (default RUN/curves.png)")
+
+
+def main(args) -> int:
+    run = Path(args.run)
+    out = draw_run(run, Path(args.out) if args.out else run / "curves.png")
+    print(f"figure: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_module
+
+    run_module("plot")

@@ -1,0 +1,244 @@
+"""Every benchmark script and every figure kind, run as a user runs them (a subprocess from the repository root) at
+tiny sizes: each exits 0 and writes its JSON or PNG, with a value in it checked. Plus the GPU script.
+
+Each script runs once per session, into one results directory (``tiny``), so that one ``plots.py`` call draws every
+figure kind from them; the scripts that start from a checkpoint share one tiny pre-training run (``checkpoint``).
+``pytest -m slow`` also runs ``gpu.sh --small`` (a minute).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from agents.pretrain import PretrainConfig, pretrain
+from parity_env import Task
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+CHECKPOINT, RUN_DIR = object(), object()  # in TINY_RUNS: the tiny pre-training run, a fresh run directory
+TINY_AGENT = ("--agent-config", '{"d_model": 16, "n_head": 2}')
+TINY_PRETRAIN = ("--d", 4, "--n", 64, *TINY_AGENT)
+TINY_RUNS = {  # result name -> (script, arguments)
+    "calibration": ("calibration", (*TINY_PRETRAIN, "--p-long", 0.5, "--budget", 512)),
+    "leap": ("leap", (*TINY_PRETRAIN, "--seeds", 0, "--budget", 512)),
+    "threshold_high": ("threshold", (*TINY_PRETRAIN, "--p-long", 0.4, "--seeds", 0, "--budget", 512,
+                                     "--name", "threshold_high")),
+    "pretrain_speed": ("pretrain_speed", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--max-samples", 512,
+                                          *TINY_AGENT)),
+    "paper_scale": ("paper_scale", ("--scale", "tiny", "--device", "cpu", "--run-dir", RUN_DIR, "--no-progress",
+                                    *TINY_AGENT)),
+    "generation_speed": ("generation_speed", ("--d", 4, "--batch", 8, "--repeats", 1, *TINY_AGENT)),
+    "env_step_profile": ("env_step_profile", ("--d", 4, "--batch-sizes", 4, "--min-time", 0.01, "--repeats", 1)),
+    "rl_speed": ("rl_speed", ("--checkpoint", CHECKPOINT, "--batch-size", 16, "--repeats", 1, "--runs", 1,
+                              "--steps", 2)),
+    "rl_algorithms": ("rl_algorithms", ("--checkpoint", CHECKPOINT, "--algos", "reinforce", "star", "--seeds", 0,
+                                        "--steps", 2, "--after", 0, "--after-star", 0)),
+    "temperature_hot": ("temperature", ("--checkpoint", CHECKPOINT, "--temperatures", 1.5, "--algos", "reinforce",
+                                        "--seeds", 0, "--steps", 2, "--name", "temperature_hot")),
+    "star_recursion": ("star_recursion", ("--checkpoint", CHECKPOINT, "--seeds", 0, "--rounds", 2)),
+    "rl_controls": ("rl_controls", ("--checkpoint", CHECKPOINT, "--ntp-sequences", 512, "--steps", 2,
+                                    "--sb3-steps", 256, "--sb3-episodes", 20)),
+    "too_early": ("too_early", ("--pretrain-run", CHECKPOINT, "--fractions", 0.5, 1.0, "--rl-steps", 2)),
+}
+FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold_high",
+           "pretrain_speed": "pretrain_speed", "paper_scale": "paper_scale", "generation_speed": "generation_speed",
+           "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "temperature": "temperature_hot",
+           "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early"}
+"""Figure name -> the tiny run it draws (a split sweep's figure draws its NAME_*.json parts)."""
+COMMITTED_FIGURES = ("calibration", "d50_cpu", "fig1", "generation_speed", "leap", "pretrain_speed", "rl_algorithms",
+                     "rl_controls", "rl_speed", "star_recursion", "temperature", "threshold", "too_early")
+
+
+def run_script(script: str, *args) -> str:
+    """``python benchmarks/SCRIPT.py ARGS`` from the repository root; its stdout (the test fails on a non-zero exit)."""
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / f"{script}.py"), *map(str, args)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def probability(x) -> bool:
+    return isinstance(x, float) and 0 <= x <= 1
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny pre-training run (not learned: the scripts only need a checkpoint to start from)."""
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    cfg = PretrainConfig(task=Task(d=4, p_long=0.5), d_model=16, n_head=2, max_samples=2048, final_eval_n=0,
+                         out=str(out))
+    pretrain(cfg, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny(request, tmp_path_factory):
+    """``tiny(name)``: the result of the tiny run ``name`` of TINY_RUNS (run once per session into ``tiny.results``)."""
+    results = tmp_path_factory.mktemp("results")
+    done: dict[str, dict] = {}
+
+    def result(name: str) -> dict:
+        if name not in done:
+            script, args = TINY_RUNS[name]
+            places = {CHECKPOINT: lambda: request.getfixturevalue("checkpoint"),
+                      RUN_DIR: lambda: results / f"{name}_runs"}
+            run_script(script, *(places[a]() if a in places else a for a in args), "--results", results)
+            done[name] = json.loads((results / f"{name}.json").read_text())
+        return done[name]
+
+    result.results = results
+    return result
+
+
+# --------------------------------------------------------------------------------------------------- pre-training
+def test_calibration(tiny):
+    r = tiny("calibration")
+    (row,) = r["rows"]
+    assert row["p_long"] == 0.5 and row["samples"] == 512 and probability(row["sampled_long_fraction"])
+    assert r["agent_config"] == {"d_model": 16, "n_head": 2} and r["hardware"]["torch_threads"] == 1
+
+
+def test_leap(tiny):
+    r = tiny("leap")
+    (run,) = r["runs"]
+    assert r["leap"] == 2 and probability(run["final"]["greedy_accuracy"]) and run["curve"][-1]["samples"] == 512
+
+
+def test_threshold_part_of_a_split_sweep(tiny):
+    r = tiny("threshold_high")
+    assert r["benchmark"] == "threshold" and [run["p_long"] for run in r["runs"]] == [0.4]
+    assert probability(r["runs"][0]["greedy_accuracy"]) and r["runs"][0]["samples"] == 512
+
+
+def test_pretrain_speed(tiny):
+    r = tiny("pretrain_speed")
+    (run,) = r["runs"]
+    assert run["samples"] == 512 and run["tokens_per_s"] > 0 and 0 < run["fraction_of_peak"] < 1
+    assert r["config"]["task"]["d"] == 4 and r["summary"]["matmul_peak_flop_s"] > 0
+
+
+def test_paper_scale(tiny):
+    r = tiny("paper_scale")
+    (run,) = r["runs"]
+    assert r["scale"]["d"] == 4 and run["pretrain"]["samples"] > 0 and run["finetune"]["episodes"] > 0
+    assert run["control"]["samples"] >= run["pretrain"]["samples"] + run["finetune"]["episodes"]
+    assert probability(run["control"]["metrics"]["greedy_accuracy"])
+    assert (tiny.results / "paper_scale_runs" / "seed0" / "finetune" / "checkpoint").is_dir()
+
+
+# --------------------------------------------------------------------------------------------------- speed
+def test_generation_speed(tiny):
+    r = tiny("generation_speed")
+    assert r["new_tokens_per_row"] == 5 and r["cached"]["tokens_per_s"] > 0 and r["speedup"] > 0
+    assert r["agent"]["config"] == {"d_model": 16, "n_head": 2}
+
+
+def test_env_throughput_writes_its_out_file(tmp_path):
+    out = tmp_path / "sub" / "env.json"
+    run_script("env_throughput", "--d", 4, "--batch-sizes", 4, "--min-time", 0.01, "--repeats", 1, "--threads", 1,
+               "--device", "cpu", "--out", out, "--results", tmp_path)
+    r = json.loads(out.read_text())
+    assert [row["impl"] for row in r["results"]] == ["single", "sync_vector", "native_vector", "torch", "torch_rollout"]
+    assert all(row["token_steps_per_s"] > 0 for row in r["results"]) and r["sampler"]["sequences_per_minute"] > 0
+    assert not (tmp_path / "env_throughput.json").exists()  # --out wins over --results
+
+
+def test_env_step_profile(tiny):
+    r = tiny("env_step_profile")
+    assert [row["impl"] for row in r["floor"]] == ["torchrl_floor", "torchrl_floor_fused"]
+    (breakdown,) = r["torch_breakdown"]
+    assert breakdown["total_us"] > breakdown["advance_us"] > 0 and r["torch_diagnostics"]["small_call_us"] > 0
+
+
+def test_rl_speed(tiny):
+    r = tiny("rl_speed")
+    assert r["collection_pretrained"]["ratio"] > 0 and r["collection_after_rl"]["torchrl_tokens_per_s"] > 0
+    assert r["task"]["d"] == 4 and r["time_to_99"][0]["episodes"] == 2 * 256
+
+
+# --------------------------------------------------------------------------------------------------- RL
+def test_rl_algorithms(tiny):
+    r = tiny("rl_algorithms")
+    assert [run["algo"] for run in r["runs"]] == ["reinforce", "star"] and r["task"]["d"] == 4
+    assert all(probability(acc) for run in r["runs"] for acc in run["greedy_accuracy"])
+
+
+def test_temperature(tiny):
+    (run,) = tiny("temperature_hot")["runs"]
+    assert run["temperature"] == run["config"]["temperature"] == 1.5 and probability(run["final"]["greedy_accuracy"])
+
+
+def test_star_recursion(tiny):
+    (run,) = tiny("star_recursion")["runs"]
+    p0 = run["long_fraction"][0]
+    assert len(run["long_fraction"]) == 2 and run["recursion"] == pytest.approx([p0, 2 * p0 / (1 + p0)])
+
+
+def test_rl_controls(tiny):
+    r = tiny("rl_controls")
+    assert r["ntp"]["start_samples"] == 2048 and r["ntp"]["log"][-1]["samples"] == 2048 + 512
+    assert r["ppo_scratch"]["episodes"] == 2 * 256 and probability(r["sb3"]["greedy_accuracy"])
+
+
+def test_too_early(tiny):
+    r = tiny("too_early")
+    assert r["learned_at_samples"] == 2048 and [row["samples"] for row in r["rows"]] == [1024, 2048]
+    assert all(probability(row["after"]["greedy_accuracy"]) for row in r["rows"])
+
+
+# --------------------------------------------------------------------------------------------------- figures
+def test_every_figure_kind_draws_a_tiny_result(tiny, tmp_path):
+    for name in FIGURES.values():
+        tiny(name)
+    run_script("plots", *FIGURES, "--results", tiny.results, "--figures", tmp_path)
+    for name in FIGURES:
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_every_committed_result_draws_its_committed_figure(tmp_path):
+    run_script("plots", "--all", "--figures", tmp_path)
+    assert sorted(p.stem for p in tmp_path.glob("*.png")) == sorted(COMMITTED_FIGURES)
+    for name in COMMITTED_FIGURES:  # the same panels and size as the committed figure
+        drawn, committed = (matplotlib.image.imread(d / f"{name}.png") for d in (tmp_path, BENCHMARKS / "figures"))
+        assert drawn.shape == committed.shape, name
+
+
+def test_plots_refuses_a_missing_result(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "plots.py"), "nothing", "--results", tmp_path],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "no result 'nothing'" in proc.stderr
+
+
+def test_summarize_the_committed_results():
+    printed = run_script("summarize")
+    assert "### calibration" in printed and "| 0.25 | 76,800 | 0.2522 (band ±0.075)" in printed
+    assert "### fig1" in printed and "### temperature_star" in printed
+
+
+# --------------------------------------------------------------------------------------------------- the GPU script
+@pytest.mark.slow
+def test_gpu_script_small_on_cpu(tmp_path):
+    env = {**ENV, "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh"), "--small", "--out", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "paper_scale.json").read_text())
+    run = result["runs"][0]
+    assert run["pretrain"]["stop_reason"] == "learned"
+    assert run["finetune"]["metrics"]["greedy_accuracy"] >= 0.99
+    assert (tmp_path / "paper_scale.png").exists()
+    for name in ("env_throughput", "env_step_profile", "generation_speed", "rl_speed"):  # the speed benchmarks, tiny
+        assert json.loads((tmp_path / f"{name}.json").read_text())["hardware"], name
+
+
+def test_gpu_script_rejects_unknown_options(tmp_path):
+    proc = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh"), "--fast"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown option --fast" in proc.stderr
