@@ -11,6 +11,6 @@ demonstration mixture), ``evaluate``, ``checkpoint`` (safetensors + JSON, no pic
 """
 
 from .agent import AgentError, check_agent
-from .registry import AgentSpec, known_agents, make_agent, register_agent
+from .registry import AgentSpec, clone_agent, known_agents, make_agent, register_agent
 
-__all__ = ["AgentError", "AgentSpec", "check_agent", "known_agents", "make_agent", "register_agent"]
+__all__ = ["AgentError", "AgentSpec", "check_agent", "clone_agent", "known_agents", "make_agent", "register_agent"]

@@ -3,7 +3,7 @@
     parity-cot pretrain --d 24 --p-long 0.01 --out runs/pre     # next-token pre-training (agents.pretrain)
     parity-cot evaluate runs/pre --n 4096 --json                # greedy and sampled accuracy (agents.evaluate)
     parity-cot finetune runs/pre --algo reinforce --out runs/rl # RL through TorchRL (agents.rl.finetune)
-    parity-cot reproduce                                        # the paper's central result end to end (agents.reproduce)
+    parity-cot reproduce                                        # the central result end to end (agents.reproduce)
     parity-cot plot runs/rl                                     # a run's curves as a PNG (agents.plot)
 
 Each module provides ``add_arguments(parser)`` and ``main(args) -> int``; modules are imported only when their

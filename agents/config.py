@@ -82,7 +82,8 @@ def parse_json_object(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"n_layer\": 2}}', got {text!r} ({e})")
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"n_layer\": 2}}', got {text!r} ({e})") \
+            from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"n_layer\": 2}}', got {text!r}")
     return value

@@ -105,7 +105,8 @@ def chain_check(
     Passes when at most ``floor(max_error * n_long)`` of the first ``n_long`` long-form responses are not exactly the
     correct chain. Cheap by construction: prompts go in chunks, the check stops (failing) as soon as the allowed number
     of errors is exceeded, and ``generate`` drops the short answers after their EOS, so a chunk costs about its prefill.
-    ``max_prompts`` (default 4 n_long / p_long, at least 8 chunks) bounds the work for an agent that rarely answers long.
+    ``max_prompts`` (default 4 n_long / p_long, at least 8 chunks) bounds the work for an agent that rarely answers
+    long.
     Returns passed, n_long (long-form responses judged), n_wrong, n_prompts, and the long fraction seen.
     """
     if task.chain_length + 1 > task.max_response_len:

@@ -61,13 +61,17 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.positional must be 'learned' or 'rotary'; got {self.positional!r}")
         if self.positional == "rotary" and (self.d_model // self.n_head) % 2:
             raise ValueError(f"rotary positions need an even head size; got {self.d_model // self.n_head}")
-        if isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float)) or not 0 < self.init_std < inf:
+        if not _is_number(self.init_std) or not 0 < self.init_std < inf:
             raise ValueError(f"GPTConfig.init_std must be a number > 0; got {self.init_std!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+        if not _is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1); got {self.dropout}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class KVCache:

@@ -16,7 +16,8 @@ from .logs import LOG_FILE, read_log
 # (key, title, log scale) per panel; a panel whose keys are all absent from the log is left out
 PRETRAIN = (("loss", "loss (response tokens)", True), ("lr", "learning rate", True),
             ("greedy_accuracy", "greedy accuracy", False), ("greedy_mean_length", "greedy answer length (bits)", False),
-            ("sampled_long_fraction", "sampled long fraction", False), ("chain_exact", "exact chains among judged", False))
+            ("sampled_long_fraction", "sampled long fraction", False),
+            ("chain_exact", "exact chains among judged", False))
 FINETUNE = (("loss", "loss", False), ("reward", "reward (sampled)", False),
             ("greedy_accuracy", "greedy accuracy", False),
             ("greedy_mean_length", "answer length (bits): greedy, sampled", False),

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,12 +36,12 @@ from tqdm import tqdm
 from parity_env.protocol import check_int, check_probability
 from parity_env.task import Task
 
-from .agent import AgentError, agent_device, agent_logits, check_agent
+from .agent import agent_device, agent_logits, check_agent
 from .checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, recover_checkpoint, save_checkpoint
 from .config import config_to_dict
 from .evaluate import chain_check, evaluate
+from .logs import LOGGERS, RunLog, check_logger
 from .registry import agent_spec, make_agent
-from .logs import LOG_FILE, LOGGERS, RunLog, check_logger
 from .training import check_finite, check_weights, resolve_device, run_directory, set_threads
 
 GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
@@ -90,8 +89,8 @@ class PretrainConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     """AdamW betas."""
     weight_decay: float = 0.0
-    """AdamW weight decay. None by default: fresh data cannot be overfitted, and decay fights the large logits a sure chain
-    needs."""
+    """AdamW weight decay. None by default: fresh data cannot be overfitted, and decay fights the large logits a sure
+    chain needs."""
     grad_clip: float = 1.0
     """Gradient-norm clip."""
     short_rows: int | None = None
@@ -123,7 +122,8 @@ class PretrainConfig:
     resume: bool = False
     """Continue the run in out from its checkpoint; options not given take the run's saved values."""
     logger: str = field(default="csv", metadata={"choices": LOGGERS})
-    """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or none."""
+    """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or
+    none."""
 
     def __post_init__(self) -> None:
         self.task = Task.from_dict(self.task)
@@ -484,7 +484,8 @@ def main(args) -> int:
     result = pretrain(cfg, progress=args.progress)
     how = {"learned": "the chain is learned", "max_samples": "the sample budget (--max-samples) is spent"}
     print(f"stopped after {result.samples:,} samples ({result.steps} steps, {result.wall_time_s:.1f} s): "
-          f"{how[result.stop_reason]}" + (f" (at {result.time_to_learned_s:.1f} s)" if result.time_to_learned_s else ""))
+          f"{how[result.stop_reason]}"
+          + (f" (at {result.time_to_learned_s:.1f} s)" if result.time_to_learned_s else ""))
     if result.metrics:
         print(json.dumps({k: v for k, v in result.metrics.items() if k != "mistakes"}))
     print(f"checkpoint: {Path(cfg.out) / RUN_SUBDIR}")

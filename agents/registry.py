@@ -8,10 +8,11 @@
     agent = make_agent("mypackage.agents:make_lstm", task, hidden=64)  # any factory, by its import path
     register_agent("lstm", make_lstm); agent = make_agent("lstm", task, hidden=64)
 
-A factory takes the task as its first argument and keyword arguments after it, and returns an agent (``agents.agent``: any ``torch.nn.Module`` whose
-``forward(tokens)`` gives logits (B, T, task.n_actions)). ``make_agent`` checks the agent once and records its
-name, its JSON config and, when importable, its factory's import path on the module (``agent.agent_spec``), which
-is what a checkpoint stores and ``load_checkpoint`` rebuilds it from.
+A factory takes the task as its first argument and keyword arguments after it, and returns an agent
+(``agents.agent``: any ``torch.nn.Module`` whose ``forward(tokens)`` gives logits (B, T, task.n_actions)).
+``make_agent`` checks the agent once and records its name, its JSON config and, when importable, its factory's
+import path on the module (``agent.agent_spec``), which is what a checkpoint stores and ``load_checkpoint`` rebuilds
+it from.
 """
 
 from __future__ import annotations
@@ -132,6 +133,14 @@ def build_agent(spec: AgentSpec, task) -> torch.nn.Module:
     return agent
 
 
+def clone_agent(agent: torch.nn.Module, task) -> torch.nn.Module:
+    """A fresh agent built from ``agent``'s spec for ``task``, with a copy of its weights (to start several runs from
+    one pre-trained agent)."""
+    copy = build_agent(agent_spec(agent), task)
+    copy.load_state_dict(agent.state_dict())
+    return copy.to(next(agent.parameters()).device)
+
+
 def _check_keywords(factory: Callable, name: str, config: dict) -> None:
     """Reject keys the factory cannot take, listing those it can (when its signature says)."""
     try:
@@ -143,7 +152,8 @@ def _check_keywords(factory: Callable, name: str, config: dict) -> None:
     accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)][1:]  # after the task
     unknown = sorted(set(config) - set(accepted))
     if unknown:
-        raise AgentError(f"agent {name!r} does not take {unknown}; its config keys are: {', '.join(accepted) or 'none'}")
+        raise AgentError(f"agent {name!r} does not take {unknown}; its config keys are: "
+                         f"{', '.join(accepted) or 'none'}")
 
 
 def agent_spec(agent: torch.nn.Module) -> AgentSpec:

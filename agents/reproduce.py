@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +80,6 @@ class ReproduceConfig:
 def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict:
     """Run (or with ``cfg.resume`` finish) the three stages; returns, and writes to OUT/results.json, everything the
     table and the figure show."""
-    t0 = time.perf_counter()
     out = Path(cfg.out)
     if cfg.resume and (out / RESULTS).exists():
         results = json.loads((out / RESULTS).read_text())
@@ -150,7 +148,8 @@ def _row(metrics: dict, wall: float, samples: int, stop: str) -> dict:
 
 
 def _point(p: dict, x: str) -> dict:
-    return {"samples": p[x], "greedy_accuracy": p.get("greedy_accuracy"), "greedy_mean_length": p.get("greedy_mean_length")}
+    return {"samples": p[x], "greedy_accuracy": p.get("greedy_accuracy"),
+            "greedy_mean_length": p.get("greedy_mean_length")}
 
 
 def format_table(results: dict) -> str:

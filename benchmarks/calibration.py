@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import math
 
+from common import add_agent_arguments, add_results_arguments, agent_options, chain_learned_at, write_result
+
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
-from common import add_agent_arguments, add_results_arguments, agent_options, chain_learned_at, write_result
 from parity_env import Task
 
 

@@ -31,11 +31,11 @@ from typing import Callable
 
 import numpy as np
 import torch
+from common import add_results_arguments, write_result
+from env_throughput import action_stream, bench_step_and_maybe_reset, throughput_row, timed_runs
 from tensordict import TensorDict
 from torchrl.envs import EnvBase
 
-from common import add_results_arguments, write_result
-from env_throughput import action_stream, bench_step_and_maybe_reset, throughput_row, timed_runs
 from parity_env import ParityCoTTorchEnv
 
 
@@ -130,8 +130,8 @@ def torch_diagnostics(d: int, batch_sizes: list[int], **kw) -> dict:
         tokens = torch.zeros(batch, env.seq_len, dtype=torch.uint8)
         mask = torch.rand(batch) < 1 / 3
         spare, rows = torch.zeros(batch + batch // 3, env.seq_len, dtype=torch.uint8), torch.randperm(batch)
-        out["where_us"][batch] = best_us(lambda: torch.where(mask[:, None], tokens, tokens))
-        out["row_gather_us"][batch] = best_us(lambda: spare.index_select(0, rows))
+        out["where_us"][batch] = best_us(lambda m=mask, t=tokens: torch.where(m[:, None], t, t))
+        out["row_gather_us"][batch] = best_us(lambda s=spare, r=rows: s.index_select(0, r))
     return out
 
 

@@ -35,9 +35,9 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 import torch
+from common import add_results_arguments, device_sync, hardware, write_result
 
 import parity_env
-from common import add_results_arguments, device_sync, hardware, write_result
 from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv, sample_demonstrations
 
 IMPLS = ("single", "sync_vector", "native_vector", "torch", "torch_rollout")

@@ -17,12 +17,12 @@ import argparse
 import time
 
 import torch
+from common import add_agent_arguments, add_results_arguments, device_sync, write_result
 
 from agents import make_agent
 from agents.agent import is_incremental
 from agents.generate import generate
 from agents.registry import agent_spec
-from common import add_agent_arguments, add_results_arguments, device_sync, write_result
 from parity_env import Task
 
 

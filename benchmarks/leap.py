@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 
+from common import add_agent_arguments, add_results_arguments, agent_options, write_result
+
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
-from common import add_agent_arguments, add_results_arguments, agent_options, write_result
 from parity_env import Task
 
 CURVE_KEYS = ("samples", "greedy_accuracy", "greedy_mean_length", "chain_learned", "chain_loss")

@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from common import add_agent_arguments, add_results_arguments, agent_options, hardware, write_result
 
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl.finetune import FinetuneConfig, finetune
-from common import add_agent_arguments, add_results_arguments, agent_options, hardware, write_result
 from parity_env import Task
 
 

@@ -22,7 +22,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
 from common import COMMITTED_FIGURES, COMMITTED_RESULTS, read_result, result_kind  # noqa: E402
 
 SPLIT_SWEEPS = ("temperature", "threshold")
@@ -206,7 +205,7 @@ def draw_rl_controls(data: dict, results: Path):
 def draw_rl_speed(data: dict, results: Path):
     cases = [("pretrained", data["collection_pretrained"]), ("after RL", data["collection_after_rl"])]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for i, (name, c) in enumerate(cases):
+    for i, (_, c) in enumerate(cases):
         ax.bar(i - 0.2, c["torchrl_tokens_per_s"], 0.4, color="C0",
                label="TorchRL env + cached policy" if i == 0 else None)
         ax.bar(i + 0.2, c["generate_tokens_per_s"], 0.4, color="C1", label="bare generate()" if i == 0 else None)
@@ -294,7 +293,45 @@ def draw_too_early(data: dict, results: Path):
     return fig
 
 
+def draw_linear_model(data: dict, results: Path):
+    """The linear agent: calibration, the threshold, REINFORCE to 100% and STaR on an odds axis."""
+    runs, seeds = data["runs"], sorted({r["seed"] for r in data["runs"]})
+    p_longs = sorted({r["p_long"] for r in runs})
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    for seed in seeds:
+        mine = sorted((r for r in runs if r["seed"] == seed), key=lambda r: r["p_long"])
+        axes[0].plot([r["p_long"] for r in mine], [r["sampled_long_fraction"] for r in mine], "o", alpha=0.7,
+                     label=f"seed {seed}")
+        axes[1].plot([r["p_long"] for r in mine], [r["greedy_accuracy"] for r in mine], "o-", alpha=0.7)
+    axes[0].plot([0, max(p_longs)], [0, max(p_longs)], "k:", label="p_long (calibrated)")
+    axes[0].set(xlabel="p_long", ylabel="sampled long fraction", title="calibration after NTP")
+    axes[0].legend(fontsize=8)
+    axes[1].axvline(1 / 3, color="k", ls=":", lw=0.8, label="1/3")
+    axes[1].axhline(0.5, color="grey", ls="--", lw=0.8)
+    axes[1].set(xlabel="p_long", ylabel="greedy accuracy", ylim=(0.4, 1.03), title="NTP alone: the 1/3 threshold")
+    axes[1].legend(fontsize=8)
+    for run in data["rl"]:
+        axes[2].plot(run["probe_steps"], run["greedy_accuracy"], "-", label=f"seed {run['seed']}: accuracy")
+        axes[2].plot(run["probe_steps"], np.array(run["greedy_length"]) / data["d"], ":", color="grey")
+    axes[2].axhline(0.99, color="k", lw=0.5, ls="--")
+    axes[2].set(xlabel="REINFORCE step", ylabel="greedy accuracy; answer length / d (dotted)", ylim=(0, 1.03),
+                title=f"RL from p_long = {data['rl_from']}")
+    axes[2].legend(fontsize=8)
+    logit = lambda p: np.log(np.clip(p, 1e-4, 1 - 1e-4) / (1 - np.clip(p, 1e-4, 1 - 1e-4)))  # noqa: E731
+    for k, run in enumerate(data["star"]):
+        axes[3].plot(logit(np.array(run["long_fraction"])), "o-", color=f"C{k}", label=f"seed {run['seed']} measured")
+        axes[3].plot(logit(np.array(run["predicted"])), "--", color=f"C{k}", alpha=0.6, label="2p/(1+p) from p_0")
+    axes[3].set(xlabel="STaR round", ylabel="log odds of the sampled long fraction",
+                title="STaR: the odds double each round")
+    axes[3].legend(fontsize=7)
+    fig.suptitle(f"linear agent (frozen degree-2 features), d = {data['d']}, {len(seeds)} seeds, "
+                 f"{data['budget']:,} demonstrations each", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 DRAWINGS: dict[str, Callable] = {
+    "linear_model": draw_linear_model,
     "calibration": draw_calibration,
     "generation_speed": draw_generation_speed,
     "leap": draw_leap,
@@ -312,27 +349,32 @@ DRAWINGS: dict[str, Callable] = {
 
 
 # --------------------------------------------------------------------------------------------------- loading
-def load(name: str, results: Path) -> tuple[str, dict]:
-    """The benchmark and the data of the figure ``name``: RESULTS/NAME.json, or for a split sweep NAME.json and every
-    NAME_*.json, their runs concatenated (the parts must agree on everything else)."""
+def result_files(name: str, results: Path) -> list[Path]:
+    """RESULTS/NAME.json, and for a split sweep every RESULTS/NAME_*.json too."""
     paths = [results / f"{name}.json"] if (results / f"{name}.json").exists() else []
     if name in SPLIT_SWEEPS:
         paths += sorted(results.glob(f"{name}_*.json"))
     if not paths:
         raise SystemExit(f"no result {name!r} in {results}: {results / f'{name}.json'} does not exist")
-    parts = {path: json.loads(path.read_text()) for path in paths}
+    return paths
+
+
+def load(name: str, results: Path) -> tuple[str, dict]:
+    """The benchmark and the data of the figure ``name``; the parts of a split sweep merged (their runs
+    concatenated), which must be results of one benchmark that agree on everything but ``UNSHARED``."""
+    parts = {path: json.loads(path.read_text()) for path in result_files(name, results)}
     kinds = {result_kind(path.stem, data) for path, data in parts.items()}
     if len(kinds) > 1:
-        raise SystemExit(f"{name}: the files {[p.name for p in paths]} are results of different benchmarks {kinds}")
+        raise SystemExit(f"{name}: the files {[p.name for p in parts]} are results of different benchmarks {kinds}")
     (first, data), *rest = parts.items()
-    if not rest:
-        return kinds.pop(), data
     for path, other in rest:
         differ = sorted(k for k in {*data, *other} - set(UNSHARED) if data.get(k) != other.get(k))
         if differ:
             raise SystemExit(f"{path} and {first} differ in {differ}: they are not parts of one sweep; move the stale "
                              "one away")
-    return kinds.pop(), {**data, "runs": [r for part in parts.values() for r in part["runs"]]}
+    if rest:
+        data = {**data, "runs": [r for part in parts.values() for r in part["runs"]]}
+    return kinds.pop(), data
 
 
 def figure_names(results: Path) -> list[str]:

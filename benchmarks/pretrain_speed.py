@@ -20,10 +20,10 @@ import time
 from dataclasses import replace
 
 import torch
+from common import add_agent_arguments, add_results_arguments, agent_options, write_result
 
 from agents.config import config_to_dict
 from agents.pretrain import PretrainConfig, pretrain
-from common import add_agent_arguments, add_results_arguments, agent_options, write_result
 from parity_env import Task
 
 

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import add_results_arguments, read_result, write_result
+from rl_algorithms import probe_curves
 
 from agents.checkpoint import load_checkpoint, resolve_checkpoint_dir
 from agents.pretrain import PretrainConfig, pretrain
 from agents.registry import agent_spec, build_agent
 from agents.rl import FinetuneConfig, finetune
-from common import add_results_arguments, read_result, write_result
 from parity_env import Task
-from rl_algorithms import probe_curves
 
 
 def ntp_only(checkpoint: str, sequences: int, threads: int) -> dict:

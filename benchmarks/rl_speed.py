@@ -20,11 +20,11 @@ import statistics
 import time
 
 import torch
+from common import add_results_arguments, device_sync, write_result
 
 from agents.checkpoint import load_checkpoint
 from agents.generate import generate
 from agents.rl import ALGORITHMS, EpisodeCollector, FinetuneConfig, finetune
-from common import add_results_arguments, device_sync, write_result
 from parity_env import Task
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from common import add_results_arguments, write_result
 
 from agents.checkpoint import load_checkpoint
 from agents.rl import FinetuneConfig, finetune
-from common import add_results_arguments, write_result
 
 
 def recursion(p0: float, rounds: int) -> list[float]:

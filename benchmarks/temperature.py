@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 
 import torch
+from common import add_results_arguments, write_result
+from rl_algorithms import run
 
 from agents.checkpoint import load_checkpoint
 from agents.rl import ALGORITHMS
-from common import add_results_arguments, write_result
-from rl_algorithms import run
 
 
 def main() -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 
+from common import add_agent_arguments, add_results_arguments, agent_options, chain_learned_at, write_result
+
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
-from common import add_agent_arguments, add_results_arguments, agent_options, chain_learned_at, write_result
 from parity_env import Task
 
 

@@ -20,13 +20,13 @@ import tempfile
 from pathlib import Path
 
 import torch
+from common import add_results_arguments, write_result
+from rl_algorithms import probe_curves
 
 from agents.checkpoint import load_checkpoint
 from agents.evaluate import evaluate
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl import FinetuneConfig, finetune
-from common import add_results_arguments, write_result
-from rl_algorithms import probe_curves
 
 
 def rl_from(snapshot: Path, fraction: float, samples: int, rl_steps: int, threads: int) -> dict:

@@ -1,6 +1,7 @@
 """parity_env: the parity-with-chain-of-thought task as Gymnasium, native vector and native TorchRL environments.
 
-Importing the package registers ``ParityCoT-v0`` (the ``Task`` defaults: d = 24, p_long = 0.01) with Gymnasium, with the native
+Importing the package registers ``ParityCoT-v0`` (the ``Task`` defaults: d = 24, p_long = 0.01) with Gymnasium,
+with the native
 vector env as its ``vector_entry_point``; ``gym.make("parity_env:ParityCoT-v0")`` imports it on demand. The env
 classes are imported lazily on first access, so ``import parity_env`` does not import torch or torchrl.
 Run ``python -m parity_env.env`` for a scripted episode.

@@ -13,8 +13,18 @@ import numpy as np
 from gymnasium import spaces
 
 from .demonstrations import make_rng
-from .protocol import (EOS, N_ACTIONS, PAD, SEP, VOCAB_SIZE, check_bits, check_seed, format_tokens, is_correct,
-                       prompt_ids)
+from .protocol import (
+    EOS,
+    N_ACTIONS,
+    PAD,
+    SEP,
+    VOCAB_SIZE,
+    check_bits,
+    check_seed,
+    format_tokens,
+    is_correct,
+    prompt_ids,
+)
 from .task import Task, resolve_task
 
 INFO_KEYS = ("parity", "response", "response_length", "is_long", "is_correct", "prompt_id")
@@ -83,7 +93,8 @@ class ParityCoTEnv(gym.Env):
     exactly the short answer or exactly the chain. A truncated response earns 0.
 
     ## Starting State
-    d bits drawn uniformly from ``np_random`` (``reset(seed=...)``: an int in [0, 2^64), the same seeds as every env), or given with ``reset(options={"bits": [...]})`` (d ints 0/1).
+    d bits drawn uniformly from ``np_random`` (``reset(seed=...)``: an int in [0, 2^64), the same seeds as every
+    env), or given with ``reset(options={"bits": [...]})`` (d ints 0/1).
 
     ## Episode End
     Terminated when the agent emits EOS (an EOS as the last allowed token is rewarded normally); truncated after

@@ -98,7 +98,7 @@ def _short_repr(x: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------- the chain
 def chain_length(d: int, leap: int = 1) -> int:
-    """Bits in the long answer: ceil(d / leap) (the kept prefix parities c_leap, c_2leap, ..., always ending with c_d)."""
+    """Bits of the long answer: ceil(d / leap), the kept prefix parities c_leap, c_2leap, ..., ending with c_d."""
     return -(-d // leap)
 
 

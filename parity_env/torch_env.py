@@ -158,7 +158,8 @@ class ParityCoTTorchEnv(EnvBase):
         d, leap, max_response_len = self.task.d, self.task.leap, self.task.max_response_len
         if max_response_len > MAX_RESPONSE_LEN:
             raise ValueError(f"max_response_len must be <= {MAX_RESPONSE_LEN} in ParityCoTTorchEnv, whose step table "
-                             f"grows with it (got {max_response_len}; its default is d + 1): give a smaller one, or use "
+                             f"grows with it (got {max_response_len}; its default is d + 1): give a smaller one, or "
+                             "use "
                              "ParityCoTVectorEnv, which has no such limit")
         reward, p_long = self.task.reward, self.task.p_long
         batch_size = torch.Size(batch_size)

@@ -12,8 +12,8 @@ Prompts and groups: a full reset draws a 64-bit key from ``np_random`` and sets 
 any later reset of a row (autoreset or ``reset_mask``) advances its counter. Row r's k-th episode uses
 ``protocol.hashed_prompt_bits(key, r // group_size, k, d)``, so each block of ``group_size`` rows shares one prompt
 per episode however the rows finish (``ParityCoTTorchEnv`` hashes the same prompts; with ``group_size`` 1 it deals
-the prompts after the first from a prepared deck instead, in reset order). ``reset(options={"bits": array (N, d)})`` fixes the prompts
-of the rows reset (rows of one block must be equal).
+the prompts after the first from a prepared deck instead, in reset order). ``reset(options={"bits": array (N, d)})``
+fixes the prompts of the rows reset (rows of one block must be equal).
 
 Run ``python -m parity_env.vector_env`` for a short random rollout.
 """

@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-
 from conftest import run_cli
 
 from agents import AgentError, make_agent, register_agent
@@ -125,7 +124,8 @@ def test_a_checkpoint_whose_agent_cannot_be_rebuilt(tmp_path, capsys):
     config = json.loads(config_file.read_text())
     config["agent"] = {"name": "mine", "config": {}, "factory": None}
     config_file.write_text(json.dumps(config))
-    for argv in (["evaluate", str(tmp_path / "pre")], ["finetune", str(tmp_path / "pre"), "--out", str(tmp_path / "rl")]):
+    pre, rl = str(tmp_path / "pre"), str(tmp_path / "rl")
+    for argv in (["evaluate", pre], ["finetune", pre, "--out", rl]):
         code, _, err = run_cli(argv, capsys)
         assert code == 2 and "cannot rebuild its agent: unknown agent 'mine'" in err and "Traceback" not in err
     assert not (tmp_path / "rl").exists()

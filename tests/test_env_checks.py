@@ -175,7 +175,7 @@ def _prompt_sequences_vector(mode, G, n=12, steps=400, seed=0):
     rng = np.random.default_rng(seed)
     obs, infos = envs.reset(seed=seed)
     seqs = [[pid] for pid in infos["prompt_id"]]
-    for t in range(steps):
+    for _ in range(steps):
         if mode == AutoresetMode.DISABLED:
             done = np.array(envs._term | envs._trunc)
             mask = done | (rng.random(n) < 0.05)

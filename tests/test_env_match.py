@@ -9,11 +9,11 @@ pure-Python oracle.
 import numpy as np
 import pytest
 import torch
+from conftest import oracle_reward, plan_response
 from gymnasium.vector import AutoresetMode
 from tensordict import TensorDict
 from torchrl.envs import EnvBase
 
-from conftest import oracle_reward, plan_response
 from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv
 
 CONFIGS = [  # d, leap, max_response_len, reward, group_size

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_cli
 
 from agents import make_agent
@@ -74,7 +73,8 @@ def test_resume_is_bit_identical(tmp_path):
     assert resumed.samples == whole.samples == 512
     for (name, a), b in zip(_weights(whole.agent).items(), _weights(resumed.agent).values()):
         assert torch.equal(a, b), name
-    logs = [[json.loads(x) for x in (tmp_path / run / "log.jsonl").read_text().splitlines()] for run in ("whole", "split")]
+    logs = [[json.loads(x) for x in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+            for run in ("whole", "split")]
     strip = lambda log: [{k: v for k, v in p.items() if k != "elapsed_s"} for p in log]  # noqa: E731
     assert strip(logs[0]) == strip(logs[1])
 

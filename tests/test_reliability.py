@@ -13,7 +13,6 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 import torch
-
 from conftest import run_cli
 
 from agents import make_agent

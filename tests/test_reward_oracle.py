@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import KINDS, oracle_reward, plan_response
+
 from parity_env import ParityCoTEnv
 
 

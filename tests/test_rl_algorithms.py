@@ -60,7 +60,8 @@ def test_defaults_belong_to_the_algorithms():
         for name, value in module.DEFAULTS.items():
             assert getattr(cfg, name) == value, (algo, name)
     assert FinetuneConfig(algo="grpo", lr=1e-2).lr == 1e-2  # given values win
-    assert build_algorithm("star", tiny(), TASK, FinetuneConfig(algo="star", batch_size=64, star_samples=200)).rounds == 4
+    star = FinetuneConfig(algo="star", batch_size=64, star_samples=200)
+    assert build_algorithm("star", tiny(), TASK, star).rounds == 4
 
 
 def test_group_advantage():

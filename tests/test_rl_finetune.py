@@ -70,7 +70,8 @@ def test_runs_are_reproducible_and_resume_bit_identically(ckpt, tmp_path, algo):
         for a, b in zip(whole.agent.state_dict().values(), other.agent.state_dict().values()):
             assert torch.equal(a, b)
     strip = lambda log: [{k: v for k, v in e.items() if not k.endswith("_s")} for e in log]  # noqa: E731 (timings)
-    logs = [[json.loads(x) for x in (tmp_path / run / "log.jsonl").read_text().splitlines()] for run in ("whole", "split")]
+    logs = [[json.loads(x) for x in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+            for run in ("whole", "split")]
     assert strip(logs[0]) == strip(logs[1]) and strip(whole.log) == strip(again.log)
 
 

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from agents.checkpoint import load_checkpoint
 from agents.pretrain import PretrainConfig, pretrain
 from agents.rl import ALGORITHMS, FinetuneConfig, finetune
 from parity_env import Task

@@ -7,8 +7,7 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from parity_env import ParityCoTTorchEnv
-from parity_env import prompt_supply
+from parity_env import ParityCoTTorchEnv, prompt_supply
 from parity_env.step_table import CODE, FLAG_NAMES, PARITY, RESP_LEN, step_table, transition_tables
 from parity_env.torch_env import _block
 

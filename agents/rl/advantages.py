@@ -31,6 +31,6 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def kl_k3(log_prob: torch.Tensor, ref_log_prob: torch.Tensor) -> torch.Tensor:
-    """Per-token estimate of KL(pi || pi_ref) from samples of pi: exp(ref - cur) - (ref - cur) - 1 >= 0 (Schulman k3)."""
+    """Per-token estimate of KL(pi || pi_ref) from samples of pi: exp(ref - cur) - (ref - cur) - 1 >= 0 (k3)."""
     diff = ref_log_prob - log_prob
     return diff.expm1() - diff

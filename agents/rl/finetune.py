@@ -25,10 +25,8 @@ a resumed run is bit-identical on the CPU to one that was never interrupted. Not
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,8 +42,14 @@ from parity_env.protocol import check_int, check_reward_mode
 from parity_env.task import Task
 
 from ..agent import agent_device, check_agent
-from ..checkpoint import (RUN_SUBDIR, CheckpointError, load_checkpoint, load_loss_state, recover_checkpoint,
-                          save_checkpoint)
+from ..checkpoint import (
+    RUN_SUBDIR,
+    CheckpointError,
+    load_checkpoint,
+    load_loss_state,
+    recover_checkpoint,
+    save_checkpoint,
+)
 from ..config import config_to_dict
 from ..evaluate import evaluate
 from ..generate import check_temperature, generate
@@ -54,7 +58,6 @@ from ..training import DivergedError, check_finite, check_weights, resolve_devic
 from .advantages import kl_k3, masked_mean
 from .algorithms import ALGORITHMS, Algorithm, build_algorithm, defaults
 from .episodes import EpisodeCollector
-
 
 
 @dataclass
@@ -115,7 +118,8 @@ class FinetuneConfig:
     resume: bool = False
     """Continue the run in out from its last checkpoint; options not given take the run's saved values."""
     logger: str = field(default="csv", metadata={"choices": LOGGERS})
-    """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or none."""
+    """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or
+    none."""
 
     def __post_init__(self) -> None:
         check_logger(self.logger)
@@ -147,7 +151,8 @@ class FinetuneConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-        if isinstance(self.kl_coef, bool) or not isinstance(self.kl_coef, (int, float)) or not 0 <= self.kl_coef < math.inf:
+        kl = self.kl_coef
+        if isinstance(kl, bool) or not isinstance(kl, (int, float)) or not 0 <= kl < math.inf:
             raise ValueError(f"kl_coef must be a finite number >= 0; got {self.kl_coef!r}")
         if not 0 < self.target_accuracy <= 1:
             raise ValueError(f"target_accuracy must be in (0, 1]; got {self.target_accuracy!r}")
@@ -314,7 +319,8 @@ def _restore(out: Path, cfg: FinetuneConfig, task: Task, device: torch.device):
         raise CheckpointError(f"{path}: not a fine-tuning checkpoint (no finetune config / state)")
     lacking = [k for k in ("step", "episodes", "streak", "solved_step") if k not in saved_state]
     if lacking:
-        raise CheckpointError(f"{path}: the saved training state lacks {lacking}; it cannot be resumed: start a new run")
+        raise CheckpointError(f"{path}: the saved training state lacks {lacking}; it cannot be resumed: start a new "
+                              "run")
     now = config_to_dict(cfg)
     diff = {k: (saved.get(k), now[k]) for k in now if k not in RESUMABLE and saved.get(k) != now[k]}
     if diff:
@@ -423,7 +429,7 @@ def _save(out: Path, agent, task: Task, cfg: FinetuneConfig, state: dict, optimi
 def add_arguments(parser) -> None:
     from ..config import add_config_arguments, parse_int
 
-    parser.add_argument("checkpoint", help="pre-trained checkpoint (a checkpoint directory or a pretrain --out directory)")
+    parser.add_argument("checkpoint", help="pre-trained checkpoint (a checkpoint or a pretrain --out directory)")
     add_config_arguments(parser, FinetuneConfig)
     parser.add_argument("--d", type=parse_int, default=None, help="expected d; an error if the checkpoint has another")
 

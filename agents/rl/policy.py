@@ -66,7 +66,7 @@ class Sampler(torch.nn.Module):
                 self.decoder.keep(keep)
             logits = self.decoder.step(tokens[self.rows, pos])  # (b, A): the token the env appended last step
         running = ~done.reshape(B)[self.rows]  # (b,)
-        tok, logp, dist_logp = sample_logits(logits[running], self.temperature, self.generator)  # (n_live,), (n_live, A)
+        tok, logp, dist_logp = sample_logits(logits[running], self.temperature, self.generator)  # (n,), (n,), (n, A)
         live = self.rows[running]
         action = torch.zeros(B, dtype=torch.long, device=tokens.device)
         log_prob = torch.zeros(B, device=tokens.device)

@@ -1,11 +1,11 @@
 """The shipped RL algorithms, one module each; an ``Algorithm`` is what the fine-tuning loop runs, whatever made it.
 
-| algo      | module         | loss                                       | advantage (``prepare``)            | per step            |
-|-----------|----------------|--------------------------------------------|------------------------------------|---------------------|
-| reinforce | ``reinforce``  | ``SequenceReinforceLoss`` (ours)           | r - mean(r), batch or group        | 1 gradient step     |
-| ppo       | ``ppo``        | ``ClipPPOLoss(actor, None)`` (TorchRL)     | r - mean(r) (group-normalised, G>1)| 2 epochs x 2 halves |
-| grpo      | ``grpo``       | ``GRPOLoss`` (TorchRL LLM)                 | (r - group mean) / group std       | 1 gradient step     |
-| star      | ``star``       | ``NTPLoss`` (ours)                         | keep the correct episodes only     | a round of samples  |
+| algo      | loss                                   | advantage (``prepare``)              | per step            |
+|-----------|----------------------------------------|--------------------------------------|---------------------|
+| reinforce | ``SequenceReinforceLoss`` (ours)       | r - mean(r), batch or group          | 1 gradient step     |
+| ppo       | ``ClipPPOLoss(actor, None)`` (TorchRL) | r - mean(r) (group-normalised, G>1)  | 2 epochs x 2 halves |
+| grpo      | ``GRPOLoss`` (TorchRL LLM)             | (r - group mean) / group std         | 1 gradient step     |
+| star      | ``NTPLoss`` (ours)                     | keep the correct episodes only       | a round of samples  |
 
 Each module owns its ``DEFAULTS`` (the ``FinetuneConfig`` options it sets when they are left as None) and
 ``build(agent, task, cfg) -> Algorithm``: the loss module, the ``prepare`` step that turns collected episodes into
