@@ -1,9 +1,10 @@
 """The agent contract: what any policy network must provide, the optional incremental-decoding interface, the checks.
 
 An agent is any ``torch.nn.Module`` whose ``forward(tokens)`` maps int64 tokens (B, T) to logits
-(B, T, task.n_actions): at every position, the scores of the token that comes next. That is all an agent must
-have; pre-training, evaluation, generation and every RL algorithm work with it, recomputing the whole context at
-every generated token.
+(B, T, task.n_actions): at every position, the scores of the token that comes next, from the tokens up to that
+position (causal, as an autoregressive model's are: scoring cuts sequences after their responses). That is all an
+agent must have; pre-training, evaluation, generation and every RL algorithm work with it, recomputing the whole
+context at every generated token.
 
 Two optional additions make it faster, and are used whenever present:
 

@@ -262,6 +262,15 @@ def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
     )
 
 
+def has_checkpoint(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (a checkpoint or run directory) holds a complete checkpoint (``resolve_checkpoint_dir``)."""
+    try:
+        resolve_checkpoint_dir(path)
+    except CheckpointError:
+        return False
+    return True
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` on anything wrong with it."""
     ckpt_dir = resolve_checkpoint_dir(path)

@@ -24,6 +24,8 @@ SUBCOMMANDS = {
     "finetune": ("agents.rl.finetune", "RL fine-tuning of a checkpoint through TorchRL"),
     "reproduce": ("agents.reproduce", "the main job: pre-training, RL, the NTP-only control, table and figure"),
     "plot": ("agents.plot", "a run's curves (loss, accuracy, length, ...) from its log, as a PNG"),
+    "sweep": ("agents.sweep", "the phase diagram: a grid of (agent, d, p_long, algo, seed) cells on Ray"),
+    "sweep-plot": ("agents.sweep_plot", "a sweep's phase diagrams (heatmaps over d x p_long) as PNGs"),
 }
 
 

@@ -44,10 +44,13 @@ def evaluate(
     by the first prompt bit (``greedy_accuracy_x1_0`` / ``_x1_1``: a greedy agent that writes the chain exactly when
     x_1 = 1 scores 1.0 / 0.5 there); ``first_token_margin`` (mean over prompts of the gap between the two likeliest
     first response tokens' probabilities; a near tie at small p_long) and ``first_token_near_tie`` (the fraction of
-    prompts where it is below 0.02); ``sampled_long_accuracy`` and ``sampled_long_chain_accuracy`` (answer and
-    exact-chain accuracy among the sampled long-form responses; None without one), ``sampled_n_long``, temperature
-    and n. With ``show_mistakes`` K > 0 also "mistakes": up to K greedy failures as readable token strings.
-    ``device`` (default: where the agent is) moves the agent there.
+    prompts where it is below 0.02); ``continuation_probability`` (mean over prompts of the probability that the
+    answer goes on after the long answer's first token, i.e. that the next token is not EOS: 2p/(1+p) for an agent
+    calibrated at p_long = p, so greedy decoding continues the chain iff it is above 1/2, i.e. p > 1/3);
+    ``sampled_long_accuracy`` and ``sampled_long_chain_accuracy`` (answer and exact-chain accuracy among the sampled
+    long-form responses; None without one), ``sampled_n_long``, temperature and n. With ``show_mistakes`` K > 0 also
+    "mistakes": up to K greedy failures as readable token strings. ``device`` (default: where the agent is) moves the
+    agent there.
     """
     n = check_int("n", n, 1)
     temperature = check_temperature(temperature)
@@ -71,10 +74,13 @@ def evaluate(
             x1 = torch.from_numpy(bits[:, 0]).to(device)
             out["greedy_accuracy_x1_0"] = _mean(v.answer_correct[x1 == 0])
             out["greedy_accuracy_x1_1"] = _mean(v.answer_correct[x1 == 1])
-            top2 = agent_logits(agent, prompts, -1)[:, -1].float().softmax(-1).topk(2, dim=-1).values  # (n, 2)
+            first = torch.from_numpy(task.long_answers(bits)[:, :1]).to(device)  # (n, 1) the long answer's first token
+            logits = agent_logits(agent, torch.cat([prompts, first], dim=1), -2).float()  # (n, 2, A)
+            top2 = logits[:, 0].softmax(-1).topk(2, dim=-1).values  # (n, 2) at the first response position
             margin = top2[:, 0] - top2[:, 1]
             out["first_token_margin"] = margin.mean().item()
             out["first_token_near_tie"] = (margin < 0.02).float().mean().item()
+            out["continuation_probability"] = (1 - logits[:, 1].softmax(-1)[:, task.eos]).mean().item()
             if show_mistakes > 0:
                 wrong = torch.nonzero(~v.answer_correct).squeeze(1)[:show_mistakes].tolist()
                 out["mistakes"] = [

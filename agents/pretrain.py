@@ -37,7 +37,14 @@ from parity_env.protocol import check_int, check_probability
 from parity_env.task import Task
 
 from .agent import agent_device, agent_logits, check_agent
-from .checkpoint import RUN_SUBDIR, CheckpointError, load_checkpoint, recover_checkpoint, save_checkpoint
+from .checkpoint import (
+    RUN_SUBDIR,
+    CheckpointError,
+    has_checkpoint,
+    load_checkpoint,
+    recover_checkpoint,
+    save_checkpoint,
+)
 from .config import config_to_dict
 from .evaluate import chain_check, evaluate
 from .logs import LOGGERS, RunLog, check_logger
@@ -120,7 +127,8 @@ class PretrainConfig:
     out: str | None = None
     """Run directory (checkpoint/, log.jsonl, logs/); new or empty unless resume. None writes nothing (Python only)."""
     resume: bool = False
-    """Continue the run in out from its checkpoint; options not given take the run's saved values."""
+    """Continue the run in out from its checkpoint (or start it, if it never reached one); options not given take the
+    run's saved values."""
     logger: str = field(default="csv", metadata={"choices": LOGGERS})
     """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or
     none."""
@@ -279,26 +287,30 @@ def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress
         if cfg.out is not None or getattr(model, "agent_spec", None) is not None:
             spec = agent_spec(model)
             cfg = replace(cfg, agent=spec.name, agent_config=spec.config, **dict.fromkeys(GPT_SIZE_FLAGS))
-    if model is None and not cfg.resume:  # built before anything is written: a bad agent config writes nothing
+    # a run killed before its first checkpoint resumes by starting again
+    resuming = cfg.resume and cfg.out is not None and has_checkpoint(Path(cfg.out) / RUN_SUBDIR)
+    if model is None and not resuming:  # built before anything is written: a bad agent config writes nothing
         model = initial_agent(cfg)
     with run_directory(cfg.out, cfg.resume) as out:
-        return _train(cfg, model, out, device, progress, t_start)
+        return _train(cfg, model, out, device, progress, t_start, resuming)
 
 
 def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None, device: torch.device,
-           progress: bool, t_start: float) -> PretrainResult:
+           progress: bool, t_start: float, resuming: bool) -> PretrainResult:
     """The run of ``pretrain`` in its locked run directory ``out`` (None: nothing written)."""
     task = cfg.task
     amp = device.type == "cuda"  # bf16 autocast helps on GPUs; on CPUs it is slower for models this small
-    if cfg.resume:
-        agent, optimizer, data_rng, state = _restore(cfg, device)
+    saved_metrics = None  # a finished run's final evaluation, reused when a resume trains no further
+    if resuming:
+        agent, optimizer, data_rng, state, saved_metrics = _restore(cfg, device)
     else:
         agent = model.to(device)
         optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         data_rng = np.random.default_rng(cfg.seed)
         state = dict.fromkeys(STATE_KEYS, 0) | {"decay_start": None, "time_to_learned_s": None, "stop_reason": None}
 
-    log = RunLog(out, cfg.logger, "steps", state["steps"] if cfg.resume else None, "pretrain")
+    log = RunLog(out, cfg.logger, "steps", state["steps"] if resuming else None, "pretrain")
+    steps_before = state["steps"]
     normaliser = cfg.batch_size * task.expected_response_tokens  # expected response tokens per batch
     params = list(agent.parameters())
     elapsed_before = state["elapsed_s"]
@@ -356,7 +368,9 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
     bar.close()
 
     metrics = {}
-    if cfg.final_eval_n:
+    if saved_metrics and state["steps"] == steps_before and saved_metrics.get("n") == cfg.final_eval_n:
+        metrics = saved_metrics
+    elif cfg.final_eval_n:
         metrics = evaluate(agent, task, n=cfg.final_eval_n, seed=cfg.seed + 1)
     wall = elapsed_before + time.perf_counter() - t_start
     if out is not None:
@@ -427,7 +441,8 @@ def _save(out: Path, cfg, agent, optimizer, data_rng, state, final_metrics=None)
 
 
 def _restore(cfg: PretrainConfig, device: torch.device):
-    """Agent, optimizer, data stream and training state of the run in ``cfg.out``, checked against ``cfg``."""
+    """Agent, optimizer, data stream, training state and final evaluation (None before the run ended) of the run in
+    ``cfg.out``, checked against ``cfg``."""
     if cfg.out is None:
         raise ValueError("resume needs out: the run directory to continue")
     recover_checkpoint(Path(cfg.out) / RUN_SUBDIR)
@@ -457,7 +472,7 @@ def _restore(cfg: PretrainConfig, device: torch.device):
         state["stop_reason"] = None  # a larger budget continues the run
     if state["stop_reason"] == "learned" and not cfg.stop_when_learned:
         state["stop_reason"] = None
-    return agent, optimizer, data_rng, state
+    return agent, optimizer, data_rng, state, ckpt.meta.get("final_metrics")
 
 
 # --------------------------------------------------------------------------------------------------- command line

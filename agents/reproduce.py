@@ -21,6 +21,7 @@ stage by stage with ``--resume``, each stage bit-identically on the CPU.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from pathlib import Path
 from parity_env.protocol import check_int
 from parity_env.task import Task
 
+from .checkpoint import has_checkpoint
 from .config import config_to_dict
 from .pretrain import PretrainConfig, initial_agent, pretrain
 from .rl.algorithms import ALGORITHMS
@@ -50,8 +52,12 @@ class ReproduceConfig:
     """The agent factory's keyword arguments, a JSON object."""
     lr: float | None = None
     """Pre-training's peak learning rate (None: its default, 3e-3, the gpt recipe's)."""
+    max_samples: int = 5_000_000
+    """Pre-training's sample budget (it stops earlier once the chain is learned)."""
     algo: str = field(default="reinforce", metadata={"choices": tuple(ALGORITHMS)})
     """The RL algorithm: reinforce (the fastest shipped one on the CPU), ppo, grpo or star."""
+    steps: int = 500
+    """RL's most steps (it stops earlier once greedy accuracy holds >= 99%)."""
     seed: int = 0
     """Seed of every stage."""
     device: str = "cpu"
@@ -67,19 +73,26 @@ class ReproduceConfig:
         self.task = Task.from_dict(self.task)
         self.seed = check_int("seed", self.seed, 0)
         self.eval_n = check_int("eval_n", self.eval_n, 1)
+        self.steps = check_int("steps", self.steps, 1)
         if self.algo not in ALGORITHMS:
             raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {self.algo!r}")
         self.pretrain_config()  # validates the agent and the task for pre-training now, before anything is written
 
     def pretrain_config(self, **changes) -> PretrainConfig:
         lr = {} if self.lr is None else {"lr": self.lr}
-        return PretrainConfig(task=self.task, agent=self.agent, agent_config=self.agent_config, seed=self.seed,
-                              device=self.device, final_eval_n=self.eval_n, **lr, **changes)
+        return PretrainConfig(**{"task": self.task, "agent": self.agent, "agent_config": self.agent_config,
+                                 "seed": self.seed, "device": self.device, "final_eval_n": self.eval_n,
+                                 "max_samples": self.max_samples, **lr, **changes})
+
+    def finetune_config(self, **changes) -> FinetuneConfig:
+        return FinetuneConfig(algo=self.algo, steps=self.steps, seed=self.seed, device=self.device,
+                              final_eval_n=self.eval_n, **changes)
 
 
-def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict:
+def reproduce(cfg: ReproduceConfig, progress: bool = True, verbose: bool = True) -> dict:
     """Run (or with ``cfg.resume`` finish) the three stages; returns, and writes to OUT/results.json, everything the
-    table and the figure show."""
+    table and the figure show (each stage's whole evaluation under ``stages.NAME.metrics``). ``verbose`` prints a
+    line per stage."""
     out = Path(cfg.out)
     if cfg.resume and (out / RESULTS).exists():
         results = json.loads((out / RESULTS).read_text())
@@ -91,29 +104,30 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True) -> dict:
     fresh = not (cfg.resume and (out / "pretrain").exists())
     agent = initial_agent(cfg.pretrain_config()) if fresh else None  # a bad agent config fails before any write
     with run_directory(out, cfg.resume):
-        return _stages(cfg, out, agent, progress)
+        return _stages(cfg, out, agent, progress, print if verbose else lambda *args: None)
 
 
-def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool) -> dict:
+def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool, say) -> dict:
     """The three stages in the locked run directory ``out``; ``agent``: pre-training's fresh agent (None: resume)."""
     if not (out / CONFIG).exists():
         (out / CONFIG).write_text(json.dumps(config_to_dict(cfg), indent=1))
     pre_dir, ft_dir, control_dir = out / "pretrain", out / "finetune", out / "control"
 
-    print(f"[1/3] next-token pre-training, {cfg.agent} agent, d = {cfg.task.d}, p_long = {cfg.task.p_long}")
+    say(f"[1/3] next-token pre-training, {cfg.agent} agent, d = {cfg.task.d}, p_long = {cfg.task.p_long}")
     pre = pretrain(cfg.pretrain_config(out=str(pre_dir), resume=agent is None), model=agent, progress=progress)
     if pre.stop_reason != "learned":
-        print(f"      warning: the chain was not learned within {pre.samples:,} samples; RL may not generalise")
+        say(f"      warning: the chain was not learned within {pre.samples:,} samples; RL may not generalise")
 
-    print(f"[2/3] RL fine-tuning through TorchRL ({cfg.algo})")
-    ft = finetune(pre_dir, FinetuneConfig(algo=cfg.algo, seed=cfg.seed, device=cfg.device, out=str(ft_dir),
-                                          resume=cfg.resume and ft_dir.exists(), final_eval_n=cfg.eval_n),
-                  progress=progress)
+    say(f"[2/3] RL fine-tuning through TorchRL ({cfg.algo})")
+    ft = finetune(pre_dir, cfg.finetune_config(out=str(ft_dir), resume=cfg.resume), progress=progress)
 
-    print(f"[3/3] NTP-only control: {ft.episodes:,} more demonstrations, as many sequences as RL generated")
-    if not (cfg.resume and control_dir.exists()):
+    say(f"[3/3] NTP-only control: {ft.episodes:,} more demonstrations, as many sequences as RL generated")
+    if not has_checkpoint(control_dir):  # a copy of the pre-trained run, renamed into place once complete
         shutil.rmtree(control_dir, ignore_errors=True)
-        shutil.copytree(pre_dir, control_dir, ignore=shutil.ignore_patterns(LOCK_FILE))
+        copy = out / ".control.tmp"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(pre_dir, copy, ignore=shutil.ignore_patterns(LOCK_FILE))
+        os.rename(copy, control_dir)
     batch = PretrainConfig.batch_size
     every = max(batch, ft.episodes // 6 // batch * batch)  # about six evaluation points along the control's curve
     control = pretrain(cfg.pretrain_config(out=str(control_dir), resume=True, stop_when_learned=False,
@@ -134,6 +148,7 @@ def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool) -> dict:
             "control": [_point(p, "samples") for p in control.log if p["samples"] > pre.samples],
         },
         "rl_solved_step": ft.solved_step,
+        "parameters": sum(p.numel() for p in pre.agent.parameters()),
         "wall_time_s": pre.wall_time_s + ft.wall_time_s + (control.wall_time_s - pre.wall_time_s),
     }
     draw_figure(results, out / FIGURE)
@@ -144,7 +159,8 @@ def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool) -> dict:
 def _row(metrics: dict, wall: float, samples: int, stop: str) -> dict:
     keys = ("greedy_accuracy", "greedy_mean_length", "sampled_accuracy", "sampled_long_fraction",
             "sampled_long_accuracy")
-    return {**{k: metrics.get(k) for k in keys}, "wall_time_s": wall, "samples": samples, "stop_reason": stop}
+    return {**{k: metrics.get(k) for k in keys}, "wall_time_s": wall, "samples": samples, "stop_reason": stop,
+            "metrics": metrics}
 
 
 def _point(p: dict, x: str) -> dict:

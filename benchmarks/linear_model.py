@@ -10,8 +10,9 @@ crossed with every context token), one linear predictor per position. For each s
 then evaluate on --n fresh prompts per mode: the sampled long fraction against p_long, greedy accuracy and length
 (theory: chance and one bit below p_long = 1/3, the full chain and 100% above). Then, from the --rl-from model
 (default p_long = 0.05): REINFORCE with its defaults until greedy accuracy holds >= 99%, and STaR for --star-rounds
-rounds, recording each round's sampled long fraction (4096 samples a round) against p <- 2p/(1+p) from p_0, the
-long fraction of the pre-trained model on --n samples. Writes RESULTS/linear_model.json after every run.
+rounds at the agent's NTP learning rate (--star-lr), recording each round's sampled long fraction (4096 samples a
+round) against p <- 2p/(1+p) from p_0, the long fraction of the pre-trained model on --n samples. Writes
+RESULTS/linear_model.json after every run.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--rl-steps", type=int, default=500, help="most REINFORCE steps")
     parser.add_argument("--star-rounds", type=int, default=10)
     parser.add_argument("--star-samples", type=int, default=4096)
+    parser.add_argument("--star-lr", type=float, default=0.01,
+                        help="STaR's learning rate: the linear agent's NTP rate (its 1e-3 default is the GPT's)")
     add_results_arguments(parser)
     args = parser.parse_args()
     if args.rl_from not in args.p_long:
@@ -70,6 +73,7 @@ def main() -> None:
                 rl.append(_reinforce(pre.agent, task, seed, args.rl_steps))
                 star.append(_star(pre.agent, task, seed, m["sampled_long_fraction"], args))
             write_result("linear_model", {"d": args.d, "budget": args.budget, "lr": args.lr, "n": args.n,
+                                          "star_lr": args.star_lr, "star_samples": args.star_samples,
                                           "rl_from": args.rl_from, "runs": runs, "rl": rl, "star": star},
                          args.results)
 
@@ -88,7 +92,7 @@ def _reinforce(agent, task: Task, seed: int, steps: int) -> dict:
 
 def _star(agent, task: Task, seed: int, p0: float, args) -> dict:
     cfg = FinetuneConfig(algo="star", seed=seed, steps=args.star_rounds, star_samples=args.star_samples,
-                         steps_after_solved=None, final_eval_n=0)
+                         lr=args.star_lr, steps_after_solved=None, final_eval_n=0)
     r = finetune(clone_agent(agent, task), cfg, task=task, progress=False)
     measured = [e["long_fraction"] for e in r.log]  # the samples of round k come from the model after k - 1 rounds
     predicted = star_prediction(p0, len(measured) - 1)

@@ -101,7 +101,6 @@ TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1, 
               "num_key_value_heads": 2, "intermediate_size": 64}
 TINY_GPT = {"n_layer": 1, "d_model": 32, "n_head": 2}
 SIDES = ("ours", "theirs", "ours_gpt")
-LABELS = {"ours": "ours (hf llama)", "theirs": "HF/TRL (llama)", "ours_gpt": "ours (gpt)"}
 
 
 def require_hf() -> None:
@@ -422,15 +421,15 @@ def compare_grpo(task, configs: dict, batch: int, steps: int, pairs: int) -> dic
                                                                                                "completions")}
     result["ours"]["per_step_note"] = (
         "per-step means over the timed steps of the run with the median time: step_time_s and "
-        "collect_tokens_per_s from "
-        "FinetuneResult.log; collect_s = response tokens / collect_tokens_per_s, response tokens = batch x (mean "
-        "answer length + 1); update_s = step_time_s - collect_s (advantage, GRPOLoss forward, backward, AdamW)")
+        "collect_tokens_per_s from FinetuneResult.log; collect_s = response tokens / collect_tokens_per_s, "
+        "response tokens = batch x (mean answer length + 1); update_s = step_time_s - collect_s (advantage, "
+        "GRPOLoss forward, backward, AdamW)")
     result["ours"]["update_anatomy_note"] = "one collected batch, fresh weights: median of 3 after a warm-up"
     result["theirs"]["per_step_note"] = (
         "per-step means of the run with the median time: step_time_s = timed window / steps; generate_s = "
-        "GRPOTrainer._generate_single_turn "
-        "(model.generate and the cut after EOS); reward_s = _calculate_rewards; rest_s = everything else (tokenizing, "
-        "decoding, padding, advantages, metrics, the scoring forward, backward, AdamW, the Trainer loop)")
+        "GRPOTrainer._generate_single_turn (model.generate and the cut after EOS); reward_s = _calculate_rewards; "
+        "rest_s = everything else (tokenizing, decoding, padding, advantages, metrics, the scoring forward, "
+        "backward, AdamW, the Trainer loop)")
     result["ours"]["update_anatomy"] = update_anatomy(task, "hf", configs["ours"], batch)
     result["ours_gpt"]["update_anatomy"] = update_anatomy(task, "gpt", configs["ours_gpt"], batch)
     result["target"] = {"what": "ours (hf llama) at least 2x TRL's completions per second",

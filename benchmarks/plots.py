@@ -322,7 +322,7 @@ def draw_linear_model(data: dict, results: Path):
         axes[3].plot(logit(np.array(run["long_fraction"])), "o-", color=f"C{k}", label=f"seed {run['seed']} measured")
         axes[3].plot(logit(np.array(run["predicted"])), "--", color=f"C{k}", alpha=0.6, label="2p/(1+p) from p_0")
     axes[3].set(xlabel="STaR round", ylabel="log odds of the sampled long fraction",
-                title="STaR: the odds double each round")
+                title="STaR: log odds against p <- 2p/(1+p)")
     axes[3].legend(fontsize=7)
     fig.suptitle(f"linear agent (frozen degree-2 features), d = {data['d']}, {len(seeds)} seeds, "
                  f"{data['budget']:,} demonstrations each", fontsize=11)
@@ -330,7 +330,58 @@ def draw_linear_model(data: dict, results: Path):
     return fig
 
 
+def draw_hf_llama(data: dict, results: Path):
+    """Each seed's main job with the hf agent: greedy accuracy (top) and answer length (bottom) during NTP (left),
+    then RL against the NTP-only control on as many sequences (right)."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6), sharey="row", gridspec_kw={"width_ratios": (3, 2)})
+    for k, run in enumerate(data["runs"]):
+        curves, offset = run["curves"], run["stages"]["pretrained"]["samples"]
+        start = curves["pretrain"][-1:]
+        series = ((0, "pretrain", "C0", 0, "NTP"), (1, "finetune", "C3", offset, "RL (REINFORCE)"),
+                  (1, "control", "C7", offset, "NTP-only control"))
+        for col, key, color, x0, name in series:
+            pts = (start if col else []) + [p for p in curves[key] if p["greedy_accuracy"] is not None]
+            label = name if k == 0 else None
+            x = [p["samples"] - x0 for p in pts]
+            axes[0, col].plot(x, [p["greedy_accuracy"] for p in pts], "-", color=color, alpha=0.7, label=label)
+            axes[1, col].plot(x, [p["greedy_mean_length"] for p in pts], "-", color=color, alpha=0.7)
+    for col in (0, 1):
+        axes[0, col].axhline(0.5, color="grey", lw=0.8, ls="--")
+        axes[1, col].axhline(data["d"], color="grey", lw=0.8, ls="--")
+        axes[0, col].legend(fontsize=8)
+    axes[0, 0].set(ylabel="greedy accuracy", ylim=(0.4, 1.03))
+    axes[1, 0].set(ylabel="greedy answer length (bits)", xlabel="demonstrations seen (NTP)")
+    axes[1, 1].set(xlabel="sequences after NTP")
+    params = data["runs"][0].get("parameters")
+    fig.suptitle(f"tiny Llama ({params:,} parameters; the hf agent), d = {data['d']}, p_long = {data['p_long']}, "
+                 f"{len(data['runs'])} seeds", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def draw_peer_speed(data: dict, results: Path):
+    """Our rate over Hugging Face's / TRL's on the same task, per job: bars at the median per-pair ratio, whiskers
+    at the smallest and largest pair."""
+    jobs = [("generation", "generation\n(tokens/s)"), ("ntp_step", "NTP step\n(demonstrations/s)"),
+            ("grpo", "GRPO\n(completions/s)")]
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    for offset, key, label in ((-0.2, "ratios", "ours, the same HF Llama"), (0.2, "ratios_gpt", "ours, our gpt agent")):
+        ratios = [data["comparisons"][job][key] for job, _ in jobs]
+        mid = [float(np.median(r)) for r in ratios]
+        err = [[m - min(r) for m, r in zip(mid, ratios)], [max(r) - m for m, r in zip(mid, ratios)]]
+        ax.bar(np.arange(len(jobs)) + offset, mid, 0.4, yerr=err, capsize=3, label=label)
+    ax.axhline(1, color="k", lw=0.8, label="Hugging Face / TRL")
+    ax.axhline(2, color="grey", lw=0.8, ls="--", label="GRPO target (2x)")
+    ax.set_xticks(range(len(jobs)), [name for _, name in jobs])
+    ax.set(ylabel="our rate / theirs (median of pairs)", title="the same task and model size, one CPU thread")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 DRAWINGS: dict[str, Callable] = {
+    "peer_speed": draw_peer_speed,
+    "hf_llama": draw_hf_llama,
     "linear_model": draw_linear_model,
     "calibration": draw_calibration,
     "generation_speed": draw_generation_speed,

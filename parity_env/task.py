@@ -13,7 +13,7 @@ What the agents package relies on, and nothing more (so that a task with another
 multiplication with a chain of thought, can implement the same methods): ``vocab_size`` input tokens, of which the
 agent emits ``n_actions`` (the token ids 0 .. n_actions - 1); ``eos`` ends a response and ``pad`` fills after it;
 a prompt is ``prompt_len`` tokens and a response at most ``max_response_len``; ``sample_demonstrations``,
-``sample_prompts``, ``judge``, ``make_env`` and ``format_tokens``.
+``sample_prompts``, ``long_answers``, ``judge``, ``make_env`` and ``format_tokens``.
 
 Run ``python -m parity_env.task`` to print a task and a few of its demonstrations.
 """
@@ -131,6 +131,10 @@ class Task:
         bits = rng.integers(0, 2, size=(n, self.d), dtype=np.int64)  # (n, d)
         prompts = np.concatenate([bits, np.full((n, 1), protocol.SEP, dtype=np.int64)], axis=1)  # (n, d + 1)
         return bits, torch.from_numpy(prompts)
+
+    def long_answers(self, bits: np.ndarray) -> np.ndarray:
+        """The long answers (n, chain_length) of prompts ``bits`` (n, d): the kept prefix parities."""
+        return protocol.long_answer(np.asarray(bits), self.leap)
 
     def judge(self, bits: np.ndarray, responses: torch.Tensor) -> Verdicts:
         """Verdicts on responses (n, R) to prompts ``bits`` (n, d), as tensors on the responses' device

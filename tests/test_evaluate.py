@@ -15,7 +15,8 @@ from parity_env.protocol import EOS, PAD, is_correct, long_answer
 
 TASK = Task(d=6, p_long=0.25)
 KEYS = {"greedy_accuracy", "greedy_chain_accuracy", "greedy_mean_length", "greedy_accuracy_x1_0",
-        "greedy_accuracy_x1_1", "first_token_margin", "first_token_near_tie", "sampled_accuracy",
+        "greedy_accuracy_x1_1", "first_token_margin", "first_token_near_tie", "continuation_probability",
+        "sampled_accuracy",
         "sampled_long_fraction", "sampled_long_accuracy", "sampled_long_chain_accuracy", "n"}
 
 

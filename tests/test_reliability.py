@@ -194,3 +194,24 @@ def test_cli_file_errors(pre, tmp_path, capsys):
                  ["reproduce", "--out", str(tmp_path / "file")]):
         code, _, err = run_cli(argv, capsys)
         assert code == 2 and "is a file, not a directory" in err and "Traceback" not in err, argv
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_by_starting(pre, tmp_path, capsys):
+    out = tmp_path / "rl"
+    out.mkdir()
+    (out / "log.jsonl").write_text('{"step": 1, "reward": 0.5}\n{"step": 2')  # what a kill leaves before any save
+    (out / ".lock").write_text("pid 1: killed")
+    code, printed, err = run_cli(["finetune", str(pre), "--out", str(out), "--resume", "--steps", "2", "--batch-size",
+                                  "16", "--eval-n", "16", "--final-eval-n", "0", "--no-progress"], capsys)
+    assert code == 0 and "stopped after 2 steps" in printed, err
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
+    run = tmp_path / "pre2"
+    run.mkdir()
+    (run / "log.jsonl").write_text("")
+    argv = ["pretrain", "--d", "4", "--max-samples", "256", "--final-eval-n", "64", "--out", str(run), "--resume",
+            "--no-progress"]
+    assert run_cli(argv, capsys)[0] == 0
+    before = load_checkpoint(run).meta
+    assert run_cli(argv, capsys)[0] == 0  # resuming a finished run trains and evaluates no further
+    assert load_checkpoint(run).meta["final_metrics"] == before["final_metrics"]
+    assert load_checkpoint(run).meta["training_state"]["steps"] == before["training_state"]["steps"]

@@ -2,7 +2,8 @@
 
 TorchRL's losses get their log-probabilities from ``actor.get_dist(td).log_prob(td["action"])``. Here ``action`` is
 the whole response (B, R) and the distribution covers all R response positions at once, so a loss costs one
-forward pass over the finished sequences instead of one per emitted token.
+causal pass over the finished sequences (two: short and long responses, each cut after its end) instead of one
+per emitted token.
 
     actor = sequence_actor(agent, task)                  # the response as ONE action: log-prob (B,), for the classic
                                                          # losses (ClipPPOLoss, A2CLoss, ReinforceLoss)
@@ -20,6 +21,7 @@ over all responses is intractable); it is what the entropy bonus of those losses
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from tensordict import TensorDictBase
 from tensordict.nn import ProbabilisticTensorDictModule, ProbabilisticTensorDictSequential, TensorDictModule
 from torchrl.modules.distributions import LLMMaskedCategorical
@@ -27,9 +29,16 @@ from torchrl.modules.distributions import LLMMaskedCategorical
 from ..agent import agent_logits
 from ..generate import check_temperature
 
+SHORT = 2
+"""Responses of at most this many tokens (a one-bit answer and its EOS) are scored in a pass of their own."""
+
 
 class ResponseScorer(torch.nn.Module):
-    """tokens (B, L) -> logits (B, R, A) of the R = L - P response positions, tempered, in one causal pass."""
+    """tokens (B, L), response_mask (B, R) -> logits (B, R, A) of the R = L - P response positions, tempered.
+
+    Causal passes over the finished sequences cut after their responses: one for the short responses and one for the
+    others (each cut at its longest), so that a batch of mostly one-bit answers does not pay for R positions a row.
+    The logits of positions after a row's response are 0 (they are masked)."""
 
     def __init__(self, agent: torch.nn.Module, prompt_len: int, temperature: float = 1.0):
         super().__init__()
@@ -39,9 +48,20 @@ class ResponseScorer(torch.nn.Module):
         if self.temperature == 0:
             raise ValueError("a scoring temperature must be > 0 (log-probabilities of greedy decoding are undefined)")
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        logits = agent_logits(self.agent, tokens[:, :-1], self.prompt_len - 1)  # (B, R, A): j predicts token P + j
-        return logits.float() / self.temperature
+    def forward(self, tokens: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+        P, (B, R) = self.prompt_len, response_mask.shape
+        lengths = response_mask.sum(1)  # (B,)
+        short = lengths <= SHORT  # (B,)
+        logits = None
+        for rows in (short.nonzero().squeeze(1), (~short).nonzero().squeeze(1)):
+            if not rows.numel():
+                continue
+            n = max(int(lengths.index_select(0, rows).max()), 1)  # response positions this group needs
+            part = agent_logits(self.agent, tokens.index_select(0, rows)[:, : P + n - 1], P - 1)  # (b, n, A)
+            part = F.pad(part.float(), (0, 0, 0, R - n))  # (b, R, A): j predicts token P + j
+            logits = part.new_zeros(B, R, part.shape[-1]) if logits is None else logits
+            logits = logits.index_copy(0, rows, part)  # out of place: autograd reaches both groups
+        return logits / self.temperature
 
 
 class SequenceCategorical(LLMMaskedCategorical):
@@ -69,8 +89,8 @@ class SequenceActor(ProbabilisticTensorDictSequential):
 def sequence_actor(agent: torch.nn.Module, task, temperature: float = 1.0, per_token: bool = False) -> SequenceActor:
     """An actor over the responses of finished episodes of ``task`` (reads ``tokens``, ``response_mask``; scores
     ``action``): one action per episode, or with ``per_token`` one per response token."""
-    scorer = TensorDictModule(ResponseScorer(agent, task.prompt_len, temperature), in_keys=["tokens"],
-                              out_keys=["logits"])
+    scorer = TensorDictModule(ResponseScorer(agent, task.prompt_len, temperature),
+                              in_keys=["tokens", "response_mask"], out_keys=["logits"])
     head = ProbabilisticTensorDictModule(
         in_keys={"logits": "logits", "mask": "response_mask"},
         out_keys=["action"],

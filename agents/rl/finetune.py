@@ -45,6 +45,7 @@ from ..agent import agent_device, check_agent
 from ..checkpoint import (
     RUN_SUBDIR,
     CheckpointError,
+    has_checkpoint,
     load_checkpoint,
     load_loss_state,
     recover_checkpoint,
@@ -116,7 +117,8 @@ class FinetuneConfig:
     out: str | None = None
     """Run directory (checkpoint/, log.jsonl, logs/); new or empty unless resume. None writes nothing (Python only)."""
     resume: bool = False
-    """Continue the run in out from its last checkpoint; options not given take the run's saved values."""
+    """Continue the run in out from its last checkpoint (or start it, if it never reached one); options not given
+    take the run's saved values."""
     logger: str = field(default="csv", metadata={"choices": LOGGERS})
     """Where log.jsonl is mirrored for plotting tools: a TorchRL logger (csv, tensorboard, wandb) in out/logs, or
     none."""
@@ -201,20 +203,23 @@ def finetune(
     agent, task = _load_start(start, task, device)
     if cfg.reward is not None:
         task = replace(task, reward=cfg.reward)
+    # a run killed before its first checkpoint resumes by starting again
+    resuming = cfg.resume and cfg.out is not None and has_checkpoint(Path(cfg.out) / RUN_SUBDIR)
     with run_directory(cfg.out, cfg.resume) as out:
-        return _train(agent, task, cfg, loss_module, prepare, out, device, progress, t_start)
+        return _train(agent, task, cfg, loss_module, prepare, out, device, progress, t_start, resuming)
 
 
 def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Path | None, device: torch.device,
-           progress: bool, t_start: float) -> FinetuneResult:
+           progress: bool, t_start: float, resuming: bool) -> FinetuneResult:
     """The run of ``finetune`` in its locked run directory ``out`` (None: nothing written)."""
+    # the KL's anchor: the agent the run started from, also when it resumes
+    reference = copy.deepcopy(agent).eval().requires_grad_(False) if cfg.kl_coef > 0 else None
     state = {"step": 0, "episodes": 0, "streak": 0, "solved_step": None, "time_to_solved_s": None, "elapsed_s": 0.0}
     saved = None
-    if cfg.resume:
+    if resuming:
         saved = _restore(out, cfg, task, device)
         agent.load_state_dict(saved.agent.state_dict())
         state = {**state, **saved.meta["finetune_state"]}
-    reference = copy.deepcopy(agent).eval().requires_grad_(False) if cfg.kl_coef > 0 else None  # the KL's anchor
 
     if loss_module is None:
         algorithm = build_algorithm(cfg.algo, agent, task, cfg)
@@ -236,7 +241,7 @@ def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Pa
     collector = EpisodeCollector(env, agent, task, cfg.temperature, generator, reference)
     eval_every = algorithm.eval_every or cfg.eval_every
 
-    log = RunLog(out, cfg.logger, "step", state["step"] if cfg.resume else None, "finetune")
+    log = RunLog(out, cfg.logger, "step", state["step"] if resuming else None, "finetune")
     elapsed_before = state["elapsed_s"]
     name = cfg.algo if loss_module is None else type(loss_module).__name__
 
@@ -310,8 +315,6 @@ def _restore(out: Path, cfg: FinetuneConfig, task: Task, device: torch.device):
     """The checkpoint of the run in ``out``, checked against ``cfg`` and ``task``."""
     path = out / RUN_SUBDIR
     recover_checkpoint(path)
-    if not path.exists():
-        raise FileNotFoundError(f"--resume: no checkpoint to resume from at {path}")
     ckpt = load_checkpoint(path, device)
     saved = ckpt.meta.get("finetune")
     saved_state = ckpt.meta.get("finetune_state")
