@@ -4,6 +4,7 @@ The input vocabulary is the task's tokens (``task.vocab_size``); the output head
 emit (``task.n_actions``), so the logits are the policy's action logits. Positions are learned or rotary.
 
     model = make_gpt(task)                           # the pre-training recipe's size; or agents.make_agent("gpt", task)
+    model = make_gpt(task, preset="mistral-2x128")   # the paper's sizes: PRESETS (--agent-config '{"preset": ...}')
     logits = model(tokens)                           # (B, T, A), one causal pass
     logits = model(tokens, logits_from=d)            # (B, T - d, A): the prompt positions give keys and values only
     state = model.new_state(B)                       # the agent contract's incremental decoding (agents.agent)
@@ -256,13 +257,28 @@ class GPT(nn.Module):
         return (self.cfg.n_layer - 1) * full + last
 
 
-def make_gpt(task, **config) -> GPT:
-    """The ``gpt`` agent for ``task``: ``GPTConfig`` fields as keyword arguments (block_size defaults to the task's
-    seq_len; vocab_size and n_actions are the task's)."""
+PRESETS = {
+    "gpt2-2x128": {"n_layer": 2, "d_model": 128, "n_head": 4, "positional": "learned"},
+    "gpt2-4x256": {"n_layer": 4, "d_model": 256, "n_head": 8, "positional": "learned"},
+    "mistral-2x128": {"n_layer": 2, "d_model": 128, "n_head": 4, "positional": "rotary"},
+    "mistral-4x256": {"n_layer": 4, "d_model": 256, "n_head": 8, "positional": "rotary"},
+}
+"""The paper's model sizes (depth 2-8, width 128-256, trained from scratch): GPT-2-style (learned positions) and
+Mistral-style (rotary positions; the blocks stay LayerNorm + GELU, for Mistral's own blocks use the hf agent with
+model_type mistral). About 0.4M parameters at 2 x 128 and 3.2M at 4 x 256; any field can still be given beside."""
+
+
+def make_gpt(task, preset: str | None = None, **config) -> GPT:
+    """The ``gpt`` agent for ``task``: ``GPTConfig`` fields as keyword arguments over the ``preset`` (one of
+    ``PRESETS``) if given (block_size defaults to the task's seq_len; vocab_size and n_actions are the task's)."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; the presets are {', '.join(PRESETS)}")
+        config = {**PRESETS[preset], **config}
     unknown = sorted(set(config) - set(GPTConfig.__dataclass_fields__) | ({"vocab_size", "n_actions"} & set(config)))
     if unknown:
         allowed = [f for f in GPTConfig.__dataclass_fields__ if f not in ("vocab_size", "n_actions")]
-        raise TypeError(f"unexpected keys {unknown}; the gpt agent takes {', '.join(allowed)}")
+        raise TypeError(f"unexpected keys {unknown}; the gpt agent takes preset, {', '.join(allowed)}")
     config = {"block_size": task.seq_len, **config}
     return GPT(GPTConfig(vocab_size=task.vocab_size, n_actions=task.n_actions, **config))
 

@@ -205,7 +205,7 @@ STATE_KEYS = ("samples", "steps", "elapsed_s", "train_s", "tokens", "flops", "de
 
 # Options a resumed run may change; every other option must match the checkpoint (else the run would be another run).
 RESUMABLE = ("max_samples", "device", "threads", "eval_every", "stop_when_learned", "eval_n", "final_eval_n", "out",
-             "resume", "logger")
+             "resume", "logger", "schedule")  # schedule: a continuation may go on at another one (the NTP control)
 
 
 @dataclass
@@ -418,7 +418,7 @@ def _chain_loss(agent: torch.nn.Module, task: Task, seed: int, n: int = 256) -> 
 
     It falls long before sampled chains are right (see the module docstring), so it is logged, never a stopping rule.
     """
-    tokens, mask, _ = replace(task, p_long=1.0).sample_demonstrations(n, seed=seed)
+    tokens, mask, _ = replace(task, p_long=1.0, p_partial=0.0).sample_demonstrations(n, seed=seed)
     P = task.prompt_len
     end = int((mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)).max())  # one past the longest response
     scored = mask[:, 1:end] & (tokens[:, 1:end] != task.eos)  # (n, end - 1): targets of positions 0 .. end - 2

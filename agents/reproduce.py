@@ -11,7 +11,8 @@
 2. RL fine-tuning through TorchRL (REINFORCE by default, the fastest shipped algorithm), then an evaluation:
    greedy accuracy >= 99% with answers d bits long.
 3. The control: the pre-trained agent trained further by next-token prediction alone, on as many sequences as the
-   RL stage generated; it stays at chance.
+   RL stage generated, at the peak learning rate (``--control-lr decayed``: on its decayed schedule); it stays at
+   chance.
 4. A table (before / after / control), ``results.json`` and ``figure.png`` in the run directory.
 
 Each stage writes its own run directory under OUT (pretrain/, finetune/, control/), so an interrupted job resumes
@@ -68,6 +69,9 @@ class ReproduceConfig:
     """Finish the interrupted run in out, stage by stage (a finished run's table is printed again)."""
     eval_n: int = 4096
     """Prompts per mode (greedy, sampled) of each of the three evaluations."""
+    control_lr: str = field(default="peak", metadata={"choices": ("peak", "decayed")})
+    """The NTP-only control continues pre-training at the peak learning rate (a constant schedule: the strongest
+    control), or on the schedule pre-training ended with (decayed to its floor)."""
 
     def __post_init__(self) -> None:
         self.task = Task.from_dict(self.task)
@@ -76,6 +80,8 @@ class ReproduceConfig:
         self.steps = check_int("steps", self.steps, 1)
         if self.algo not in ALGORITHMS:
             raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {self.algo!r}")
+        if self.control_lr not in ("peak", "decayed"):
+            raise ValueError(f"control_lr must be 'peak' or 'decayed'; got {self.control_lr!r}")
         self.pretrain_config()  # validates the agent and the task for pre-training now, before anything is written
 
     def pretrain_config(self, **changes) -> PretrainConfig:
@@ -130,8 +136,10 @@ def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool, say) -> dict
         os.rename(copy, control_dir)
     batch = PretrainConfig.batch_size
     every = max(batch, ft.episodes // 6 // batch * batch)  # about six evaluation points along the control's curve
+    schedule = {"schedule": "constant"} if cfg.control_lr == "peak" else {}
     control = pretrain(cfg.pretrain_config(out=str(control_dir), resume=True, stop_when_learned=False,
-                                           max_samples=pre.samples + ft.episodes, eval_every=every), progress=progress)
+                                           max_samples=pre.samples + ft.episodes, eval_every=every, **schedule),
+                       progress=progress)
 
     results = {
         "config": config_to_dict(cfg),

@@ -76,7 +76,6 @@ import fcntl
 import json
 import math
 import os
-import platform
 import re
 import socket
 import sys
@@ -323,25 +322,10 @@ def _metrics(metrics: dict) -> dict:
 
 
 def hardware() -> dict:
-    """What a cell ran on: the node, its CPU model and cores, torch's threads and version, the GPU when used
-    (benchmarks/common.py's ``hardware``, plus the node's name)."""
-    import torch
+    """What a cell ran on (``agents.machine.hardware``)."""
+    from .machine import hardware as machine
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"node": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "load_average_1min": os.getloadavg()[0], "python": platform.python_version()}
-    if hasattr(os, "sched_getaffinity"):
-        info["cpus_usable"] = len(os.sched_getaffinity(0))
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
+    return machine()
 
 
 # --------------------------------------------------------------------------------------------------- checks

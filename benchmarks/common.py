@@ -7,10 +7,7 @@ overwrites the committed result that benchmarks/README.md quotes and ``benchmark
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -52,30 +49,10 @@ def agent_options(args: argparse.Namespace) -> dict:
 
 # --------------------------------------------------------------------------------------------------- results
 def hardware() -> dict:
-    """What the numbers were measured on (CPU model, cores, torch threads, GPU when used)."""
-    import torch
+    """What the numbers were measured on (``agents.machine.hardware``)."""
+    from agents.machine import hardware as machine
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "load_average_1min": os.getloadavg()[0]}  # > cores means other work shared the CPU: timings inflated
-    if hasattr(os, "sched_getaffinity"):
-        info["cpus_usable"] = len(os.sched_getaffinity(0))  # fewer than cores under taskset
-    info["python"] = platform.python_version()
-    for package in ("numpy", "gymnasium", "tensordict", "torchrl"):
-        try:
-            info[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
+    return machine()
 
 
 def device_sync(device):

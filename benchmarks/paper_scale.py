@@ -6,10 +6,11 @@
 
 Per seed, one pipeline in RUN_DIR/seedS: pre-training until the chain is learned (pretrain/), RL (REINFORCE) from
 its checkpoint to >= 99% greedy accuracy (finetune/), and the NTP-only control resumed from the same checkpoint
-(control/). Four scales of it:
+twice: at the peak learning rate (control/, a constant schedule: the strongest control) and on the schedule
+pre-training ended with, decayed to its floor (control_decayed/). The scales:
 - ``--scale paper``: the paper's setting, d = 50, p_long = 0.25, control to 10^7 samples; for one GPU (targets:
   reproduction <= 30 s, control <= 90 s on one H100-class GPU);
-- ``--scale d50-cpu``: the paper's d = 50, p_long = 0.25 on a CPU, the control only as long as the RL stage;
+- ``--scale d50-cpu``: the paper's d = 50, p_long = 0.25 on a CPU, the controls to 10^6 samples;
 - ``--scale cpu``: d = 24, p_long = 0.25, control to 10^6 samples; the figure suite's CPU version;
 - ``--scale small``: d = 6, the control as long as the RL stage; seconds on a CPU (``gpu.sh --small``);
 - ``--scale tiny``: d = 4, the same; the smoke test's.
@@ -52,7 +53,7 @@ class Scale:
 SCALES = {
     "paper": Scale(d=50, p_long=0.25, batch_size=1024, lr=3e-3, eval_every=51_200, control_samples=10_000_000,
                    rl_batch=1024, eval_n=4096),
-    "d50-cpu": Scale(d=50, p_long=0.25, batch_size=256, lr=3e-3, eval_every=51_200, control_samples=0,
+    "d50-cpu": Scale(d=50, p_long=0.25, batch_size=256, lr=3e-3, eval_every=51_200, control_samples=1_000_000,
                      rl_batch=256, eval_n=2048),
     "cpu": Scale(d=24, p_long=0.25, batch_size=256, lr=3e-3, eval_every=25_600, control_samples=1_000_000,
                  rl_batch=256, eval_n=2048),
@@ -76,32 +77,37 @@ def run(scale: Scale, agent: dict, device: str, out: Path, seed: int, progress: 
                                                    batch_size=scale.rl_batch, out=str(out / "finetune"),
                                                    final_eval_n=scale.eval_n), progress=progress)
     t_rl = time.perf_counter() - t1
-    shutil.copytree(out / "pretrain", out / "control")
-    t2 = time.perf_counter()
     target = max(scale.control_samples, pre.samples + ft.episodes)  # at least as many sequences as RL generated
-    control = pretrain(PretrainConfig(**{**common, "eval_every": max(scale.eval_every, target // 10)},
-                                      out=str(out / "control"), resume=True, stop_when_learned=False,
-                                      max_samples=target), progress=progress)
-    t_control = time.perf_counter() - t2
+    controls = {}
+    for name, schedule in (("control", "constant"), ("control_decayed", "chain")):  # the peak rate; the decayed one
+        shutil.copytree(out / "pretrain", out / name, ignore=shutil.ignore_patterns(".lock"))
+        t2 = time.perf_counter()
+        control = pretrain(PretrainConfig(**{**common, "eval_every": max(scale.eval_every, target // 10)},
+                                          out=str(out / name), resume=True, stop_when_learned=False,
+                                          max_samples=target, schedule=schedule), progress=progress)
+        controls[name] = {"wall_s": time.perf_counter() - t2, "samples": control.samples, "schedule": schedule,
+                          "metrics": control.metrics,
+                          "log": [p for p in control.log if p["samples"] > pre.samples]}  # its own points only
     return {
         "seed": seed,
         "pretrain": {"wall_s": t_pre, "samples": pre.samples, "stop_reason": pre.stop_reason,
                      "tokens_per_s": pre.tokens_per_s, "metrics": pre.metrics, "log": pre.log},
         "finetune": {"wall_s": t_rl, "episodes": ft.episodes, "steps": ft.steps, "solved_step": ft.solved_step,
                      "metrics": ft.metrics, "log": ft.log},
-        "control": {"wall_s": t_control, "samples": control.samples, "metrics": control.metrics,
-                    "log": [p for p in control.log if p["samples"] > pre.samples]},  # its own points only
+        **controls,
         "reproduction_wall_s": t_pre + t_rl,
     }
 
 
 def print_run(r: dict) -> None:
     """The seed's three stages: wall time, sequences, greedy accuracy and length."""
-    pre, ft, control = r["pretrain"], r["finetune"], r["control"]
+    pre, ft, control, decayed = r["pretrain"], r["finetune"], r["control"], r["control_decayed"]
     rows = (("NTP until the chain is learned", pre["wall_s"], pre["samples"], pre["metrics"]),
             ("RL (reinforce) to >= 99% greedy", ft["wall_s"], ft["episodes"], ft["metrics"]),
-            (f"NTP-only control to {control['samples']:.1e} samples", control["wall_s"], control["samples"],
-             control["metrics"]))
+            (f"NTP-only control to {control['samples']:.1e} (peak lr)", control["wall_s"], control["samples"],
+             control["metrics"]),
+            (f"NTP-only control to {decayed['samples']:.1e} (decayed lr)", decayed["wall_s"], decayed["samples"],
+             decayed["metrics"]))
     print(f"seed {r['seed']}")
     for label, wall, samples, m in rows:
         print(f"  {label:44} {wall:7.1f} s {samples:>11,} seq   greedy acc {m['greedy_accuracy']:.3f}"

@@ -72,10 +72,8 @@ What is NOT comparable, plainly:
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -117,26 +115,11 @@ def require_hf() -> None:
 
 # ------------------------------------------------------------------------------------------------------- plumbing
 def hardware() -> dict:
-    """What the numbers were measured on (written here: benchmarks/common.py is not imported)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "load_average": list(os.getloadavg()), "python": platform.python_version()}
-    if hasattr(os, "sched_getaffinity"):
-        info["cpus_usable"] = len(os.sched_getaffinity(0))  # fewer than cores under taskset
-    for package in ("torch", "transformers", "trl", "accelerate", "datasets", "tokenizers", "torchrl", "tensordict",
-                    "numpy"):
-        try:
-            info[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return info
+    """What the numbers were measured on, with the versions of both sides' libraries (``agents.machine``)."""
+    from agents.machine import hardware as machine
+
+    return machine(packages=("transformers", "trl", "accelerate", "datasets", "tokenizers", "torchrl", "tensordict",
+                             "numpy"))
 
 
 def summary(rates: list[float], times: list[float], unit: str, counts: list[int]) -> dict:
@@ -493,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     hw_start = hardware()
     print(f"peer_speed: d = {d}, batch {batch}, {pairs} pairs; llama {n_params(models['ours'])} parameters, gpt "
           f"{n_params(models['ours_gpt'])}; {hw_start['cpu']}, {hw_start['torch_threads']} torch thread(s), load "
-          f"{hw_start['load_average'][0]:.2f}", flush=True)
+          f"{hw_start['load_average_1min']:.2f}", flush=True)
 
     comparisons = {}
     t0 = time.perf_counter()
@@ -507,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  GRPO done ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     hw = hardware()
-    hw["load_average_start"] = hw_start["load_average"]
+    hw["load_average_1min_start"] = hw_start["load_average_1min"]
     result = {
         "benchmark": "peer_speed",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -92,17 +92,28 @@ def draw_generation_speed(data: dict, results: Path):
 
 
 def draw_leap(data: dict, results: Path):
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for run in data["runs"]:
-        curve = run["curve"]
-        x = [p["samples"] for p in curve]
-        ax1.plot(x, [p["greedy_accuracy"] for p in curve], label=f"seed {run['seed']}")
-        ax2.plot(x, [p["greedy_mean_length"] for p in curve], label=f"seed {run['seed']}")
-    ax1.axhline(0.5, color="k", ls=":", lw=1)
-    ax1.set(xlabel="demonstrations seen", ylabel="greedy accuracy", ylim=(0, 1.05),
-            title=f"leap {data['leap']}, p_long {data['p_long']}, d={data['d']}")
-    ax2.set(xlabel="demonstrations seen", ylabel="greedy answer length (bits)")
-    ax1.legend(fontsize=8)
+    """Per construction: the greedy accuracy of each seed after NTP alone against the ideal NTP model's (left), and
+    the greedy accuracy along pre-training (right)."""
+    names = list(dict.fromkeys(r["setting"] for r in data["runs"]))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": (2, 3)})
+    for k, name in enumerate(names):
+        runs = [r for r in data["runs"] if r["setting"] == name]
+        ax1.plot([k] * len(runs), [r["final"]["greedy_accuracy"] for r in runs], "o", color=f"C{k}", alpha=0.8,
+                 label="measured (a seed each)" if k == 0 else None)
+        ax1.hlines(runs[0]["predicted"]["greedy_accuracy"], k - 0.3, k + 0.3, color="k",
+                   label="predicted: greedy of the ideal NTP model" if k == 0 else None)
+        for r in runs:
+            curve = [p for p in r["curve"] if p["greedy_accuracy"] is not None]
+            ax2.plot([p["samples"] for p in curve], [p["greedy_accuracy"] for p in curve], color=f"C{k}", alpha=0.7,
+                     label=name if r is runs[0] else None)
+    ax1.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=8)
+    ax1.set(ylabel="greedy accuracy after NTP alone", ylim=(0.4, 1.05),
+            title=f"p_long = {data['p_long']} (< 1/3), d = {data['d']}")
+    ax1.axhline(0.5, color="grey", ls=":", lw=1)
+    ax1.legend(fontsize=7)
+    ax2.axhline(0.5, color="grey", ls=":", lw=1)
+    ax2.set(xlabel="demonstrations seen", ylabel="greedy accuracy", ylim=(0.4, 1.05))
+    ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -111,10 +122,15 @@ def draw_paper_scale(data: dict, results: Path):
     """One thin line per seed (the spread), NTP alone in blue and NTP followed by RL in red."""
     fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
     for i, run in enumerate(data["runs"]):
-        pre, ft, control = run["pretrain"], run["finetune"], run["control"]
-        ntp = [p for p in pre["log"] + control["log"] if p.get("greedy_accuracy") is not None]
-        ax.plot([p["samples"] for p in ntp], [p["greedy_accuracy"] for p in ntp], "o-", ms=2.5, lw=1, color="C0",
-                alpha=0.8, label="next-token prediction only" if i == 0 else None)
+        pre, ft = run["pretrain"], run["finetune"]
+        controls = [("control", "-", "next-token prediction only" + (" (peak lr)" if "control_decayed" in run
+                                                                     else ""))]
+        if "control_decayed" in run:  # results before both controls ran have the decayed one only
+            controls.append(("control_decayed", ":", "next-token prediction only (decayed lr)"))
+        for key, style, label in controls:
+            ntp = [p for p in pre["log"] + run[key]["log"] if p.get("greedy_accuracy") is not None]
+            ax.plot([p["samples"] for p in ntp], [p["greedy_accuracy"] for p in ntp], style, marker="o", ms=2.5,
+                    lw=1, color="C0", alpha=0.8, label=label if i == 0 else None)
         rl = [p for p in ft["log"] if p.get("greedy_accuracy") is not None]
         last = [p for p in pre["log"] if p.get("greedy_accuracy") is not None][-1:]  # RL starts where NTP stopped
         rl = [{"episodes": 0, "greedy_accuracy": p["greedy_accuracy"]} for p in last] + rl
@@ -222,22 +238,36 @@ def draw_rl_speed(data: dict, results: Path):
     return fig
 
 
+def log_odds(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
 def draw_star_recursion(data: dict, results: Path):
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for i, r in enumerate(data["runs"]):
-        rounds = range(len(r["long_fraction"]))
-        c = f"C{i}"
-        ax.semilogy(rounds, r["long_fraction"], "o-", color=c, label=f"measured p_n, seed {r['seed']}")
-        ax.semilogy(rounds, r["kept_long_fraction"], "x:", color=c, label=f"long among kept, seed {r['seed']}")
-        ax.semilogy(rounds, r["recursion"], "--", color=c, alpha=0.6, label=f"2p/(1+p) from p_0, seed {r['seed']}")
-        ax2.plot([n + 1 for n in rounds], r["greedy_accuracy"], "o-", color=c, label=f"seed {r['seed']}")
-    ax.set_xlabel("STaR round n (samples drawn before its update)")
-    ax.set_ylabel("long fraction")
-    ax.legend(fontsize=6)
-    ax2.set_xlabel("STaR rounds done")
-    ax2.set_ylabel("greedy accuracy")
-    ax2.axhline(0.99, color="k", lw=0.5, ls="--")
-    fig.suptitle(f"STaR at {task_title(data)}, {data['star_samples']} samples a round", fontsize=9)
+    """Per temperature: the log odds of each round's sampled long fraction (seeds: thin lines; the chain-of-thought
+    reward: dotted) against the tempered recursion from p_0 (dashed), and the greedy accuracy."""
+    temperatures = sorted({r["temperature"] for r in data["runs"]})
+    fig, axes = plt.subplots(2, len(temperatures), figsize=(4.2 * len(temperatures), 6.5), squeeze=False,
+                             sharey="row")
+    for col, T in enumerate(temperatures):
+        top, bottom = axes[0, col], axes[1, col]
+        predicted = data["predictions"][str(T)]
+        top.plot(log_odds(predicted), "k--", lw=1.2, label="prediction from p_0")
+        for r in (r for r in data["runs"] if r["temperature"] == T):
+            style = "-" if r["reward"] == "answer" else ":"
+            color = f"C{r['seed']}"
+            label = f"seed {r['seed']}" + (" (cot reward)" if r["reward"] == "cot" else "")
+            top.plot(log_odds(r["long_fraction"]), style, color=color, marker="o", ms=2.5, label=label)
+            bottom.plot(range(1, len(r["greedy_accuracy"]) + 1), r["greedy_accuracy"], style, color=color)
+        top.set_title(f"T = {T}")
+        top.set_xlabel("STaR round n")
+        bottom.set_xlabel("STaR rounds done")
+        bottom.axhline(0.99, color="k", lw=0.5, ls="--")
+        top.legend(fontsize=7)
+    axes[0, 0].set_ylabel("log odds of the sampled long fraction")
+    axes[1, 0].set_ylabel("greedy accuracy")
+    fig.suptitle(f"STaR at {task_title(data)}, {data['star_samples']} samples a round; p_0 = {data['p0']:.4f} "
+                 f"({data['p0_n']:,} prompts); slope log 2 at T = 1: the odds double", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -280,15 +310,25 @@ def draw_threshold(data: dict, results: Path):
 
 
 def draw_too_early(data: dict, results: Path):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for i, r in enumerate(data["rows"]):
-        label = f"{r['fraction']:.2f} x learned ({r['samples']:,} samples)"
-        plot_probes(axes, r, marker="o", ms=3, color=f"C{i}", label=label)
-    for ax, ylabel in zip(axes, ("greedy accuracy", "greedy answer length (bits)")):
+    """Greedy accuracy and answer length against RL steps, one colour per starting point (a fraction of the samples
+    the chain needed), one line per seed; the right panel: where each run ended."""
+    fractions = sorted({r["fraction"] for r in data["rows"]})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for r in data["rows"]:
+        k = fractions.index(r["fraction"])
+        label = f"{r['fraction']:.2f} x learned" if r["seed"] == data["rows"][0]["seed"] else None
+        plot_probes(axes[:2], r, lw=1, color=f"C{k}", alpha=0.8, label=label)
+        axes[2].plot(r["after"]["greedy_mean_length"], r["after"]["greedy_accuracy"], "o", color=f"C{k}")
+    for ax, ylabel in zip(axes[:2], ("greedy accuracy", "greedy answer length (bits)")):
         ax.set_xlabel("RL step")
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"RL started at fractions of the {data['learned_at_samples']:,} samples the chain needed", fontsize=9)
+    axes[2].set(xlabel="greedy answer length after RL (bits)", ylabel="greedy accuracy after RL", ylim=(0.4, 1.03),
+                title="where each run ended (colour: start)")
+    axes[2].axhline(0.5, color="grey", lw=0.8, ls="--")
+    learned = ", ".join(f"{v:,}" for v in data["learned_at_samples"].values())
+    fig.suptitle(f"RL (REINFORCE, {data['rl_steps']} steps) from snapshots of pre-training at d = {data['d']}, "
+                 f"p_long = {data['p_long']}; the chains were learned at {learned} samples", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -317,10 +357,9 @@ def draw_linear_model(data: dict, results: Path):
     axes[2].set(xlabel="REINFORCE step", ylabel="greedy accuracy; answer length / d (dotted)", ylim=(0, 1.03),
                 title=f"RL from p_long = {data['rl_from']}")
     axes[2].legend(fontsize=8)
-    logit = lambda p: np.log(np.clip(p, 1e-4, 1 - 1e-4) / (1 - np.clip(p, 1e-4, 1 - 1e-4)))  # noqa: E731
     for k, run in enumerate(data["star"]):
-        axes[3].plot(logit(np.array(run["long_fraction"])), "o-", color=f"C{k}", label=f"seed {run['seed']} measured")
-        axes[3].plot(logit(np.array(run["predicted"])), "--", color=f"C{k}", alpha=0.6, label="2p/(1+p) from p_0")
+        axes[3].plot(log_odds(run["long_fraction"]), "o-", color=f"C{k}", label=f"seed {run['seed']} measured")
+        axes[3].plot(log_odds(run["predicted"]), "--", color=f"C{k}", alpha=0.6, label="2p/(1+p) from p_0")
     axes[3].set(xlabel="STaR round", ylabel="log odds of the sampled long fraction",
                 title="STaR: log odds against p <- 2p/(1+p)")
     axes[3].legend(fontsize=7)
@@ -379,7 +418,33 @@ def draw_peer_speed(data: dict, results: Path):
     return fig
 
 
+def draw_exact_chains(data: dict, results: Path):
+    """Per algorithm and reward (seeds as dots): greedy accuracy, the exact-chain rate of the greedy answers, and the
+    probability of the right first chain bit, after RL; the pre-trained agent as a line."""
+    runs = [r for r in data["runs"] if r["algo"] != "pre-trained"]
+    before = next(r for r in data["runs"] if r["algo"] == "pre-trained")
+    cases = list(dict.fromkeys((r["algo"], r["reward"]) for r in runs))
+    metrics = (("greedy accuracy", lambda r: r["final"]["greedy_accuracy"]),
+               ("greedy answers exactly the chain", lambda r: r["final"]["greedy_chain_accuracy"]),
+               ("P(first chain bit right)", lambda r: r["p_first_right"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(14, 4), sharey=True)
+    for ax, (title, value) in zip(axes, metrics):
+        for k, case in enumerate(cases):
+            mine = [r for r in runs if (r["algo"], r["reward"]) == case]
+            ax.plot([k] * len(mine), [value(r) for r in mine], "o", color="C3" if case[1] == "cot" else "C0",
+                    alpha=0.8)
+        ax.axhline(value(before), color="grey", ls=":", lw=1, label="pre-trained")
+        ax.set_xticks(range(len(cases)), [f"{a}\n{rw}" for a, rw in cases], fontsize=8)
+        ax.set(title=title, ylim=(0.3, 1.03))
+        ax.legend(fontsize=7)
+    fig.suptitle(f"after RL to >= 99% and {data['after']} more steps, {task_title(data)} (blue: answer reward, red: "
+                 "chain-of-thought reward)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 DRAWINGS: dict[str, Callable] = {
+    "exact_chains": draw_exact_chains,
     "peer_speed": draw_peer_speed,
     "hf_llama": draw_hf_llama,
     "linear_model": draw_linear_model,

@@ -200,10 +200,11 @@ class Verdicts(NamedTuple):
         return (self.answer_correct & (self.answer_length == 1)) | self.chain_correct
 
 
-def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1) -> Verdicts:
+def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: int | None = None) -> Verdicts:
     """The checker: verdicts on ``responses`` (B, R), the emitted tokens (anything after the first EOS is ignored),
     to the prompts ``bits`` (B, d). The one definition of a right answer; the envs' token-by-token bookkeeping and
-    the TorchRL env's step table are tested against it."""
+    the TorchRL env's step table are tested against it. With ``partial_leap``, ``chain_correct`` also accepts the
+    exact partial chain of that leap (a task whose demonstrations include them)."""
     bits, responses = np.asarray(bits), np.asarray(responses)
     B, R = responses.shape
     is_eos = responses == EOS  # (B, R)
@@ -213,10 +214,12 @@ def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1) -> Verdicts:
     length = ((responses < EOS) & before).sum(axis=1)  # (B,) bits before the first EOS
     last = responses[np.arange(B), np.maximum(end - 1, 0)]  # (B,) the token before EOS (garbage if end == 0)
     chain = long_answer(bits, leap)  # (B, m); chain[:, -1] is the parity
-    m = chain.shape[1]
     answer_correct = finished & (end >= 1) & (length == end) & (last == chain[:, -1])
-    chain_correct = finished & (end == m) & (length == m) & (responses[:, :m] == chain).all(axis=1) if m <= R \
-        else np.zeros(B, dtype=bool)
+    chain_correct = np.zeros(B, dtype=bool)
+    for kept in [chain] + ([long_answer(bits, partial_leap)] if partial_leap else []):
+        m = kept.shape[1]
+        if m <= R:
+            chain_correct |= finished & (end == m) & (length == m) & (responses[:, :m] == kept).all(axis=1)
     return Verdicts(answer_correct, chain_correct, length > 1, length.astype(np.int64), finished)
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import protocol
-from .protocol import check_probability, check_reward_mode, check_task
+from .protocol import check_int, check_probability, check_reward_mode, check_task
 
 if TYPE_CHECKING:  # torch is imported only by the methods that need it: ``import parity_env`` stays numpy-only
     import torch
@@ -50,6 +50,12 @@ class Task:
     reward: str = "answer"
     """"answer" (the paper's end-to-end reward: the last bit before EOS is the parity) or "cot" (exactly the short
     answer or exactly the chain)."""
+    p_partial: float = 0.0
+    """Fraction of demonstrations whose answer is the partial chain, every partial_leap-th prefix parity, in place of
+    a short answer (our construction of the paper's partial chains; demonstrations only: the env's "cot" reward
+    accepts the leap chain alone)."""
+    partial_leap: int = 2
+    """The leap of the partial chains (2 .. d - 1)."""
 
     def __post_init__(self) -> None:
         d, leap, max_response_len = check_task(self.d, self.leap, self.max_response_len)
@@ -58,6 +64,13 @@ class Task:
         object.__setattr__(self, "max_response_len", max_response_len)
         object.__setattr__(self, "p_long", check_probability("p_long", self.p_long))
         object.__setattr__(self, "reward", check_reward_mode(self.reward))
+        object.__setattr__(self, "p_partial", check_probability("p_partial", self.p_partial))
+        object.__setattr__(self, "partial_leap", check_int("partial_leap", self.partial_leap, 2, max(2, d - 1)))
+        if self.p_long + self.p_partial > 1:
+            raise ValueError(f"p_long + p_partial must be <= 1; got {self.p_long} + {self.p_partial}")
+        if self.p_partial > 0 and protocol.chain_length(d, self.partial_leap) + 1 > max_response_len:
+            raise ValueError(f"max_response_len {max_response_len} cannot hold the partial chain of d = {d}, "
+                             f"partial_leap = {self.partial_leap} and its EOS")
 
     # ------------------------------------------------------------------------------------------------ vocabulary
     @property
@@ -96,8 +109,11 @@ class Task:
 
     @property
     def expected_response_tokens(self) -> float:
-        """Mean response tokens (EOS included) of a demonstration: p_long (m + 1) + (1 - p_long) 2."""
-        return self.p_long * (self.chain_length + 1) + (1 - self.p_long) * 2
+        """Mean response tokens (EOS included) of a demonstration: p_long (m + 1) + p_partial (m_partial + 1) +
+        (1 - p_long - p_partial) 2."""
+        partial = protocol.chain_length(self.d, self.partial_leap) + 1
+        short = 1 - self.p_long - self.p_partial
+        return self.p_long * (self.chain_length + 1) + self.p_partial * partial + short * 2
 
     # ------------------------------------------------------------------------------------------------ values
     def to_dict(self) -> dict:
@@ -121,7 +137,8 @@ class Task:
         (``parity_env.demonstrations``, the sampler the envs and pre-training share)."""
         from .demonstrations import sample_demonstrations
 
-        return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=seed)
+        return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=seed,
+                                     p_partial=self.p_partial, partial_leap=self.partial_leap)
 
     def sample_prompts(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
         """``n`` fresh prompts: the problems (here the bits, (n, d) int64) and the tokens x_1..x_d SEP (n, prompt_len)
@@ -141,7 +158,8 @@ class Task:
         (``protocol.judge``, the one checker)."""
         import torch
 
-        verdicts = protocol.judge(bits, responses.cpu().numpy(), self.leap)
+        partial_leap = self.partial_leap if self.p_partial > 0 else None
+        verdicts = protocol.judge(bits, responses.cpu().numpy(), self.leap, partial_leap)
         return protocol.Verdicts(*(torch.from_numpy(v).to(responses.device) for v in verdicts))
 
     def make_env(self, batch_size: int, device: Any = "cpu", seed: int | None = None,

@@ -28,7 +28,7 @@ TINY_AGENT = ("--agent-config", '{"d_model": 16, "n_head": 2}')
 TINY_PRETRAIN = ("--d", 4, "--n", 64, *TINY_AGENT)
 TINY_RUNS = {  # result name -> (script, arguments)
     "calibration": ("calibration", (*TINY_PRETRAIN, "--p-long", 0.5, "--budget", 512)),
-    "leap": ("leap", (*TINY_PRETRAIN, "--seeds", 0, "--budget", 512)),
+    "leap": ("leap", (*TINY_PRETRAIN, "--seeds", 0, "--budget", 512, "--p-partial", 0.3)),
     "threshold_high": ("threshold", (*TINY_PRETRAIN, "--p-long", 0.4, "--seeds", 0, "--budget", 512,
                                      "--name", "threshold_high")),
     "pretrain_speed": ("pretrain_speed", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--max-samples", 512,
@@ -43,15 +43,20 @@ TINY_RUNS = {  # result name -> (script, arguments)
                                         "--steps", 2, "--after", 0, "--after-star", 0)),
     "temperature_hot": ("temperature", ("--checkpoint", CHECKPOINT, "--temperatures", 1.5, "--algos", "reinforce",
                                         "--seeds", 0, "--steps", 2, "--name", "temperature_hot")),
-    "star_recursion": ("star_recursion", ("--checkpoint", CHECKPOINT, "--seeds", 0, "--rounds", 2)),
+    "star_recursion": ("star_recursion", ("--checkpoint", CHECKPOINT, "--seeds", 0, "--rounds", 2, "--temperatures",
+                                          1.0, "--cot-temperatures", 1.5, "--n", 512)),
     "rl_controls": ("rl_controls", ("--checkpoint", CHECKPOINT, "--ntp-sequences", 512, "--steps", 2,
                                     "--sb3-steps", 256, "--sb3-episodes", 20)),
-    "too_early": ("too_early", ("--pretrain-run", CHECKPOINT, "--fractions", 0.5, 1.0, "--rl-steps", 2)),
+    "exact_chains": ("exact_chains", ("--checkpoint", CHECKPOINT, "--algos", "reinforce", "--seeds", 0, "--steps", 2,
+                                      "--after", 0, "--n", 128)),
+    "too_early": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--fractions", 0.5, 1.0,
+                                "--rl-steps", 2, "--snapshot-every", 512, "--max-samples", 2048)),
 }
 FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold_high",
            "pretrain_speed": "pretrain_speed", "paper_scale": "paper_scale", "generation_speed": "generation_speed",
            "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "temperature": "temperature_hot",
-           "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early"}
+           "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early",
+           "exact_chains": "exact_chains"}
 """Figure name -> the tiny run it draws (a split sweep's figure draws its NAME_*.json parts)."""
 COMMITTED_FIGURES = ("calibration", "d50_cpu", "fig1", "generation_speed", "leap", "pretrain_speed", "rl_algorithms",
                      "rl_controls", "rl_speed", "star_recursion", "temperature", "threshold", "too_early")
@@ -108,8 +113,20 @@ def test_calibration(tiny):
 
 def test_leap(tiny):
     r = tiny("leap")
-    (run,) = r["runs"]
-    assert r["leap"] == 2 and probability(run["final"]["greedy_accuracy"]) and run["curve"][-1]["samples"] == 512
+    leap2, partial = r["runs"]
+    assert r["leap"] == 2 and leap2["task"]["leap"] == 2 and partial["task"]["p_partial"] == 0.3
+    assert probability(leap2["final"]["greedy_accuracy"]) and leap2["curve"][-1]["samples"] == 512
+    assert probability(partial["predicted"]["greedy_accuracy"])
+
+
+def test_the_ideal_model_predicts_the_thresholds():
+    sys.path.insert(0, str(BENCHMARKS))
+    from leap import ideal_greedy
+
+    for p, expected in ((0.3, 0.5), (0.4, 1.0)):  # the full chain: 1/3
+        assert ideal_greedy(Task(d=8, p_long=p), n=512)["greedy_accuracy"] == pytest.approx(expected, abs=0.06)
+    assert ideal_greedy(Task(d=8, p_long=0.25, leap=2), n=512)["greedy_accuracy"] == pytest.approx(0.5, abs=0.06)
+    assert ideal_greedy(Task(d=8, p_long=0.25, p_partial=0.3), n=512)["greedy_accuracy"] == 1.0
 
 
 def test_threshold_part_of_a_split_sweep(tiny):
@@ -177,9 +194,21 @@ def test_temperature(tiny):
 
 
 def test_star_recursion(tiny):
-    (run,) = tiny("star_recursion")["runs"]
-    p0 = run["long_fraction"][0]
-    assert len(run["long_fraction"]) == 2 and run["recursion"] == pytest.approx([p0, 2 * p0 / (1 + p0)])
+    r = tiny("star_recursion")
+    answer, cot = r["runs"]
+    assert (answer["temperature"], answer["reward"], cot["temperature"], cot["reward"]) == (1.0, "answer", 1.5, "cot")
+    assert len(answer["long_fraction"]) == 2 and probability(r["p0"])
+    p0 = r["p0"]  # at T = 1 the prediction is p <- 2p/(1+p) itself
+    assert r["predictions"]["1.0"] == pytest.approx([p0, 2 * p0 / (1 + p0)])
+
+
+def test_star_prediction_at_a_temperature():
+    sys.path.insert(0, str(BENCHMARKS))
+    from star_recursion import prediction, sampled_long_fraction
+
+    assert sampled_long_fraction(0.2, 1.0) == pytest.approx(0.2)
+    assert sampled_long_fraction(0.2, 0.5) < 0.2 < sampled_long_fraction(0.2, 2.0)  # colder: the likelier choices
+    assert prediction(0.01, 1.0, 3)[2] == pytest.approx(2 * (0.02 / 1.01) / (1 + 0.02 / 1.01))
 
 
 def test_rl_controls(tiny):
@@ -188,10 +217,20 @@ def test_rl_controls(tiny):
     assert r["ppo_scratch"]["episodes"] == 2 * 256 and probability(r["sb3"]["greedy_accuracy"])
 
 
+def test_exact_chains(tiny):
+    before, answer, cot = tiny("exact_chains")["runs"]
+    assert before["algo"] == "pre-trained" and (answer["reward"], cot["reward"]) == ("answer", "cot")
+    for r in (before, answer, cot):
+        after = r["after_wrong_first_prompt"] + r["after_wrong_first_token"] + r["after_wrong_first_eos"]
+        assert probability(r["p_first_right"]) and after <= 1 + 1e-6
+
+
 def test_too_early(tiny):
     r = tiny("too_early")
-    assert r["learned_at_samples"] == 2048 and [row["samples"] for row in r["rows"]] == [1024, 2048]
-    assert all(probability(row["after"]["greedy_accuracy"]) for row in r["rows"])
+    (learned,) = r["learned_at_samples"].values()
+    assert learned % 512 == 0 and [row["fraction"] for row in r["rows"]] == [0.5, 1.0]
+    assert r["rows"][-1]["samples"] == learned and all(row["samples"] % 512 == 0 for row in r["rows"])
+    assert all(probability(row["after"]["greedy_accuracy"]) and len(row["probe_steps"]) for row in r["rows"])
 
 
 # --------------------------------------------------------------------------------------------------- figures

@@ -29,7 +29,7 @@ def test_peer_speed_tiny(tmp_path):
     result = json.loads(out.read_text())
     hw = result["hardware"]
     assert hw["cpu"] and hw["cores"] >= 1 and hw["torch_threads"] == 1
-    assert {"torch", "transformers", "trl"} <= set(hw) and len(hw["load_average"]) == 3
+    assert {"torch", "transformers", "trl"} <= set(hw) and hw["load_average_1min"] >= 0
     assert result["models"]["llama"]["parameters"] > 0 and result["models"]["gpt"]["parameters"] > 0
     pairs = result["settings"]["pairs"]
     for name in COMPARISONS:
