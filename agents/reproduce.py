@@ -177,12 +177,15 @@ def _point(p: dict, x: str) -> dict:
 
 
 def format_table(results: dict) -> str:
-    """The before / after / control table as fixed-width text."""
-    head = f"{'':18}{'greedy acc':>11}{'greedy len':>11}{'long frac':>10}{'wall (s)':>9}{'samples':>10}"
+    """The before / after / control table as fixed-width text; "exact chain": greedy answers that are exactly the
+    correct chain (the answer reward checks only the last bit)."""
+    head = (f"{'':18}{'greedy acc':>11}{'greedy len':>11}{'exact chain':>12}{'long frac':>10}{'wall (s)':>9}"
+            f"{'samples':>10}")
     lines = [head, "-" * len(head)]
     for key, label in ROWS:
         r = results["stages"][key]
-        lines.append(f"{label:18}{r['greedy_accuracy']:>11.3f}{r['greedy_mean_length']:>11.2f}"
+        exact = r.get("metrics", {}).get("greedy_chain_accuracy", float("nan"))
+        lines.append(f"{label:18}{r['greedy_accuracy']:>11.3f}{r['greedy_mean_length']:>11.2f}{exact:>12.3f}"
                      f"{r['sampled_long_fraction']:>10.3f}{r['wall_time_s']:>9.1f}{r['samples']:>10,}")
     return "\n".join(lines)
 

@@ -89,7 +89,7 @@ from parity_env.protocol import check_int
 SWEEP_FILE, RESULTS_FILE, RUNS_FILE, CELLS_DIR = "sweep.json", "results.jsonl", "runs.jsonl", "cells"
 GRID = ("agent", "d", "p_long", "algo", "seeds")
 """The grid's fields: the cells are their product."""
-CELL_OPTIONS = ("agent_config", "max_samples", "steps", "lr", "eval_n", "device")
+CELL_OPTIONS = ("agent_config", "max_samples", "steps", "lr", "control_lr", "eval_n", "device")
 """The per-cell options: every cell runs with them, and a rerun on the same --out must give the same ones."""
 KEY = ("agent", "d", "p_long", "algo", "seed")
 INSTALL_HINT = "the sweep runs on Ray: pip install 'parity-cot[sweep]' (or pip install 'ray>=2.40,<3')"
@@ -117,6 +117,8 @@ class SweepConfig:
     """RL steps per cell (it stops earlier once solved)."""
     lr: float | None = None
     """Pre-training's peak learning rate (None: its default, 3e-3, the gpt recipe's)."""
+    control_lr: str = field(default="peak", metadata={"choices": ("peak", "decayed")})
+    """The NTP-only control's learning rate: pre-training's peak, or where its schedule ended (as in reproduce)."""
     eval_n: int = 4096
     """Prompts per mode (greedy, sampled) of each of a cell's three evaluations."""
     device: str | None = None
@@ -153,6 +155,8 @@ class SweepConfig:
         self.eval_n = check_int("eval_n", self.eval_n, 1)
         if self.lr is not None:
             self.lr = _positive("lr", self.lr)
+        if self.control_lr not in ("peak", "decayed"):
+            raise ValueError(f"control_lr must be 'peak' or 'decayed'; got {self.control_lr!r}")
         if self.out is None or str(self.out) == "":
             raise ValueError("--out DIR is required (the sweep's directory: sweep.json, results.jsonl, cells/)")
         self.out = str(self.out)
@@ -255,6 +259,7 @@ def cell_config(cell: dict, options: dict, cell_dir: Path | None = None):
     return ReproduceConfig(task=Task(d=cell["d"], p_long=cell["p_long"]), agent=cell["agent"],
                            agent_config=dict(options["agent_config"]), algo=cell["algo"], seed=cell["seed"],
                            max_samples=options["max_samples"], steps=options["steps"], eval_n=options["eval_n"],
+                           control_lr=options["control_lr"],
                            device=options["device"], out=str(cell_dir or "."), **lr)
 
 

@@ -3,6 +3,7 @@
     python benchmarks/paper_scale.py --scale cpu --seeds 0 1 2 --run-dir runs/fig1 --name fig1
     python benchmarks/plots.py fig1 --results runs/benchmarks                # its figure
     python benchmarks/paper_scale.py --scale paper --device cuda             # benchmarks/gpu.sh runs this
+    python benchmarks/paper_scale.py --scale d50-cpu --agent-config '{"preset": "mistral-2x128"}' --control-samples 0
 
 Per seed, one pipeline in RUN_DIR/seedS: pre-training until the chain is learned (pretrain/), RL (REINFORCE) from
 its checkpoint to >= 99% greedy accuracy (finetune/), and the NTP-only control resumed from the same checkpoint
@@ -25,7 +26,7 @@ import argparse
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -123,11 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=Path("runs/paper_scale"),
                         help="new or empty directory of the runs' checkpoints (default runs/paper_scale)")
     parser.add_argument("--name", default="paper_scale", help="RESULTS/NAME.json (default paper_scale)")
+    parser.add_argument("--control-samples", type=int, default=None, metavar="N",
+                        help="the controls' total samples instead of the scale's (0: as many as the RL stage used)")
     parser.add_argument("--no-progress", action="store_true")
     add_agent_arguments(parser)
     add_results_arguments(parser)
     args = parser.parse_args(argv)
     scale, run_dir = SCALES[args.scale], args.run_dir
+    if args.control_samples is not None:
+        if args.control_samples < 0:
+            parser.error(f"--control-samples must be >= 0; got {args.control_samples}")
+        scale = replace(scale, control_samples=args.control_samples)
     if run_dir.exists() and any(run_dir.iterdir()):
         parser.error(f"--run-dir {run_dir} is not empty; choose a new directory")
     print(f"hardware: {hardware()}; device {args.device}; d = {scale.d}, p_long = {scale.p_long}")

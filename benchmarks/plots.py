@@ -61,6 +61,13 @@ def task_title(data: dict) -> str:
     return f"d = {data['task']['d']}, p_long = {data['task']['p_long']}"
 
 
+def model_label(data: dict) -> str:
+    """The agent of a result: its name, and its preset or config when it has one ("gpt", "gpt mistral-2x128")."""
+    config = data.get("agent_config") or {}
+    extra = config.get("preset") if set(config) == {"preset"} else (json.dumps(config) if config else "")
+    return f"{data.get('agent', 'gpt')} {extra}".strip()
+
+
 # --------------------------------------------------------------------------------------------------- drawings
 def draw_calibration(data: dict, results: Path):
     rows = data["rows"]
@@ -145,8 +152,8 @@ def draw_paper_scale(data: dict, results: Path):
     ax.legend(loc="center left")
     hw = data["hardware"]
     where = hw.get("gpu") if data.get("device", "cpu").startswith("cuda") else hw["cpu"]
-    ax.set_title(f"d = {data['scale']['d']}, p_long = {data['scale']['p_long']}, {len(data['runs'])} seed(s)  "
-                 f"({where})", fontsize=9)
+    ax.set_title(f"d = {data['scale']['d']}, p_long = {data['scale']['p_long']}, {model_label(data)}, "
+                 f"{len(data['runs'])} seed(s)  ({where})", fontsize=9)
     return fig
 
 
@@ -299,11 +306,15 @@ def draw_threshold(data: dict, results: Path):
     ax.plot(ps, means, "-", color="tab:blue", label="greedy accuracy after NTP (dots: seeds)")
     grid = np.linspace(min(ps) - 0.02, max(ps) + 0.02, 200)
     ax.plot(grid, 2 * grid / (1 + grid), "--", color="tab:orange", label="continuation probability 2p/(1+p)")
+    measured = [r for r in runs if r.get("continuation_probability") is not None]  # recorded since the presets
+    if measured:
+        ax.plot([r["p_long"] for r in measured], [r["continuation_probability"] for r in measured], "x",
+                color="tab:orange", label="continuation probability, measured")
     ax.axhline(0.5, color="k", ls=":", lw=1)
     ax.step(grid, np.where(grid > 1 / 3, 1.0, 0.5), where="post", color="gray", lw=1, label="prediction")
     ax.axvline(1 / 3, color="gray", ls=":", lw=1)
-    ax.set(xlabel="p_long", ylabel="accuracy / probability", ylim=(0.3, 1.05),
-           title=f"d={data['d']}, {data['budget']:,} demonstrations per run")
+    ax.set(xlabel="p_long", ylabel="accuracy / probability", ylim=(0.0, 1.05),
+           title=f"d = {data['d']}, {model_label(data)}, {data['budget']:,} demonstrations per run")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -435,8 +446,8 @@ def draw_exact_chains(data: dict, results: Path):
                     alpha=0.8)
         ax.axhline(value(before), color="grey", ls=":", lw=1, label="pre-trained")
         ax.set_xticks(range(len(cases)), [f"{a}\n{rw}" for a, rw in cases], fontsize=8)
-        ax.set(title=title, ylim=(0.3, 1.03))
-        ax.legend(fontsize=7)
+        ax.set(title=title, ylim=(-0.03, 1.03))
+        ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"after RL to >= 99% and {data['after']} more steps, {task_title(data)} (blue: answer reward, red: "
                  "chain-of-thought reward)", fontsize=10)
     fig.tight_layout()

@@ -43,22 +43,32 @@ def calibration(r):
                f"{_f(x['sampled_long_accuracy'])} | {x['greedy_accuracy']:.3f} | {x['greedy_mean_length']:.2f} |")
 
 
+def _agent(r: dict) -> str:
+    return f"agent {r.get('agent', 'gpt')} {json.dumps(r.get('agent_config') or {})}"
+
+
 def threshold(r):
-    yield f"budget {r['budget']:,} demonstrations per run, d = {r['d']}, greedy on {r['n']} prompts"
-    yield "| p_long | greedy accuracy per seed | greedy length per seed | chain learned at (samples) |"
-    yield "|---|---|---|---|"
+    yield f"budget {r['budget']:,} demonstrations per run, d = {r['d']}, greedy on {r['n']} prompts, {_agent(r)}"
+    yield ("| p_long | greedy accuracy per seed | greedy length per seed | sampled long fraction per seed | "
+           "continuation probability per seed | chain learned at (samples) |")
+    yield "|---|---|---|---|---|---|"
     for p in sorted({x["p_long"] for x in r["runs"]}):
         runs = [x for x in r["runs"] if x["p_long"] == p]
         yield (f"| {p} | {_join(x['greedy_accuracy'] for x in runs)} | "
                f"{_join((x['greedy_mean_length'] for x in runs), '.1f')} | "
+               f"{_join(x['sampled_long_fraction'] for x in runs)} | "
+               f"{_join(x.get('continuation_probability') for x in runs)} | "
                f"{' / '.join(str(x['chain_learned_at']) for x in runs)} |")
 
 
 def leap(r):
+    yield f"d = {r['d']}, p_long = {r['p_long']}, leap {r['leap']}, {r['budget']:,} demonstrations, {_agent(r)}"
     for x in r["runs"]:
         f = x["final"]
-        yield (f"- seed {x['seed']}: greedy {f['greedy_accuracy']:.3f} (length {f['greedy_mean_length']:.1f}), "
-               f"sampled long fraction {f['sampled_long_fraction']:.3f}, exact leap-{r['leap']} chains among long "
+        yield (f"- {x.get('setting', 'leap-k long answers')}, seed {x['seed']}: greedy {f['greedy_accuracy']:.3f} "
+               f"(predicted {_f(x.get('predicted', {}).get('greedy_accuracy'))}, length "
+               f"{f['greedy_mean_length']:.1f}), continuation {_f(f.get('continuation_probability'))}, sampled long "
+               f"fraction {f['sampled_long_fraction']:.3f}, exact chains among long "
                f"{_f(f['sampled_long_chain_accuracy'])}")
 
 
@@ -109,16 +119,31 @@ def rl_controls(r):
 
 
 def star_recursion(r):
+    yield f"p_0 = {r['p0']:.4f} on {r['p0_n']:,} prompts; {r['star_samples']} samples a round"
+    for temp, predicted in r["predictions"].items():
+        yield f"- T = {temp}, predicted: {' '.join(f'{v:.3f}' for v in predicted)}"
     for x in r["runs"]:
-        yield (f"- seed {x['seed']}: measured {' '.join(f'{v:.3f}' for v in x['long_fraction'])}; "
-               f"recursion {' '.join(f'{v:.3f}' for v in x['recursion'])}")
+        yield (f"- T = {x['temperature']}, {x['reward']} reward, seed {x['seed']}: measured "
+               f"{' '.join(f'{v:.3f}' for v in x['long_fraction'])}; greedy after {x['greedy_accuracy'][-1]:.3f}")
 
 
 def too_early(r):
-    yield f"chain learned at {r['learned_at_samples']:,} samples"
+    yield f"chains learned at {r['learned_at_samples']} samples (seed: samples); {r['rl_steps']} RL steps each"
     for x in r["rows"]:
-        yield (f"- fraction {x['fraction']}: solved at {x['solved_step']}, greedy after "
-               f"{x['greedy_accuracy'][-1]:.3f}, length after {x['greedy_length'][-1]:.1f}")
+        start, after = x["start"], x["after"]
+        yield (f"- seed {x['seed']}, fraction {x['fraction']} ({x['samples']:,}): exact sampled chains at the start "
+               f"{_f(start['sampled_long_chain_accuracy'])}; solved at {x['solved_step']}; greedy after "
+               f"{after['greedy_accuracy']:.3f}, length {after['greedy_mean_length']:.1f}, exact chains "
+               f"{after['greedy_chain_accuracy']:.3f}")
+
+
+def exact_chains(r):
+    yield f"{r['after']} steps after solved; {r['task']['d']} bits, p_long = {r['task']['p_long']}"
+    for x in r["runs"]:
+        f = x["final"]
+        yield (f"- {x['algo']}, {x['reward']} reward, seed {x.get('seed')}: solved at {x.get('solved_step')}; greedy "
+               f"{f['greedy_accuracy']:.3f}, greedy exact chains {f['greedy_chain_accuracy']:.3f}, sampled long "
+               f"exact {_f(f['sampled_long_chain_accuracy'])}, P(first bit right) {x['p_first_right']:.3f}")
 
 
 def rl_speed(r):
@@ -149,17 +174,50 @@ def env_step_profile(r):
 
 
 def paper_scale(r):
+    yield _agent(r)
     for x in r["runs"]:
-        pre, ft, control = x["pretrain"], x["finetune"], x["control"]
-        yield (f"- seed {x['seed']}: NTP learned the chain at {pre['samples']:,} samples (greedy "
-               f"{pre['metrics']['greedy_accuracy']:.3f}); RL {ft['episodes']:,} episodes to greedy "
-               f"{ft['metrics']['greedy_accuracy']:.3f}, length {ft['metrics']['greedy_mean_length']:.1f}; "
-               f"NTP alone to {control['samples']:,} samples: greedy {control['metrics']['greedy_accuracy']:.3f}")
+        pre, ft = x["pretrain"], x["finetune"]
+        controls = "; ".join(f"NTP alone ({'peak' if x[key].get('schedule') == 'constant' else 'decayed'} lr) to "
+                             f"{x[key]['samples']:,} samples: "
+                             f"greedy {x[key]['metrics']['greedy_accuracy']:.3f}"
+                             for key in ("control", "control_decayed") if key in x)
+        yield (f"- seed {x['seed']}: NTP learned the chain at {pre['samples']:,} samples, {pre['wall_s']:.1f} s "
+               f"(greedy {pre['metrics']['greedy_accuracy']:.3f}); RL {ft['episodes']:,} episodes, "
+               f"{ft['wall_s']:.1f} s, to greedy {ft['metrics']['greedy_accuracy']:.3f}, length "
+               f"{ft['metrics']['greedy_mean_length']:.1f}; {controls}")
+
+
+def linear_model(r):
+    yield f"d = {r['d']}, {r['budget']:,} demonstrations per run"
+    for x in r["runs"]:
+        yield (f"- p_long {x['p_long']}, seed {x['seed']}: sampled long fraction {x['sampled_long_fraction']:.3f}, "
+               f"greedy {x['greedy_accuracy']:.3f} (length {x['greedy_mean_length']:.1f})")
+    for x in r["rl"]:
+        yield f"- REINFORCE from p_long {r['rl_from']}, seed {x['seed']}: solved at step {x['solved_step']}"
+    for x in r["star"]:
+        yield f"- STaR seed {x['seed']}: long fraction {' '.join(f'{v:.3f}' for v in x['long_fraction'])}"
+
+
+def hf_llama(r):
+    yield f"d = {r['d']}, p_long = {r['p_long']}, agent hf {json.dumps(r['agent_config'])}"
+    for x in r["runs"]:
+        st = x["stages"]
+        yield (f"- seed {x['seed']} ({x['parameters']:,} parameters): greedy after NTP "
+               f"{st['pretrained']['greedy_accuracy']:.3f}, after RL {st['finetuned']['greedy_accuracy']:.3f} "
+               f"(length {st['finetuned']['greedy_mean_length']:.1f}, solved at step {x['rl_solved_step']}), "
+               f"control {st['control']['greedy_accuracy']:.3f}")
+
+
+def peer_speed(r):
+    for name, c in r["comparisons"].items():
+        gpt = f", the shipped GPT {c['median_ratio_gpt']:.2f}x" if "median_ratio_gpt" in c else ""
+        yield f"- {name}: ours / theirs, same model, median of per-pair ratios {c['median_ratio']:.2f}x{gpt}"
 
 
 SUMMARIES = {f.__name__: f for f in (calibration, threshold, leap, generation_speed, pretrain_speed, rl_algorithms,
-                                     temperature, rl_controls, star_recursion, too_early, rl_speed, env_throughput,
-                                     env_step_profile, paper_scale)}
+                                     temperature, rl_controls, star_recursion, too_early, exact_chains, rl_speed,
+                                     env_throughput, env_step_profile, paper_scale, linear_model, hf_llama,
+                                     peer_speed)}
 
 
 def main() -> None:

@@ -43,7 +43,9 @@ def main() -> None:
             learned_at = chain_learned_at(r.log)
             runs.append({"p_long": p, "seed": seed, "samples": r.samples, "chain_learned_at": learned_at,
                          "greedy_accuracy": m["greedy_accuracy"], "greedy_mean_length": m["greedy_mean_length"],
-                         "sampled_long_fraction": m["sampled_long_fraction"], "wall_time_s": r.wall_time_s})
+                         "sampled_long_fraction": m["sampled_long_fraction"],
+                         "sampled_long_chain_accuracy": m["sampled_long_chain_accuracy"],
+                         "continuation_probability": m["continuation_probability"], "wall_time_s": r.wall_time_s})
             print(f"p_long {p} seed {seed}: greedy {m['greedy_accuracy']:.3f} length {m['greedy_mean_length']:.1f}, "
                   f"chain learned at {learned_at} samples", flush=True)
             write_result("threshold", {"d": args.d, "budget": args.budget, "n": args.n, "agent": args.agent,

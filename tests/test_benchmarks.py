@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,8 +59,8 @@ FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold
            "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early",
            "exact_chains": "exact_chains"}
 """Figure name -> the tiny run it draws (a split sweep's figure draws its NAME_*.json parts)."""
-COMMITTED_FIGURES = ("calibration", "d50_cpu", "fig1", "generation_speed", "leap", "pretrain_speed", "rl_algorithms",
-                     "rl_controls", "rl_speed", "star_recursion", "temperature", "threshold", "too_early")
+SWEEP_FIGURES = {"phase_cpu": "phase_gpt_reinforce"}
+"""Committed figures of ``parity-cot sweep`` (results/NAME/ is the sweep's directory) -> the file sweep-plot draws."""
 
 
 def run_script(script: str, *args) -> str:
@@ -244,10 +245,26 @@ def test_every_figure_kind_draws_a_tiny_result(tiny, tmp_path):
 
 def test_every_committed_result_draws_its_committed_figure(tmp_path):
     run_script("plots", "--all", "--figures", tmp_path)
-    assert sorted(p.stem for p in tmp_path.glob("*.png")) == sorted(COMMITTED_FIGURES)
-    for name in COMMITTED_FIGURES:  # the same panels and size as the committed figure
-        drawn, committed = (matplotlib.image.imread(d / f"{name}.png") for d in (tmp_path, BENCHMARKS / "figures"))
-        assert drawn.shape == committed.shape, name
+    committed = sorted(p.stem for p in (BENCHMARKS / "figures").glob("*.png") if p.stem not in SWEEP_FIGURES)
+    assert sorted(p.stem for p in tmp_path.glob("*.png")) == committed
+    for name in committed:  # the same panels and size as the committed figure
+        drawn, kept = (matplotlib.image.imread(d / f"{name}.png") for d in (tmp_path, BENCHMARKS / "figures"))
+        assert drawn.shape == kept.shape, name
+
+
+@pytest.mark.parametrize("name", SWEEP_FIGURES)
+def test_the_committed_sweep_draws_its_figure_and_costs(name, tmp_path):
+    sweep = tmp_path / name
+    shutil.copytree(BENCHMARKS / "results" / name, sweep)
+    proc = subprocess.run([sys.executable, "-m", "agents.cli", "sweep-plot", str(sweep), "--no-progress"], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    drawn, kept = (matplotlib.image.imread(path) for path in (sweep / f"{SWEEP_FIGURES[name]}.png",
+                                                               BENCHMARKS / "figures" / f"{name}.png"))
+    assert drawn.shape == kept.shape
+    printed = run_script("sweep_cost", sweep, "--d", 8, 50, "--seeds", 5, "--slots", 10)
+    cells = sum(1 for line in (sweep / "results.jsonl").read_text().splitlines() if line.strip())
+    assert f"the finished sweep: {cells} cells" in printed and "the grid: " in printed and "cell-hours" in printed
 
 
 def test_plots_refuses_a_missing_result(tmp_path):

@@ -100,10 +100,10 @@ def test_a_killed_sweep_resumes_and_records_every_cell_once(local_ray, tmp_path,
     proc = subprocess.Popen([sys.executable, "-m", "agents.sweep", *argv[1:]], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # generous: a loaded machine starts Ray's workers slowly
     while not (results.exists() and results.read_text().strip()):
         assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "no cell finished within 60 s"
+        assert time.monotonic() < deadline, "no cell finished within 300 s"
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
