@@ -195,3 +195,25 @@ def config_from_args(cls: type, given: dict, base: dict | None = None):
 def config_to_dict(cfg) -> dict:
     """A config as JSON-plain data (tuples as lists), as checkpoints store it."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_differences(saved: dict, cfg, ignore: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
+    """The fields of ``cfg`` whose values differ from ``saved`` (``config_to_dict`` of an earlier run's config), as
+    name -> (saved, now), leaving out ``ignore``. A field the saved config lacks, nested ones included, counts as its
+    default: that run predates the field and behaved as its default does."""
+    full = _with_defaults(type(cfg), saved)
+    return {k: (full.get(k), v) for k, v in config_to_dict(cfg).items() if k not in ignore and full.get(k) != v}
+
+
+def _with_defaults(cls: type, saved: dict) -> dict:
+    """``saved`` with every field of ``cls`` it lacks set to the field's default (JSON-plain)."""
+    out, hints = dict(saved), typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in out:
+            if _is_nested(hints[f.name]) and isinstance(out[f.name], dict):
+                out[f.name] = _with_defaults(hints[f.name], out[f.name])
+        elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            out[f.name] = json.loads(json.dumps(value))
+    return out

@@ -6,7 +6,8 @@
 
 Accuracy is the end-to-end (answer) reward of ``parity_env.protocol.is_correct``: the response ends with EOS and
 its last bit before EOS is the parity. A response is long-form when it has more than one bit before EOS; an exact
-chain is a response whose bits are exactly the (leap-k) chain. Responses are judged by ``Task.judge``.
+chain is a response whose bits are exactly the (leap-k) chain, or exactly the partial chain in a task with partial
+chains (``Verdicts.demonstrated``). Responses are judged by ``Task.judge``.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def evaluate(
         g = generate(agent, task, prompts, temperature=temp, generator=gen)
         v = task.judge(bits, g.tokens)
         out[f"{mode}_accuracy"] = _mean(v.answer_correct)
-        out[f"{mode}_chain_accuracy"] = _mean(v.chain_correct)
+        out[f"{mode}_chain_accuracy"] = _mean(v.demonstrated)
         out[f"{mode}_mean_length"] = _mean(v.answer_length)
         out[f"{mode}_long_fraction"] = _mean(v.is_long)
         if mode == "greedy":
@@ -90,7 +91,7 @@ def evaluate(
                 ]
         else:
             out["sampled_long_accuracy"] = _mean(v.answer_correct[v.is_long])
-            out["sampled_long_chain_accuracy"] = _mean(v.chain_correct[v.is_long])
+            out["sampled_long_chain_accuracy"] = _mean(v.demonstrated[v.is_long])
             out["sampled_n_long"] = int(v.is_long.sum())
     agent.train(was_training)
     return out
@@ -133,7 +134,7 @@ def chain_check(
         g = generate(agent, task, prompts.to(device), temperature=1.0, generator=gen)
         v = task.judge(bits, g.tokens)
         long_seen += int(v.is_long.sum())
-        ok = v.chain_correct[v.is_long][: n_long - judged]  # in prompt order, only up to n_long in total
+        ok = v.demonstrated[v.is_long][: n_long - judged]  # in prompt order, only up to n_long in total
         judged += ok.numel()
         wrong += int((~ok).sum())
         prompts_used += prompts.shape[0]

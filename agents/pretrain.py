@@ -45,7 +45,7 @@ from .checkpoint import (
     recover_checkpoint,
     save_checkpoint,
 )
-from .config import config_to_dict
+from .config import config_differences, config_to_dict
 from .evaluate import chain_check, evaluate
 from .logs import LOGGERS, RunLog, check_logger
 from .registry import agent_spec, make_agent
@@ -450,8 +450,7 @@ def _restore(cfg: PretrainConfig, device: torch.device):
     saved = ckpt.meta.get("pretrain_config")
     if not isinstance(saved, dict) or "training_state" not in ckpt.meta or "data" not in ckpt.rng:
         raise CheckpointError(f"{ckpt.path}: not a pre-training checkpoint (no pretrain_config / training state)")
-    mine = config_to_dict(cfg)
-    differ = {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUMABLE and saved.get(k) != v}
+    differ = config_differences(saved, cfg, ignore=RESUMABLE)
     if differ:
         listing = ", ".join(f"{k} = {v[1]!r} (checkpoint: {v[0]!r})" for k, v in differ.items())
         raise ValueError(f"--resume with options that differ from the run in {cfg.out}: {listing}; drop them")

@@ -32,7 +32,7 @@ from parity_env.protocol import check_int
 from parity_env.task import Task
 
 from .checkpoint import has_checkpoint
-from .config import config_to_dict
+from .config import config_differences, config_to_dict
 from .pretrain import PretrainConfig, initial_agent, pretrain
 from .rl.algorithms import ALGORITHMS
 from .rl.finetune import FinetuneConfig, finetune
@@ -102,10 +102,10 @@ def reproduce(cfg: ReproduceConfig, progress: bool = True, verbose: bool = True)
     out = Path(cfg.out)
     if cfg.resume and (out / RESULTS).exists():
         results = json.loads((out / RESULTS).read_text())
-        saved, mine = ({k: v for k, v in c.items() if k != "resume"} for c in (results["config"], config_to_dict(cfg)))
-        if saved != mine:
-            differ = ", ".join(f"{k}: {saved.get(k)!r} there, {v!r} now" for k, v in mine.items() if saved.get(k) != v)
-            raise ValueError(f"--resume: {out} holds a finished run of another configuration ({differ})")
+        differ = config_differences(results["config"], cfg, ignore=("resume",))
+        if differ:
+            listing = ", ".join(f"{k}: {there!r} there, {now!r} now" for k, (there, now) in differ.items())
+            raise ValueError(f"--resume: {out} holds a finished run of another configuration ({listing})")
         return results
     fresh = not (cfg.resume and (out / "pretrain").exists())
     agent = initial_agent(cfg.pretrain_config()) if fresh else None  # a bad agent config fails before any write

@@ -58,7 +58,8 @@ on the head node (or any node of the cluster)::
         --d 8 16 24 32 40 50 --p-long 0.001 0.003 0.01 0.03 0.1 0.25 0.4 --seeds 0 1 2 3 4 \\
         --max-samples 20000000 --steps 2000 --cpus-per-cell 1 --out /shared/sweep
 
-The budgets there are placeholders: size them from the per-cell times of a smaller sweep. ``--out`` must be a
+``python benchmarks/sweep_cost.py DIR --d ... --p-long ... --seeds 5 --algos 4 --slots N`` (in the repository)
+estimates what such a grid costs from the per-cell times of a finished, smaller sweep in DIR. ``--out`` must be a
 directory every node can write (a shared file system): cells write their run directories there and the driver
 appends results.jsonl. One CPU per cell is the right size for the shipped GPT (its matmuls are too small to use a
 second thread); for bigger agents on GPUs, ``--gpus-per-cell 0.25`` packs four cells per GPU (the cells then run on

@@ -39,9 +39,14 @@ def per_sample_costs(records: list[dict]) -> dict[str, np.ndarray]:
     return fits
 
 
+def stage_costs(fits: dict, d: int) -> dict[str, float]:
+    """Seconds per sequence of each stage at ``d`` (the fitted lines, never below 0)."""
+    return {stage: max(float(np.polyval(fit, d)), 0.0) for stage, fit in fits.items()}
+
+
 def cell_bound(fits: dict, d: int, max_samples: int, episodes: int) -> float:
     """Seconds for one cell that spends every budget."""
-    cost = {stage: max(float(np.polyval(fit, d)), 0.0) for stage, fit in fits.items()}
+    cost = stage_costs(fits, d)
     return cost["pretrained"] * max_samples + (cost["finetuned"] + cost["control"]) * episodes
 
 
@@ -55,7 +60,7 @@ def cell_expected(fits: dict, records: list[dict], d: int, p_long: float, max_sa
     seen = [r for r in seen if r["d"] == nearest]
     if any(r["stages"]["pretrained"]["stop_reason"] != "learned" or r["rl_steps_to_solve"] is None for r in seen):
         return cell_bound(fits, d, max_samples, episodes)
-    cost = {stage: max(float(np.polyval(fit, d)), 0.0) for stage, fit in fits.items()}
+    cost = stage_costs(fits, d)
     return sum(cost[stage] * np.mean([r["stages"][stage]["samples"] for r in seen]) for stage in STAGES)
 
 

@@ -192,19 +192,26 @@ class Verdicts(NamedTuple):
     is_long: Any  # bool: more than one bit before EOS
     answer_length: Any  # int64: bits before EOS (bits emitted, for a response without EOS)
     finished: Any  # bool: the response has an EOS
+    partial_correct: Any  # bool: exactly the partial chain (always False for a task without partial chains)
 
     def correct(self, reward: str) -> Any:
-        """The verdict of reward mode ``reward``: "answer", or "cot" (exactly the short answer or exactly the chain)."""
+        """The verdict of reward mode ``reward``, as the envs give it: "answer", or "cot" (exactly the short answer
+        or exactly the chain; a partial chain is not rewarded)."""
         if reward == "answer":
             return self.answer_correct
         return (self.answer_correct & (self.answer_length == 1)) | self.chain_correct
+
+    @property
+    def demonstrated(self) -> Any:
+        """Exactly one of the demonstrated long forms: the chain, or the partial chain where the task has them."""
+        return self.chain_correct | self.partial_correct
 
 
 def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: int | None = None) -> Verdicts:
     """The checker: verdicts on ``responses`` (B, R), the emitted tokens (anything after the first EOS is ignored),
     to the prompts ``bits`` (B, d). The one definition of a right answer; the envs' token-by-token bookkeeping and
-    the TorchRL env's step table are tested against it. With ``partial_leap``, ``chain_correct`` also accepts the
-    exact partial chain of that leap (a task whose demonstrations include them)."""
+    the TorchRL env's step table are tested against it. With ``partial_leap`` (a task whose demonstrations include
+    partial chains), ``partial_correct`` marks the responses that are exactly the partial chain of that leap."""
     bits, responses = np.asarray(bits), np.asarray(responses)
     B, R = responses.shape
     is_eos = responses == EOS  # (B, R)
@@ -215,12 +222,15 @@ def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: 
     last = responses[np.arange(B), np.maximum(end - 1, 0)]  # (B,) the token before EOS (garbage if end == 0)
     chain = long_answer(bits, leap)  # (B, m); chain[:, -1] is the parity
     answer_correct = finished & (end >= 1) & (length == end) & (last == chain[:, -1])
-    chain_correct = np.zeros(B, dtype=bool)
-    for kept in [chain] + ([long_answer(bits, partial_leap)] if partial_leap else []):
+
+    def exactly(kept: np.ndarray) -> np.ndarray:  # (B,): the bits before EOS are exactly ``kept`` (B, m)
         m = kept.shape[1]
-        if m <= R:
-            chain_correct |= finished & (end == m) & (length == m) & (responses[:, :m] == kept).all(axis=1)
-    return Verdicts(answer_correct, chain_correct, length > 1, length.astype(np.int64), finished)
+        if m > R:
+            return np.zeros(B, dtype=bool)
+        return finished & (end == m) & (length == m) & (responses[:, :m] == kept).all(axis=1)
+
+    partial = exactly(long_answer(bits, partial_leap)) if partial_leap else np.zeros(B, dtype=bool)
+    return Verdicts(answer_correct, exactly(chain), length > 1, length.astype(np.int64), finished, partial)
 
 
 def is_correct(bits: np.ndarray, response: np.ndarray, reward: str = "answer", leap: int = 1) -> bool:

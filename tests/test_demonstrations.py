@@ -1,10 +1,12 @@
-"""The demonstration sampler: layout, mask, long frequency (binomial tolerance), leap, seeding; and that a
-demonstration replayed in the env ends in exactly the demonstrated observation with reward 1."""
+"""The demonstration sampler: layout, mask, long frequency (binomial tolerance), leap, seeding, the three-way mixture
+with partial chains; that a demonstration replayed in the env ends in exactly the demonstrated observation with
+reward 1; and how the checker and the env judge a partial chain."""
 
 import numpy as np
 import pytest
+import torch
 
-from parity_env import ParityCoTEnv, sample_demonstrations
+from parity_env import ParityCoTEnv, Task, sample_demonstrations
 from parity_env.protocol import EOS, PAD, SEP, long_answer
 
 
@@ -69,3 +71,40 @@ def test_demonstrations_replay_in_the_env(reward, leap):
         for token in row[row_mask]:
             obs, r, terminated, truncated, info = env.step(int(token))
         assert np.array_equal(obs, row) and r == 1.0 and terminated and info["is_long"] == long_
+
+
+def test_partial_chains_make_a_three_way_mixture_and_leave_the_two_way_one_unchanged():
+    n, d, p_long, q = 100_000, 12, 0.2, 0.3
+    tokens, mask, is_long = sample_demonstrations(n, d, p_long, p_partial=q, partial_leap=2, seed=7)
+    bits, resp = tokens[:, :d], tokens[:, d + 1 :]
+    full, partial = long_answer(bits, 1), long_answer(bits, 2)  # (n, 12), (n, 6)
+    is_full = (resp[:, :12] == full).all(1) & (resp[:, 12] == EOS)
+    is_partial = (resp[:, :6] == partial).all(1) & (resp[:, 6] == EOS)
+    is_short = (resp[:, 0] == bits.sum(1) % 2) & (resp[:, 1] == EOS)
+    assert (is_full | is_partial | is_short).all() and (is_long == (is_full | is_partial)).all()
+    for kind, p in ((is_full, p_long), (is_partial, q)):  # binomial, 5 sigma
+        assert abs(kind.sum() - n * p) <= 5 * np.sqrt(n * p * (1 - p))
+    assert (mask.sum(1) == np.where(is_full, 13, np.where(is_partial, 7, 2))).all()
+    # without partial chains the sampler draws exactly what it always drew
+    assert all(np.array_equal(a, b) for a, b in zip(sample_demonstrations(500, d, p_long, seed=8),
+                                                    sample_demonstrations(500, d, p_long, p_partial=0.0, seed=8)))
+    with pytest.raises(ValueError, match="p_long \\+ p_partial must be <= 1"):
+        sample_demonstrations(10, d, 0.8, p_partial=0.3, seed=0)
+
+
+def test_the_checker_marks_partial_chains_apart_from_the_rewarded_chain():
+    task = Task(d=6, p_long=0.2, p_partial=0.3, reward="cot")
+    bits = np.array([[0, 1, 1, 1, 0, 0]])
+    responses = [list(long_answer(bits, leap)[0]) + [EOS] for leap in (1, 2)] + [[int(bits.sum() % 2), EOS]]
+    width = max(map(len, responses))
+    batch = np.array([r + [PAD] * (width - len(r)) for r in responses])  # full chain, partial chain, short
+    v = task.judge(np.repeat(bits, 3, axis=0), torch.from_numpy(batch))
+    assert v.chain_correct.tolist() == [True, False, False] and v.partial_correct.tolist() == [False, True, False]
+    assert v.demonstrated.tolist() == [True, True, False]
+    assert v.correct("cot").tolist() == [True, False, True]  # as the envs reward it: a partial chain earns 0
+    env = ParityCoTEnv(task=task)
+    for response, expected in zip(responses, (1.0, 0.0, 1.0)):
+        env.reset(options={"bits": bits[0]})
+        for token in response:
+            _, r, *_ = env.step(int(token))
+        assert r == expected

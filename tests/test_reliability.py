@@ -215,3 +215,34 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_by_starting(pre, tmp_p
     assert run_cli(argv, capsys)[0] == 0  # resuming a finished run trains and evaluates no further
     assert load_checkpoint(run).meta["final_metrics"] == before["final_metrics"]
     assert load_checkpoint(run).meta["training_state"]["steps"] == before["training_state"]["steps"]
+
+
+def test_a_run_saved_before_newer_options_existed_resumes(pre, tmp_path, capsys):
+    """A checkpoint written by an older version lacks the options added since (task.p_partial, a pre-training
+    field, a fine-tuning field): they count as their defaults, so --resume continues it; a changed option is still
+    refused."""
+    run = tmp_path / "old"
+    base = ["pretrain", "--d", "4", "--final-eval-n", "0", "--out", str(run), "--no-progress"]
+    assert run_cli([*base, "--max-samples", "256"], capsys)[0] == 0
+    config = run / "checkpoint" / "config.json"
+    saved = json.loads(config.read_text())
+    for key in ("p_partial", "partial_leap"):
+        del saved["pretrain_config"]["task"][key], saved["task"][key]
+    del saved["pretrain_config"]["logger"]
+    config.write_text(json.dumps(saved))
+    code, _, err = run_cli([*base, "--max-samples", "512", "--resume"], capsys)
+    assert code == 0, err
+    assert load_checkpoint(run).meta["training_state"]["samples"] == 512
+    code, _, err = run_cli([*base, "--max-samples", "768", "--resume", "--lr", "1e-4"], capsys)
+    assert code == 2 and "lr" in err
+
+    rl = tmp_path / "rl"
+    argv = ["finetune", str(pre), "--out", str(rl), "--steps", "1", "--batch-size", "16", "--eval-n", "16",
+            "--final-eval-n", "0", "--no-progress"]
+    assert run_cli(argv, capsys)[0] == 0
+    config = rl / "checkpoint" / "config.json"
+    saved = json.loads(config.read_text())
+    del saved["finetune"]["logger"]
+    config.write_text(json.dumps(saved))
+    code, printed, err = run_cli([*argv[:4], "--steps", "2", *argv[6:], "--resume"], capsys)
+    assert code == 0 and "stopped after 2 steps" in printed, err

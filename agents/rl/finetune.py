@@ -51,7 +51,7 @@ from ..checkpoint import (
     recover_checkpoint,
     save_checkpoint,
 )
-from ..config import config_to_dict
+from ..config import config_differences, config_to_dict
 from ..evaluate import evaluate
 from ..generate import check_temperature, generate
 from ..logs import LOGGERS, RunLog, check_logger
@@ -324,8 +324,7 @@ def _restore(out: Path, cfg: FinetuneConfig, task: Task, device: torch.device):
     if lacking:
         raise CheckpointError(f"{path}: the saved training state lacks {lacking}; it cannot be resumed: start a new "
                               "run")
-    now = config_to_dict(cfg)
-    diff = {k: (saved.get(k), now[k]) for k in now if k not in RESUMABLE and saved.get(k) != now[k]}
+    diff = config_differences(saved, cfg, ignore=RESUMABLE)
     if diff:
         detail = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"--resume with options that differ from the saved run ({detail})")
