@@ -216,7 +216,7 @@ def draw_figure(results: dict, path: Path) -> None:
             x = [p["samples"] - x0 for p in pts]
             axes[0, col].plot(x, [p["greedy_accuracy"] for p in pts], "o-", ms=3, color=color, label=label)
             axes[1, col].plot(x, [p["greedy_mean_length"] for p in pts], "o-", ms=3, color=color, label=label)
-        axes[0, col].legend(loc="lower right")
+        axes[1, col].legend(loc="upper left")  # the length panels are empty there
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
     for col in (0, 1):
