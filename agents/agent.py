@@ -69,6 +69,27 @@ def takes_logits_from(agent: torch.nn.Module) -> bool:
         return False
 
 
+def as_long_tokens(tokens: Any) -> torch.Tensor:
+    """``tokens`` (B, T) as int64, for an agent's forward or decode: any integer dtype is accepted (e.g. the uint8
+    tokens of ParityCoTTorchEnv), anything else is a TypeError / ValueError naming what was given."""
+    if not isinstance(tokens, torch.Tensor):
+        raise TypeError(f"tokens must be an integer torch.Tensor (B, T); got {type(tokens).__name__}")
+    if tokens.dtype == torch.int64 and tokens.dim() == 2:  # the common case, checked first: it is on every step
+        return tokens
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise TypeError(f"tokens must be an integer tensor; got dtype {tokens.dtype}")
+    if tokens.dim() != 2:
+        raise ValueError(f"tokens must have shape (B, T); got {tuple(tokens.shape)}")
+    return tokens.long()
+
+
+def check_logits_from(logits_from: Any, T: int) -> int:
+    """``logits_from`` of an agent's forward as a start position in [0, T) (negative counts from the end)."""
+    if isinstance(logits_from, bool) or not isinstance(logits_from, int) or not -T <= logits_from < T:
+        raise ValueError(f"logits_from must be an int in [-{T}, {T}) for {T} input tokens; got {logits_from!r}")
+    return logits_from % T
+
+
 def agent_logits(agent: torch.nn.Module, tokens: torch.Tensor, logits_from: int = 0) -> torch.Tensor:
     """Logits (B, T - logits_from, A) of positions ``logits_from`` .. T - 1 of ``tokens`` (B, T) (any integer
     dtype; negative ``logits_from`` counts from the end): one pass, skipping the earlier outputs if the agent can."""

@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from parity_env.task import Task
 
@@ -271,16 +271,24 @@ def has_checkpoint(path: str | os.PathLike) -> bool:
     return True
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` on anything wrong with it."""
-    ckpt_dir = resolve_checkpoint_dir(path)
-    config_path = ckpt_dir / CONFIG_FILE
+def read_checkpoint_config(path: str | os.PathLike) -> dict:
+    """The config.json of the checkpoint at ``path`` (a checkpoint or run directory), without rebuilding its agent:
+    what a resumed command line reads its saved options from."""
+    config_path = resolve_checkpoint_dir(path) / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{config_path}: not readable JSON ({e}); the file is corrupt or truncated") from e
     if not isinstance(config, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
+    return config
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` on anything wrong with it."""
+    ckpt_dir = resolve_checkpoint_dir(path)
+    config_path = ckpt_dir / CONFIG_FILE
+    config = read_checkpoint_config(ckpt_dir)
     version = config.get("format_version")
     if version not in (1, FORMAT_VERSION):
         raise CheckpointError(f"{config_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
@@ -297,8 +305,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except AgentError as e:
         raise CheckpointError(f"{config_path}: cannot rebuild its agent: {e}") from e
 
-    state = _load_tensors(ckpt_dir / MODEL_FILE)
-    aliases = _file_metadata(ckpt_dir / MODEL_FILE).get("aliases")
+    state, file_meta = _load_tensors(ckpt_dir / MODEL_FILE)
+    aliases = file_meta.get("aliases")
     for name, kept in (json.loads(aliases) if aliases else {}).items():
         if kept in state:
             state[name] = state[kept]
@@ -320,7 +328,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     optimizer_state = None
     if (ckpt_dir / OPTIMIZER_FILE).exists():
         optimizer_state = _load_optimizer(ckpt_dir / OPTIMIZER_FILE)
-    loss_state = _load_tensors(ckpt_dir / LOSS_FILE) if (ckpt_dir / LOSS_FILE).exists() else None
+    loss_state = _load_tensors(ckpt_dir / LOSS_FILE)[0] if (ckpt_dir / LOSS_FILE).exists() else None
     rng = {k: _decode_rng(v) for k, v in (config.get("rng") or {}).items()}
     return Checkpoint(agent=agent, task=task, meta=config, optimizer_state=optimizer_state, path=ckpt_dir, rng=rng,
                       loss_state=loss_state)
@@ -340,11 +348,13 @@ def _read_spec(config: dict, config_path: Path) -> AgentSpec:
     return AgentSpec(agent["name"], agent["config"], factory if isinstance(factory, str) else None)
 
 
-def _load_tensors(file: Path) -> dict[str, torch.Tensor]:
+def _load_tensors(file: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors of a safetensors file and its string metadata, read in one open."""
     if not file.is_file():
         raise CheckpointError(f"{file} is missing")
     try:
-        return load_file(str(file))
+        with safe_open(str(file), framework="pt") as fh:
+            return {k: fh.get_tensor(k) for k in fh.keys()}, fh.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{file}: not a readable safetensors file ({e}); it is corrupt or truncated") from e
 
@@ -363,25 +373,12 @@ def _check_state(file: Path, expected: dict[str, torch.Tensor], got: dict[str, t
             )
 
 
-def _file_metadata(file: Path) -> dict:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(file), framework="pt") as fh:
-            return fh.metadata() or {}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{file}: not a readable safetensors file ({e}); it is corrupt or truncated") from e
-
-
 def _load_optimizer(file: Path) -> dict:
-    tensors = _load_tensors(file)
+    tensors, file_meta = _load_tensors(file)
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(file), framework="pt") as fh:
-            meta = json.loads((fh.metadata() or {})["param_groups"])
+        meta = json.loads(file_meta["param_groups"])
         groups, plain = meta["groups"], meta["plain_state"]
-    except (KeyError, TypeError, json.JSONDecodeError, SafetensorError) as e:
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{file}: missing or malformed param_groups metadata ({e})") from e
     state: dict[int, dict] = {}
     for key, value in tensors.items():

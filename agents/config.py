@@ -212,8 +212,7 @@ def _with_defaults(cls: type, saved: dict) -> dict:
         if f.name in out:
             if _is_nested(hints[f.name]) and isinstance(out[f.name], dict):
                 out[f.name] = _with_defaults(hints[f.name], out[f.name])
-        elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
-            value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        elif (value := _default(f)) is not dataclasses.MISSING:
             value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
             out[f.name] = json.loads(json.dumps(value))
     return out

@@ -51,6 +51,8 @@ try:
 except ImportError as e:  # the optional extra is missing (or too old to have these names)
     raise ImportError(f"the hf agent needs transformers: pip install 'parity-cot[hf]' ({e})") from e
 
+from .agent import as_long_tokens, check_logits_from
+
 ATTENTION = ("sdpa", "eager")  # tried in this order
 EXAMPLE = ('{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
            '"intermediate_size": 128}')
@@ -80,11 +82,9 @@ class HFAgent(nn.Module):
     def forward(self, tokens: torch.Tensor, logits_from: int = 0) -> torch.Tensor:
         """Float logits (B, T - logits_from, n_actions) of tokens (B, T) of any integer dtype; ``logits_from``
         (0 <= logits_from < T, or negative from the end) skips the logits of the earlier positions."""
-        tokens = _as_tokens(tokens)
+        tokens = as_long_tokens(tokens)
         T = tokens.shape[1]
-        if isinstance(logits_from, bool) or not isinstance(logits_from, int) or not -T <= logits_from < T:
-            raise ValueError(f"logits_from must be an int in [-{T}, {T}) for {T} input tokens; got {logits_from!r}")
-        keep = T - logits_from % T  # the last `keep` positions (T: all)
+        keep = T - check_logits_from(logits_from, T)  # the last `keep` positions (T: all)
         if self._keeps_logits:
             logits = self.model(input_ids=tokens, use_cache=False, logits_to_keep=keep).logits
         else:
@@ -101,7 +101,7 @@ class HFAgent(nn.Module):
 
     def decode(self, tokens: torch.Tensor, state: DynamicCache) -> tuple[torch.Tensor, DynamicCache]:
         """Logits (b, n_actions) of the token after ``tokens`` (b, t), which continue the rows of ``state``."""
-        tokens = _as_tokens(tokens)
+        tokens = as_long_tokens(tokens)
         kwargs = {self._cache_arg: state, "use_cache": True}
         if self._keeps_logits:
             kwargs["logits_to_keep"] = 1
@@ -117,16 +117,6 @@ class HFAgent(nn.Module):
 
 def _no_warning(*args: Any, **kwargs: Any) -> None:
     pass
-
-
-def _as_tokens(tokens: Any) -> torch.Tensor:
-    if not isinstance(tokens, torch.Tensor):
-        raise TypeError(f"tokens must be an integer torch.Tensor (B, T); got {type(tokens).__name__}")
-    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
-        raise TypeError(f"tokens must be an integer tensor; got dtype {tokens.dtype}")
-    if tokens.dim() != 2:
-        raise ValueError(f"tokens must be (B, T); got shape {tuple(tokens.shape)}")
-    return tokens.long()
 
 
 # ------------------------------------------------------------------------------------------------------- factory

@@ -68,6 +68,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .agent import as_long_tokens, check_logits_from
+
 
 @dataclass
 class LinearConfig:
@@ -109,17 +111,6 @@ class LinearState:
     pos: int = 0
 
 
-def _as_long(tokens: torch.Tensor) -> torch.Tensor:
-    """``tokens`` as int64; any integer dtype is accepted (e.g. the uint8 tokens of ParityCoTTorchEnv)."""
-    if not isinstance(tokens, torch.Tensor):
-        raise TypeError(f"tokens must be an integer torch.Tensor; got {type(tokens).__name__}")
-    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
-        raise TypeError(f"tokens must be an integer tensor; got dtype {tokens.dtype}")
-    if tokens.dim() != 2:
-        raise ValueError(f"tokens must have shape (B, T); got {tuple(tokens.shape)}")
-    return tokens.long()
-
-
 def _check_range(tokens: torch.Tensor, vocab_size: int) -> None:
     """An out-of-range token would silently read another token's row of the flat table W: refuse it."""
     if tokens.numel() and bool(((tokens < 0) | (tokens >= vocab_size)).any()):
@@ -159,14 +150,13 @@ class LinearAgent(nn.Module):
         ``logits_from`` (0 <= logits_from < T, or negative from the end: -1 = the last position) computes only the
         positions logits_from .. T - 1; the result equals ``forward(tokens)[:, logits_from:]``.
         """
-        tokens = _as_long(tokens)  # (B, T)
+        tokens = as_long_tokens(tokens)  # (B, T)
         B, T = tokens.shape
         if T > self.cfg.block_size:
             raise ValueError(f"context of {T} tokens exceeds block_size {self.cfg.block_size}")
-        if isinstance(logits_from, bool) or not isinstance(logits_from, int) or not -T <= logits_from < T:
-            raise ValueError(f"logits_from must be an int in [-{T}, {T}) for {T} input tokens; got {logits_from!r}")
+        start = check_logits_from(logits_from, T)
         _check_range(tokens, self.cfg.vocab_size)
-        t = torch.arange(logits_from % T, T, device=tokens.device)  # (Tq,)
+        t = torch.arange(start, T, device=tokens.device)  # (Tq,)
         return self._logits(tokens, t)  # (B, Tq, A)
 
     # the agent contract's incremental decoding (agents.agent): the state is the tokens so far
@@ -176,7 +166,7 @@ class LinearAgent(nn.Module):
     def decode(self, tokens: torch.Tensor, state: LinearState) -> tuple[torch.Tensor, LinearState]:
         """Logits (b, A) of the token after ``tokens`` (b, t), which continue the rows of ``state`` (updated in
         place): only the last position's row is computed, O(pos + t) lookups per row."""
-        tokens = _as_long(tokens)  # (b, t)
+        tokens = as_long_tokens(tokens)  # (b, t)
         b, t = tokens.shape
         if b != state.tokens.shape[0]:
             raise ValueError(f"decode got {b} rows for a state of {state.tokens.shape[0]} rows")

@@ -91,8 +91,6 @@ class RunLog:
 
     def _flush(self) -> None:
         experiment = getattr(self.logger, "experiment", None)
-        for handle in getattr(experiment, "files", {}).values():  # the CSV logger's open files
-            handle.flush()
         if hasattr(experiment, "flush"):  # TensorBoard's SummaryWriter
             experiment.flush()
 

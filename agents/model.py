@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .agent import as_long_tokens, check_logits_from
+
 
 @dataclass
 class GPTConfig:
@@ -221,17 +223,12 @@ class GPT(nn.Module):
         where a small model spends most of its work when only the response positions carry a loss. The logits are
         those of ``forward(idx)[:, logits_from:]`` up to float rounding.
         """
+        idx = as_long_tokens(idx)  # e.g. the uint8 tokens of ParityCoTTorchEnv
         B, T = idx.shape
         pos = cache.pos if cache is not None else 0
         if pos + T > self.cfg.block_size:
             raise ValueError(f"context of {pos + T} tokens exceeds block_size {self.cfg.block_size}")
-        if isinstance(logits_from, bool) or not isinstance(logits_from, int) or not -T <= logits_from < T:
-            raise ValueError(f"logits_from must be an int in [-{T}, {T}) for {T} input tokens; got {logits_from!r}")
-        logits_from %= T
-        if idx.dtype != torch.int64:  # e.g. the uint8 tokens of ParityCoTTorchEnv
-            if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
-                raise TypeError(f"tokens must be an integer tensor; got dtype {idx.dtype}")
-            idx = idx.long()
+        logits_from = check_logits_from(logits_from, T)
         x = self.tok_emb(idx)  # (B, T, C)
         if self.pos_emb is not None:
             x = x + self.pos_emb.weight[pos : pos + T]

@@ -42,6 +42,7 @@ from .checkpoint import (
     CheckpointError,
     has_checkpoint,
     load_checkpoint,
+    read_checkpoint_config,
     recover_checkpoint,
     save_checkpoint,
 )
@@ -510,12 +511,11 @@ def _saved_config(out: Path) -> dict:
     """The PretrainConfig dict stored in the run's checkpoint (options not given on a resumed command line); {}
     when there is none yet (the run itself then says why it cannot resume)."""
     try:
-        ckpt = load_checkpoint(out)
+        saved = read_checkpoint_config(out).get("pretrain_config")
     except CheckpointError:
         return {}
-    saved = ckpt.meta.get("pretrain_config")
     if not isinstance(saved, dict):
-        raise CheckpointError(f"{ckpt.path}: not a pre-training checkpoint (no pretrain_config)")
+        raise CheckpointError(f"{out}: not a pre-training checkpoint (no pretrain_config)")
     return dict(saved)
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import torch
 
-from .agent import AgentError, check_agent
+from .agent import AgentError, agent_device, check_agent
 
 BUILTIN = {
     "gpt": "agents.model:make_gpt",
@@ -138,7 +138,7 @@ def clone_agent(agent: torch.nn.Module, task) -> torch.nn.Module:
     one pre-trained agent)."""
     copy = build_agent(agent_spec(agent), task)
     copy.load_state_dict(agent.state_dict())
-    return copy.to(next(agent.parameters()).device)
+    return copy.to(agent_device(agent))
 
 
 def _check_keywords(factory: Callable, name: str, config: dict) -> None:

@@ -56,7 +56,7 @@ on the head node (or any node of the cluster)::
 
     parity-cot sweep --address auto --agent gpt --algo reinforce grpo ppo star \\
         --d 8 16 24 32 40 50 --p-long 0.001 0.003 0.01 0.03 0.1 0.25 0.4 --seeds 0 1 2 3 4 \\
-        --max-samples 20000000 --steps 2000 --cpus-per-cell 1 --out /shared/sweep
+        --max-samples 20000000 --steps 2000 --cpus-per-cell 1 --out /mnt/nfs/sweep
 
 ``python benchmarks/sweep_cost.py DIR --d ... --p-long ... --seeds 5 --algos 4 --slots N`` (in the repository)
 estimates what such a grid costs from the per-cell times of a finished, smaller sweep in DIR. ``--out`` must be a
@@ -86,6 +86,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parity_env.protocol import check_int
+
+from .machine import hardware
 
 SWEEP_FILE, RESULTS_FILE, RUNS_FILE, CELLS_DIR = "sweep.json", "results.jsonl", "runs.jsonl", "cells"
 GRID = ("agent", "d", "p_long", "algo", "seeds")
@@ -238,10 +240,20 @@ def _positive(name: str, value, zero: bool = False) -> float:
     return float(value)
 
 
+def file_safe(text: str) -> str:
+    """``text`` with every run of characters outside [A-Za-z0-9_.] replaced by one underscore."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", text)
+
+
 def cell_name(cell: dict) -> str:
     """The cell's directory name under DIR/cells: <agent>-d<d>-p<p_long>-<algo>-s<seed> (agent made file-safe)."""
-    agent = re.sub(r"[^A-Za-z0-9_.]+", "_", cell["agent"])
-    return f"{agent}-d{cell['d']}-p{cell['p_long']!r}-{cell['algo']}-s{cell['seed']}"
+    return f"{file_safe(cell['agent'])}-d{cell['d']}-p{cell['p_long']!r}-{cell['algo']}-s{cell['seed']}"
+
+
+def failed_record(cell: dict, options: dict) -> dict:
+    """A cell's results line before (or without) a result: "failed" until the cell says otherwise."""
+    return {**{k: cell[k] for k in KEY}, "cell": cell_name(cell), "status": "failed", "options": options,
+            "ntp": None, "rl": None, "control": None, "rl_steps_to_solve": None, "stages": {}}
 
 
 def cell_key(record: dict) -> tuple:
@@ -256,12 +268,11 @@ def cell_config(cell: dict, options: dict, cell_dir: Path | None = None):
 
     from .reproduce import ReproduceConfig
 
-    lr = {} if options["lr"] is None else {"lr": options["lr"]}
     return ReproduceConfig(task=Task(d=cell["d"], p_long=cell["p_long"]), agent=cell["agent"],
                            agent_config=dict(options["agent_config"]), algo=cell["algo"], seed=cell["seed"],
                            max_samples=options["max_samples"], steps=options["steps"], eval_n=options["eval_n"],
-                           control_lr=options["control_lr"],
-                           device=options["device"], out=str(cell_dir or "."), **lr)
+                           control_lr=options["control_lr"], lr=options["lr"], device=options["device"],
+                           out=str(cell_dir or "."))
 
 
 LOCK_WAIT_S = 120.0
@@ -295,8 +306,7 @@ def run_cell(cell: dict, options: dict, out: str, threads: int = 1) -> dict:
     the others. This is the function each Ray task runs."""
     started = time.time()
     t0 = time.perf_counter()
-    record = {**{k: cell[k] for k in KEY}, "cell": cell_name(cell), "status": "failed", "options": options,
-              "ntp": None, "rl": None, "control": None, "rl_steps_to_solve": None, "stages": {}}
+    record = failed_record(cell, options)
     try:
         import torch
 
@@ -310,8 +320,8 @@ def run_cell(cell: dict, options: dict, out: str, threads: int = 1) -> dict:
         cfg = dataclasses.replace(cell_config(cell, options, cell_dir), resume=record["resumed"])
         results = reproduce(cfg, progress=False, verbose=False)
         stages = results["stages"]
-        record.update(ntp=_metrics(stages["pretrained"]["metrics"]), rl=_metrics(stages["finetuned"]["metrics"]),
-                      control=_metrics(stages["control"]["metrics"]), status="ok",
+        record.update(ntp=stages["pretrained"]["metrics"], rl=stages["finetuned"]["metrics"],
+                      control=stages["control"]["metrics"], status="ok",
                       rl_steps_to_solve=results["rl_solved_step"])
         record["stages"] = {name: {k: v for k, v in row.items() if k != "metrics"} for name, row in stages.items()}
     except Exception as e:  # noqa: BLE001  (any failure of a cell is recorded; the sweep goes on)
@@ -323,24 +333,13 @@ def run_cell(cell: dict, options: dict, out: str, threads: int = 1) -> dict:
     return record
 
 
-def _metrics(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k != "mistakes"}
-
-
-def hardware() -> dict:
-    """What a cell ran on (``agents.machine.hardware``)."""
-    from .machine import hardware as machine
-
-    return machine()
-
-
 # --------------------------------------------------------------------------------------------------- checks
 def check_cells(cfg: SweepConfig) -> list[dict]:
     """Every cell's stage configs built, and every (agent, d) agent built once: a bad value fails here, before Ray
     starts or anything is written. Returns the cells."""
     from .pretrain import initial_agent
 
-    cells = cfg.cells()
+    cells, options = cfg.cells(), cfg.cell_options()
     names: dict[str, dict] = {}
     built = set()
     for cell in cells:
@@ -349,7 +348,7 @@ def check_cells(cfg: SweepConfig) -> list[dict]:
             raise ValueError(f"agents {names[name]['agent']!r} and {cell['agent']!r} make the same cell directory "
                              f"name {name!r}; register one under another name (agents.register_agent)")
         names[name] = cell
-        pre = cell_config(cell, cfg.cell_options()).pretrain_config()
+        pre = cell_config(cell, options).pretrain_config()
         if (cell["agent"], cell["d"]) not in built:  # the agent depends on d only, not on p_long or the seed
             initial_agent(pre)
             built.add((cell["agent"], cell["d"]))
@@ -598,10 +597,8 @@ def _run(ray, cfg: SweepConfig, todo: list[dict], out: Path, progress: bool, tqd
             try:
                 record = ray.get(ref)
             except Exception as e:  # noqa: BLE001  (the worker died, the task was cancelled, ...)
-                record = {**{k: cell[k] for k in KEY}, "cell": cell_name(cell), "status": "failed", "options": options,
-                          "ntp": None, "rl": None, "control": None, "rl_steps_to_solve": None,
-                          "error": _one_line(e), "error_type": type(e).__name__, "stages": {}, "wall_time_s": None,
-                          "hardware": None, "ray": {}}
+                record = {**failed_record(cell, options), "error": _one_line(e), "error_type": type(e).__name__,
+                          "wall_time_s": None, "hardware": None, "ray": {}}
             received = time.time()
             timing = record["ray"]
             timing.update(submitted=submitted, received=received)

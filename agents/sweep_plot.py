@@ -14,9 +14,7 @@ results.jsonl is its result; sweep.json gives the grid, so cells not run yet sho
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from pathlib import Path
 
 PANELS = (("ntp", "greedy accuracy after NTP"),
@@ -25,17 +23,15 @@ PANELS = (("ntp", "greedy accuracy after NTP"),
           ("steps", "RL steps to solve (seeds that solved)"))
 
 
-def _file_safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", text)
-
-
 def figure_path(out: Path, agent: str, algo: str) -> Path:
-    return Path(out) / f"phase_{_file_safe(agent)}_{_file_safe(algo)}.png"
+    from .sweep import file_safe
+
+    return Path(out) / f"phase_{file_safe(agent)}_{file_safe(algo)}.png"
 
 
 def plot_sweep(out: str | Path) -> list[Path]:
     """Draw the phase diagrams of the sweep in ``out``; returns the PNGs written."""
-    from .sweep import RESULTS_FILE, SWEEP_FILE, latest_results
+    from .sweep import RESULTS_FILE, latest_results, read_sweep
 
     out = Path(out)
     if not out.is_dir():
@@ -43,9 +39,7 @@ def plot_sweep(out: str | Path) -> list[Path]:
     results = list(latest_results(out).values())
     if not results:
         raise FileNotFoundError(f"{out / RESULTS_FILE} holds no finished cell yet: nothing to plot")
-    grid = {}
-    if (out / SWEEP_FILE).exists():
-        grid = json.loads((out / SWEEP_FILE).read_text()).get("grid", {})
+    grid = (read_sweep(out) or {}).get("grid", {})
     paths = []
     combos = sorted({(r["agent"], r["algo"]) for r in results})
     for agent, algo in combos:

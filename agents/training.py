@@ -43,12 +43,13 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def check_finite(step: int, loss: torch.Tensor, grad_norm: torch.Tensor, lr: float) -> None:
-    """Raise ``DivergedError`` naming the step and the likely cause when the loss or the gradient is not finite
-    (checked before the optimizer step, so the weights are still those of the last good step)."""
+def check_finite(step: int, loss: torch.Tensor, grad_norm: torch.Tensor, lr: float) -> float:
+    """The loss as a float; raise ``DivergedError`` naming the step and the likely cause when the loss or the
+    gradient is not finite (checked before the optimizer step, so the weights are still those of the last good
+    step)."""
     loss_value, norm = float(loss.detach()), float(grad_norm)
     if math.isfinite(loss_value) and math.isfinite(norm):
-        return
+        return loss_value
     raise DivergedError(f"step {step}: the loss ({loss_value}) or the gradient norm ({norm}) is not finite, so the run "
                         f"stopped before updating the weights; the learning rate {lr:g} is the likely cause: lower "
                         "--lr (no non-finite checkpoint was written; the last good one is kept)")

@@ -61,7 +61,7 @@ def main() -> None:
               f"{m['sampled_long_accuracy']}, greedy {m['greedy_accuracy']:.3f} (length "
               f"{m['greedy_mean_length']:.2f})", flush=True)
         write_result("calibration", {"d": args.d, "n": args.n, "seed": args.seed, "budget": args.budget,
-                                     "agent": args.agent, "agent_config": args.agent_config, "rows": rows},
+                                     **agent_options(args), "rows": rows},
                      args.results)
 
 

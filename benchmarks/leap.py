@@ -104,7 +104,7 @@ def main() -> None:
                   f"{m['continuation_probability']:.3f}, sampled long fraction {m['sampled_long_fraction']:.3f}, "
                   f"exact chains among them {m['sampled_long_chain_accuracy']}", flush=True)
             write_result("leap", {"d": args.d, "leap": args.leap, "p_long": args.p_long, "budget": args.budget,
-                                  "agent": args.agent, "agent_config": args.agent_config, "runs": runs},
+                                  **agent_options(args), "runs": runs},
                          args.results)
 
 

@@ -21,6 +21,7 @@ import argparse
 
 import torch
 from common import add_results_arguments, chain_learned_at, write_result
+from rl_algorithms import probe_curves
 
 from agents import clone_agent
 from agents.evaluate import evaluate
@@ -81,13 +82,10 @@ def main() -> None:
 def _reinforce(agent, task: Task, seed: int, steps: int) -> dict:
     cfg = FinetuneConfig(algo="reinforce", seed=seed, steps=steps)
     r = finetune(clone_agent(agent, task), cfg, task=task, progress=False)
-    probes = [e for e in r.log if "greedy_accuracy" in e]
     print(f"  REINFORCE seed {seed}: solved at step {r.solved_step} ({r.time_to_solved_s} s), greedy "
           f"{r.metrics['greedy_accuracy']:.4f}, length {r.metrics['greedy_mean_length']:.2f}", flush=True)
     return {"seed": seed, "solved_step": r.solved_step, "time_to_solved_s": r.time_to_solved_s,
-            "episodes": r.episodes, "final": r.metrics, "probe_steps": [e["step"] for e in probes],
-            "greedy_accuracy": [e["greedy_accuracy"] for e in probes],
-            "greedy_length": [e["greedy_mean_length"] for e in probes]}
+            "episodes": r.episodes, "final": r.metrics, **probe_curves(r.log)}
 
 
 def _star(agent, task: Task, seed: int, p0: float, args) -> dict:

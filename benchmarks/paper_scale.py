@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         runs.append(run(scale, agent_options(args), args.device, run_dir / f"seed{seed}", seed, not args.no_progress))
         print_run(runs[-1])
-    result = {"device": args.device, "scale_name": args.scale, "scale": asdict(scale), "agent": args.agent,
-              "agent_config": args.agent_config, "run_dir": str(run_dir), "runs": runs}
+    result = {"device": args.device, "scale_name": args.scale, "scale": asdict(scale),
+              **agent_options(args), "run_dir": str(run_dir), "runs": runs}
     if args.scale == "paper":
         result["targets"] = {"reproduction_wall_s": 30, "control_wall_s": 90}
     write_result("paper_scale", result, args.results, name=args.name)

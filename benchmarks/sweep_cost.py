@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.rl import FinetuneConfig
+from agents.sweep import latest_results
 
 STAGES = {"pretrained": "next-token pre-training", "finetuned": "RL fine-tuning", "control": "NTP-only control"}
 
@@ -78,12 +79,7 @@ def main() -> None:
 
     spec = json.loads((args.sweep / "sweep.json").read_text())
     runs = [json.loads(line) for line in (args.sweep / "runs.jsonl").read_text().splitlines() if line.strip()]
-    latest = {}
-    for line in (args.sweep / "results.jsonl").read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            latest[record["cell"]] = record
-    records = [r for r in latest.values() if r["status"] == "ok"]
+    records = [r for r in latest_results(args.sweep).values() if r["status"] == "ok"]
     if not records:
         raise SystemExit(f"{args.sweep}/results.jsonl holds no finished cell: nothing to measure costs from")
     grid, cell = spec["grid"], spec["cell"]

@@ -48,8 +48,8 @@ def main() -> None:
                          "continuation_probability": m["continuation_probability"], "wall_time_s": r.wall_time_s})
             print(f"p_long {p} seed {seed}: greedy {m['greedy_accuracy']:.3f} length {m['greedy_mean_length']:.1f}, "
                   f"chain learned at {learned_at} samples", flush=True)
-            write_result("threshold", {"d": args.d, "budget": args.budget, "n": args.n, "agent": args.agent,
-                                       "agent_config": args.agent_config, "runs": runs}, args.results, name=args.name)
+            write_result("threshold", {"d": args.d, "budget": args.budget, "n": args.n, **agent_options(args),
+                                       "runs": runs}, args.results, name=args.name)
 
 
 if __name__ == "__main__":

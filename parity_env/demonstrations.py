@@ -54,6 +54,8 @@ def sample_demonstrations(
     p_partial = check_probability("p_partial", p_partial)
     if p_long + p_partial > 1:
         raise ValueError(f"p_long + p_partial must be <= 1; got {p_long} + {p_partial}")
+    if p_partial > 0:
+        partial_leap = check_int("partial_leap", partial_leap, 1, d - 1)
     m = chain_length(d, leap)
     need = max(m + 1 if p_long > 0 else 2, chain_length(d, partial_leap) + 1 if p_partial > 0 else 2)
     if max_response_len < need:
@@ -78,7 +80,6 @@ def sample_demonstrations(
     answer_len = np.where(is_long, m, 1)  # bits before EOS
     if p_partial > 0:
         partial = ~is_long & (kind < p_long + p_partial)  # (n,)
-        check_int("partial_leap", partial_leap, 1, d - 1)
         part = long_answer(bits[partial], partial_leap)  # (n_partial, m_p)
         resp[partial, : part.shape[1] + 1] = np.concatenate([part, np.full((len(part), 1), EOS)], axis=1)
         answer_len = np.where(partial, part.shape[1], answer_len)

@@ -234,13 +234,24 @@ def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: 
 
 
 def is_correct(bits: np.ndarray, response: np.ndarray, reward: str = "answer", leap: int = 1) -> bool:
-    """The verdict of reward mode ``reward`` on one finished response: ``judge`` on one row.
+    """The verdict of reward mode ``reward`` on one finished response: ``judge``'s rule for one row, written out
+    for the single env's step (five times faster than a batch of one) and tested against ``judge``.
 
     ``bits`` (d,) is the prompt; ``response`` is the emitted tokens (EOS included, anything after it ignored). A
-    response without EOS (truncated) is never correct. "answer": the last bit before EOS equals the parity. "cot":
-    the bits before EOS are exactly the short answer (y) or exactly the long answer (the leap-k chain).
+    response without EOS (truncated) is never correct. "answer": every token before EOS is a bit and the last one
+    equals the parity. "cot": the bits before EOS are exactly the short answer (y) or exactly the long answer (the
+    leap-k chain).
     """
-    return bool(judge(np.asarray(bits)[None], np.asarray(response)[None], leap).correct(reward)[0])
+    response = np.asarray(response)
+    eos = np.flatnonzero(response == EOS)
+    if eos.size == 0:
+        return False
+    answer = response[: eos[0]]
+    y = int(np.asarray(bits).sum() % 2)
+    if reward == "answer":
+        return answer.size > 0 and bool((answer < EOS).all()) and int(answer[-1]) == y
+    chain = long_answer(bits, leap)
+    return (answer.size == 1 and int(answer[0]) == y) or (answer.size == chain.size and bool((answer == chain).all()))
 
 
 def format_tokens(tokens: np.ndarray) -> str:

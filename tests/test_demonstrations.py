@@ -90,6 +90,8 @@ def test_partial_chains_make_a_three_way_mixture_and_leave_the_two_way_one_uncha
                                                     sample_demonstrations(500, d, p_long, p_partial=0.0, seed=8)))
     with pytest.raises(ValueError, match="p_long \\+ p_partial must be <= 1"):
         sample_demonstrations(10, d, 0.8, p_partial=0.3, seed=0)
+    with pytest.raises(ValueError, match="partial_leap must be an integer in \\[1, 11\\]; got 0"):
+        sample_demonstrations(10, d, p_long, p_partial=q, partial_leap=0, seed=0)
 
 
 def test_the_checker_marks_partial_chains_apart_from_the_rewarded_chain():

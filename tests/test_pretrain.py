@@ -1,6 +1,7 @@
 """Pre-training: the loss is on responses only, a resumed run is bit-identical, the CLI refuses bad input."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -132,7 +133,7 @@ def test_a_given_model_is_trained_and_recorded(tmp_path):
 def test_cli_bad_input_names_the_value(tmp_path, capsys, argv, message):
     code, _, err = run_cli(["pretrain", "--out", str(tmp_path / "run"), "--no-progress", *argv], capsys)
     assert code == 2 and "Traceback" not in err
-    assert __import__("re").search(message, err), err
+    assert re.search(message, err), err
     assert not (tmp_path / "run").exists()
 
 

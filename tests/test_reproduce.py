@@ -1,6 +1,7 @@
 """The main job, end to end on tiny tasks, plus its bad input (the GPU script: tests/test_benchmarks.py)."""
 
 import json
+import shutil
 
 import pytest
 from conftest import run_cli
@@ -35,7 +36,7 @@ def test_an_interrupted_reproduce_resumes_stage_by_stage(tmp_path, capsys):
     whole = json.loads((out / "results.json").read_text())
     for name in ("results.json", "figure.png"):
         (out / name).unlink()
-    __import__("shutil").rmtree(out / "control")  # as if killed during the control
+    shutil.rmtree(out / "control")  # as if killed during the control
     assert cli_main(["reproduce", "--out", str(out), "--resume", "--no-progress"]) == 0
     again = json.loads((out / "results.json").read_text())
     assert again["stages"]["control"]["greedy_accuracy"] == whole["stages"]["control"]["greedy_accuracy"]

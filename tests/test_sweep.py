@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,7 +143,7 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(local_ray, tmp_path, c
     code, printed, _ = run_cli(argv, capsys)  # failed cells are skipped without --retry-failed
     assert code == 0 and "1 failed before" in printed and len(read_results(out)) == 2
 
-    __import__("shutil").rmtree(broken)
+    shutil.rmtree(broken)
     code, printed, _ = run_cli([*argv, "--retry-failed"], capsys)
     assert code == 0 and "1 to run" in printed
     lines = read_results(out)

@@ -48,6 +48,7 @@ from ..checkpoint import (
     has_checkpoint,
     load_checkpoint,
     load_loss_state,
+    read_checkpoint_config,
     recover_checkpoint,
     save_checkpoint,
 )
@@ -370,11 +371,11 @@ def _update(algorithm: Algorithm, optimizer, params, batch: TensorDict, cfg: Fin
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            check_finite(step + 1, loss, grad_norm, optimizer.param_groups[0]["lr"])
+            loss_value = check_finite(step + 1, loss, grad_norm, optimizer.param_groups[0]["lr"])
             optimizer.step()
             check_weights(step + 1, params, optimizer.param_groups[0]["lr"])
             n += 1
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            sums["loss"] = sums.get("loss", 0.0) + loss_value
             for k, v in out.items():
                 if isinstance(v, torch.Tensor) and v.numel() == 1:
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
@@ -443,8 +444,8 @@ def main(args) -> int:
     if "out" not in given:
         raise ValueError("--out DIR is required (the run directory)")
     base = None
-    if given.get("resume") and (Path(given["out"]) / RUN_SUBDIR).exists():
-        base = load_checkpoint(Path(given["out"]) / RUN_SUBDIR).meta.get("finetune")
+    if given.get("resume") and has_checkpoint(Path(given["out"]) / RUN_SUBDIR):
+        base = read_checkpoint_config(Path(given["out"]) / RUN_SUBDIR).get("finetune")
     cfg = config_from_args(FinetuneConfig, given, base)
     if args.d is not None:
         ckpt_task = load_checkpoint(args.checkpoint).task

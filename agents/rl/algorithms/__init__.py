@@ -26,8 +26,6 @@ from torchrl.objectives import LossModule
 from . import grpo, ppo, reinforce, star
 
 ALGORITHMS = {"reinforce": reinforce, "ppo": ppo, "grpo": grpo, "star": star}
-GENERIC_DEFAULTS = {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1, "epochs": 1}
-"""Defaults of a custom loss module (``finetune(..., loss_module=...)``) for the options left as None."""
 
 
 @dataclass
@@ -50,8 +48,8 @@ class Algorithm:
 
 
 def defaults(algo: str) -> dict:
-    """The option defaults of algorithm ``algo`` (None: a custom loss module)."""
-    return {**GENERIC_DEFAULTS, **(ALGORITHMS[algo].DEFAULTS if algo is not None else {})}
+    """The option defaults of algorithm ``algo`` (the options a config leaves as None)."""
+    return dict(ALGORITHMS[algo].DEFAULTS)
 
 
 def build_algorithm(algo: str, agent, task, cfg) -> Algorithm:
