@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 SUBCOMMANDS = {
@@ -34,6 +35,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog="parity-cot",
         description="Parity with chain of thought: RL after next-token prediction (Tsilivis et al., 2025).",
     )
+    parser.add_argument("--version", action="version", version=f"parity-cot {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}", required=True)
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if a in SUBCOMMANDS), None)
@@ -43,6 +45,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             importlib.import_module(module).add_arguments(p)
             p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return parser
+
+
+def package_version() -> str:
+    """The installed package's version (the source tree's pyproject.toml when it is not installed)."""
+    try:
+        return importlib.metadata.version("parity-cot")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def main(argv: list[str] | None = None) -> int:

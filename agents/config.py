@@ -20,6 +20,7 @@ import dataclasses
 import inspect
 import json
 import math
+import re
 import textwrap
 import types
 import typing
@@ -42,9 +43,18 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+_SENTENCE_END = re.compile(r"(?<=[\w)\]\"'])\.\s+(?=[A-Z`(])")
+"""A full stop after a word and before a capital: "2 .. d - 1" or "e.g. the" do not end a sentence."""
+
+
 def _first_sentence(text: str) -> str:
-    end = text.find(". ")
-    return text if end < 0 else text[: end + 1]
+    end = _SENTENCE_END.search(text)
+    return text if end is None else text[: end.start() + 1]
+
+
+def _help(text: str) -> str:
+    """``text`` as argparse help, which %-formats it: a literal % must be doubled."""
+    return text.replace("%", "%%")
 
 
 def _flag(name: str) -> str:
@@ -136,14 +146,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
     for name, tp, f, owner in config_fields(cls):
         if name in skip:
             continue
-        doc = _first_sentence(field_docs(owner).get(name, ""))
+        doc = _help(_first_sentence(field_docs(owner).get(name, "")))
         default = _default(f)
         inner, optional = _unwrap_optional(tp)
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS}
         shown = "" if default is None or default == {} else f" (default: {_show(default)})"
         if inner is bool:
             if default is True:
-                parser.add_argument(_flag("no_" + name), dest=name, action="store_false", help=doc, **kwargs)
+                parser.add_argument(_flag("no_" + name), dest=name, action="store_false",
+                                    help=f"{doc} On by default; {_flag('no_' + name)} turns it off.", **kwargs)
             else:
                 parser.add_argument(_flag(name), dest=name, action="store_true", help=doc, **kwargs)
             continue
@@ -168,7 +179,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             parse = str
             kwargs["metavar"] = name.upper()
         kwargs["type"] = _optional(parse) if optional else parse
-        parser.add_argument(_flag(name), dest=name, help=doc + shown, **kwargs)
+        parser.add_argument(_flag(name), dest=name, help=doc + _help(shown), **kwargs)
 
 
 def _show(value: Any) -> str:

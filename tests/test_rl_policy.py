@@ -1,12 +1,18 @@
 """The TorchRL collection policy: same episodes as bare cached generation, log-probs equal to one-pass scoring."""
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModuleBase
+from torchrl.collectors import Collector, MultiSyncCollector
+from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from agents import make_agent
 from agents.agent import INCREMENTAL
-from agents.generate import generate, response_logprobs
+from agents.generate import generate, response_logprobs, sample_logits
 from agents.rl import EpisodeCollector, collection_policy, sequence_actor
 from parity_env import Task
 from parity_env.torch_env import ParityCoTTorchEnv
@@ -99,15 +105,86 @@ def test_cached_logprobs_equal_one_pass_scoring():
     assert torch.allclose(full, episodes["token_log_prob"], atol=1e-5)
 
 
-def test_policy_out_of_step_is_an_error():
+class StatelessPolicy(TensorDictModuleBase):
+    """The reference: re-reads each row's whole context every step (no state at all), samples like the Sampler (one
+    draw per running row, in batch order, from the same generator)."""
+
+    in_keys = ["tokens", "response_length", "done"]
+    out_keys = ["action", "token_log_prob", "entropy"]
+
+    def __init__(self, agent, temperature, generator):
+        super().__init__()
+        self.agent, self.temperature, self.generator = agent, temperature, generator
+
+    @torch.no_grad()
+    def forward(self, td):
+        tokens, length, done = td["tokens"].long(), td["response_length"], td["done"].reshape(-1)
+        B = tokens.shape[0]
+        logits = self.agent(tokens)[torch.arange(B), TASK.prompt_len + length - 1]  # (B, A): the next token's
+        live = (~done).nonzero().squeeze(1)
+        action, log_prob = torch.zeros(B, dtype=torch.long), torch.zeros(B)
+        action[live], log_prob[live], _ = sample_logits(logits[live], self.temperature, self.generator)
+        td.update({"action": action, "token_log_prob": log_prob, "entropy": torch.zeros(B)})
+        return td
+
+
+def collected(collector) -> TensorDict:
+    try:
+        return torch.cat([batch.reshape(-1) for batch in collector])
+    finally:
+        collector.shutdown()
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_the_policy_is_right_under_a_torchrl_collector(temperature):
+    """TorchRL's Collector resets rows as they finish (autoreset), so rows are at different positions: the cached
+    policy must act exactly as a policy that re-reads every row's context (identical actions and log-probabilities,
+    the same generator drawing in the same order)."""
+    model = tiny_model(3)
+    runs = []
+    for policy in (collection_policy(model, TASK, temperature, torch.Generator().manual_seed(5)),
+                   StatelessPolicy(model, temperature, torch.Generator().manual_seed(5))):
+        env = ParityCoTTorchEnv(d=D, batch_size=[16], seed=3)
+        runs.append(collected(Collector(env, policy, frames_per_batch=16 * 20, total_frames=16 * 60,
+                                             auto_register_policy_transforms=False)))
+    cached, stateless = runs
+    length = cached["response_length"]
+    assert length.unique().numel() > 3 and (length == 0).any()  # rows really are at many positions
+    assert torch.equal(cached["action"], stateless["action"])
+    torch.testing.assert_close(cached["token_log_prob"], stateless["token_log_prob"], atol=1e-5, rtol=0)
+
+
+def test_deterministic_exploration_decodes_greedily():
+    model = tiny_model(4)
+    env = ParityCoTTorchEnv(d=D, batch_size=[8], seed=1)
+    with set_exploration_type(ExplorationType.DETERMINISTIC):
+        rollout = env.rollout(D + 1, collection_policy(model, TASK, 1.0, torch.Generator().manual_seed(0)),
+                              break_when_any_done=False, break_when_all_done=True)
+    greedy = generate(model, TASK, rollout[:, 0]["tokens"][:, : TASK.prompt_len], temperature=0.0)
+    assert torch.equal(rollout[:, -1]["next", "tokens"][:, TASK.prompt_len :].long(), greedy.tokens)
+
+
+def test_multi_sync_collector_workers_act_as_the_stateless_policy():
+    """Each worker process holds its own copy of the policy (and its cohorts): greedy actions as the reference's."""
+    model = tiny_model(5)
+    make = [partial(ParityCoTTorchEnv, d=D, batch_size=[8], seed=s) for s in (1, 2)]
+    runs = [collected(MultiSyncCollector(make, policy, frames_per_batch=8 * 2 * 10, total_frames=8 * 2 * 20))
+            for policy in (collection_policy(model, TASK, 0.0), StatelessPolicy(model, 0.0, None))]
+    assert runs[0]["response_length"].unique().numel() > 3
+    assert torch.equal(runs[0]["action"], runs[1]["action"])
+
+
+def test_a_row_the_policy_did_not_see_advance_is_decoded_from_its_context():
+    """Out of step with the env (as if the env had stepped a row without the policy): that row is prefilled from its
+    whole context, so its logits are the recomputing policy's, not a stale cache's."""
     model = tiny_model()
     env = ParityCoTTorchEnv(d=D, batch_size=[4], seed=0)
-    policy = collection_policy(model, TASK)
-    td = env.reset()
-    td = env.step(policy(td))["next"]
-    td["response_length"] = td["response_length"] + 1  # as if the env had stepped twice
-    with pytest.raises(RuntimeError, match="out of step"):
-        policy(td)
+    policy = collection_policy(model, TASK, 0.0)
+    td = env.step(policy(env.reset()))["next"]
+    td = env.step(policy(td))["next"]  # two tokens emitted by every row
+    td["tokens"][0, TASK.prompt_len + 1] = 1 - td["tokens"][0, TASK.prompt_len + 1]  # row 0's context changed
+    reference = StatelessPolicy(model, 0.0, None)(td.clone())
+    torch.testing.assert_close(policy(td)["token_log_prob"], reference["token_log_prob"], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("reward", ["answer", "cot"])
