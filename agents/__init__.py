@@ -3,14 +3,14 @@
     from agents import make_agent, register_agent
     agent = make_agent("gpt", task)     # or "linear", "hf", a registered name, or "package.module:factory"
 
-An agent is any ``torch.nn.Module`` mapping tokens (B, T) to logits (B, T, task.n_actions) (``agents.agent``).
+An agent is any ``torch.nn.Module`` mapping tokens (B, T) to logits (B, T, task.n_actions) (``agents.models.agent``).
 Modules: ``agent`` (the contract and decoding), ``registry`` (agents by name), ``model`` (the GPT), ``linear`` (the
 paper's theory model), ``hf`` (Hugging Face causal LMs, the ``[hf]`` extra), ``generate``, ``pretrain`` (NTP on the
 demonstration mixture), ``evaluate``, ``checkpoint`` (safetensors + JSON, no pickle), ``rl`` (the RL stage),
 ``reproduce`` (the main job), ``config`` (command lines generated from the configs) and ``cli`` (``parity-cot``).
 """
 
-from .agent import AgentError, check_agent
-from .registry import AgentSpec, clone_agent, known_agents, make_agent, register_agent
+from .models.agent import AgentError, check_agent
+from .models.registry import AgentSpec, clone_agent, known_agents, make_agent, register_agent
 
 __all__ = ["AgentError", "AgentSpec", "check_agent", "clone_agent", "known_agents", "make_agent", "register_agent"]

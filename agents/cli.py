@@ -1,14 +1,14 @@
 """The ``parity-cot`` console command: one subcommand per stage, each defined in its own module.
 
-    parity-cot pretrain --d 24 --p-long 0.01 --out runs/pre     # next-token pre-training (agents.pretrain)
-    parity-cot evaluate runs/pre --n 4096 --json                # greedy and sampled accuracy (agents.evaluate)
+    parity-cot pretrain --d 24 --p-long 0.01 --out runs/pre     # next-token pre-training (agents.ntp.pretrain)
+    parity-cot evaluate runs/pre --n 4096 --json                # greedy and sampled accuracy (agents.run.evaluate)
     parity-cot finetune runs/pre --algo reinforce --out runs/rl # RL through TorchRL (agents.rl.finetune)
-    parity-cot reproduce                                        # the central result end to end (agents.reproduce)
-    parity-cot plot runs/rl                                     # a run's curves as a PNG (agents.plot)
+    parity-cot reproduce                                        # the central result end to end (agents.jobs.reproduce)
+    parity-cot plot runs/rl                                     # a run's curves as a PNG (agents.jobs.plot)
 
 Each module provides ``add_arguments(parser)`` and ``main(args) -> int``; modules are imported only when their
 subcommand runs, so ``parity-cot --help`` stays fast. The conventions are the same in every subcommand: flags
-generated from the run's config (``agents.config``), ``--no-progress``, and exit codes 0 (done), 2 (bad input:
+generated from the run's config (``agents.run.config``), ``--no-progress``, and exit codes 0 (done), 2 (bad input:
 an option, a file, a checkpoint, an agent; one line on stderr, no traceback) and 1 (the run diverged).
 """
 
@@ -20,13 +20,13 @@ import importlib.metadata
 import sys
 
 SUBCOMMANDS = {
-    "pretrain": ("agents.pretrain", "next-token pre-training on the demonstration mixture"),
-    "evaluate": ("agents.evaluate", "greedy and sampled evaluation of a checkpoint on fresh prompts"),
+    "pretrain": ("agents.ntp.pretrain", "next-token pre-training on the demonstration mixture"),
+    "evaluate": ("agents.run.evaluate", "greedy and sampled evaluation of a checkpoint on fresh prompts"),
     "finetune": ("agents.rl.finetune", "RL fine-tuning of a checkpoint through TorchRL"),
-    "reproduce": ("agents.reproduce", "the main job: pre-training, RL, the NTP-only control, table and figure"),
-    "plot": ("agents.plot", "a run's curves (loss, accuracy, length, ...) from its log, as a PNG"),
-    "sweep": ("agents.sweep", "the phase diagram: a grid of (agent, d, p_long, algo, seed) cells on Ray"),
-    "sweep-plot": ("agents.sweep_plot", "a sweep's phase diagrams (heatmaps over d x p_long) as PNGs"),
+    "reproduce": ("agents.jobs.reproduce", "the main job: pre-training, RL, the NTP-only control, table and figure"),
+    "plot": ("agents.jobs.plot", "a run's curves (loss, accuracy, length, ...) from its log, as a PNG"),
+    "sweep": ("agents.jobs.sweep", "the phase diagram: a grid of (agent, d, p_long, algo, seed) cells on Ray"),
+    "sweep-plot": ("agents.jobs.sweep_plot", "a sweep's phase diagrams (heatmaps over d x p_long) as PNGs"),
 }
 
 
@@ -56,8 +56,8 @@ def package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .agent import AgentError
-    from .training import DivergedError
+    from .models.agent import AgentError
+    from .run.training import DivergedError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
@@ -73,11 +73,6 @@ def main(argv: list[str] | None = None) -> int:
             IsADirectoryError, PermissionError) as e:  # bad input (CheckpointError is a ValueError)
         print(f"parity-cot {args.command}: error: {e}", file=sys.stderr)
         return 2
-
-
-def run_module(command: str) -> None:
-    """``python -m agents.<module> ARGS`` runs ``parity-cot <command> ARGS``."""
-    sys.exit(main([command, *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

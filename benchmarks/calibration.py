@@ -21,8 +21,8 @@ import math
 
 from common import add_agent_arguments, add_results_arguments, agent_options, chain_learned_at, write_result
 
-from agents.evaluate import evaluate
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
+from agents.run.evaluate import evaluate
 from parity_env import Task
 
 

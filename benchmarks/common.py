@@ -34,7 +34,7 @@ def add_results_arguments(parser: argparse.ArgumentParser, out: bool = False) ->
 
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
     """``--agent NAME`` and ``--agent-config JSON``, the agent a script pre-trains or builds."""
-    from agents.config import parse_json_object
+    from agents.run.config import parse_json_object
 
     parser.add_argument("--agent", default="gpt",
                         help="agent to pre-train: gpt, linear, hf, a registered name or 'module:factory' (default gpt)")
@@ -49,8 +49,8 @@ def agent_options(args: argparse.Namespace) -> dict:
 
 # --------------------------------------------------------------------------------------------------- results
 def hardware() -> dict:
-    """What the numbers were measured on (``agents.machine.hardware``)."""
-    from agents.machine import hardware as machine
+    """What the numbers were measured on (``agents.jobs.machine.hardware``)."""
+    from agents.jobs.machine import hardware as machine
 
     return machine()
 

@@ -2,7 +2,7 @@
 
     python benchmarks/env_step_profile.py [--batch-sizes 1 64 1024 16384 --repeats 5 --min-time 0.3]
 
-INTERNAL, for work on ``parity_env.torch_env`` only: unlike every other benchmark it does not go through public
+INTERNAL, for work on ``parity_env.parity.torch_env`` only: unlike every other benchmark it does not go through public
 APIs. It wraps the env's private methods (``_advance``, ``_reset_rows``, ``_entries``) in timers, refills the env's
 prompt deck through its private prompt supply (``_prompts``: ``_refill_deck``, ``deck``, ``deck_episodes``), and
 builds do-nothing TorchRL envs from tensordict internals (``TensorDict._new_unsafe``, ``_set_str``, ``_tensordict``),

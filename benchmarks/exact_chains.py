@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from common import add_results_arguments, write_result
 
-from agents.agent import agent_logits
-from agents.checkpoint import load_checkpoint
-from agents.evaluate import evaluate
+from agents.models.agent import agent_logits
 from agents.rl import FinetuneConfig, finetune
+from agents.run.checkpoint import load_checkpoint
+from agents.run.evaluate import evaluate
 
 
 @torch.no_grad()

@@ -20,9 +20,9 @@ import torch
 from common import add_agent_arguments, add_results_arguments, device_sync, write_result
 
 from agents import make_agent
-from agents.agent import is_incremental
-from agents.generate import generate
-from agents.registry import agent_spec
+from agents.models.agent import is_incremental
+from agents.models.generate import generate
+from agents.models.registry import agent_spec
 from parity_env import Task
 
 

@@ -3,7 +3,7 @@
     python benchmarks/hf_llama.py [--seeds 0 1 2 --d 8 --p-long 0.25]     # needs the [hf] extra
     python benchmarks/plots.py hf_llama --results runs/benchmarks           # its figure
 
-For each seed, the main job (``agents.reproduce``) with the ``hf`` agent: a Llama built from a config with random
+For each seed, the main job (``agents.jobs.reproduce``) with the ``hf`` agent: a Llama built from a config with random
 weights (--agent-config; default 2 layers, width 64, 4 heads, initializer_range 0.1, the GPT recipe's init_std),
 pre-trained by NTP until the chain is learned, fine-tuned with REINFORCE through TorchRL until greedy accuracy holds
 >= 99%, and the NTP-only control on as many sequences. Writes RESULTS/hf_llama.json (each seed's table and curves);
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from common import add_results_arguments, write_result
 
-from agents.config import parse_json_object
-from agents.reproduce import ReproduceConfig, reproduce
+from agents.jobs.reproduce import ReproduceConfig, reproduce
+from agents.run.config import parse_json_object
 from parity_env import Task
 
 LLAMA = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,

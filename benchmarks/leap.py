@@ -16,7 +16,7 @@ consistent with what was emitted, weighted by their mixture probabilities, the s
 y = 0 and y = 1, vote for the next token; greedy takes the heaviest). For leap-k long answers the vote after the
 first token is 2p/(1+p) to continue, as for the full chain: the threshold stays at 1/3. With partial chains the
 continuation gets their weight too. Measured: greedy accuracy and length, the continuation probability after the
-long answer's first token (``agents.evaluate``), the exact-chain rate of the sampled long answers. Writes
+long answer's first token (``agents.run.evaluate``), the exact-chain rate of the sampled long answers. Writes
 RESULTS/leap.json.
 """
 
@@ -28,10 +28,10 @@ from dataclasses import replace
 import numpy as np
 from common import add_agent_arguments, add_results_arguments, agent_options, write_result
 
-from agents.evaluate import evaluate
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
+from agents.run.evaluate import evaluate
 from parity_env import Task
-from parity_env.protocol import EOS, long_answer
+from parity_env.parity.protocol import EOS, long_answer
 
 CURVE_KEYS = ("samples", "greedy_accuracy", "greedy_mean_length", "chain_learned", "chain_loss")
 

@@ -24,9 +24,9 @@ from common import add_results_arguments, chain_learned_at, write_result
 from rl_algorithms import probe_curves
 
 from agents import clone_agent
-from agents.evaluate import evaluate
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
 from agents.rl import FinetuneConfig, finetune
+from agents.run.evaluate import evaluate
 from parity_env import Task
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from common import add_agent_arguments, add_results_arguments, agent_options, hardware, write_result
 
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
 from agents.rl.finetune import FinetuneConfig, finetune
 from parity_env import Task
 

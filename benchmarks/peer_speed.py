@@ -12,23 +12,24 @@ trl``); exits 2 with that line when either is missing. Nothing is downloaded (``
 built from a config, the tokenizer TRL needs is built in memory.
 
 The model. A tiny Llama built from a config (hidden 64, 2 layers, 4 heads, intermediate 128, vocab = the task's 5
-tokens; random weights, seed 0): the ``hf`` agent (``agents.hf``) wraps it on our side, and the very same
-architecture and weights are handed to transformers / TRL on theirs. Our default ``gpt`` agent (``agents.model``) at
-the same width, depth and heads (d_model 64, 2 layers, 4 heads) is run on our side as a third column where the job
+tokens; random weights, seed 0): the ``hf`` agent (``agents.models.hf``) wraps it on our side, and the very same
+architecture and weights are handed to transformers / TRL on theirs. Our default ``gpt`` agent (``agents.models.gpt``)
+at the same width, depth and heads (d_model 64, 2 layers, 4 heads) is run on our side as a third column where the job
 allows it ("ours (gpt)"); its ratios are against the same HF/TRL Llama, so they compare two routes, not two
 implementations of one model (the parameter counts are in the JSON). One torch thread (``torch.set_num_threads(1)``).
 Runs alternate (ours, theirs, ours-gpt, ours, theirs, ...), each side starting from the same weights; we report every
 run's time, the median rate per side and each pair's ratio ours / theirs (> 1: we are faster).
 
-1. Generation (tokens generated per second, EOS included, padding not). Ours: ``agents.generate.generate(agent, task,
-   prompts, temperature=1.0)`` (incremental decoding through transformers' ``DynamicCache`` for the hf agent, the
-   GPT's own KV cache for gpt; finished rows are dropped from the batch once at most half of them still run).
+1. Generation (tokens generated per second, EOS included, padding not). Ours:
+   ``agents.models.generate.generate(agent, task, prompts, temperature=1.0)`` (incremental decoding through
+   transformers' ``DynamicCache`` for the hf agent, the GPT's own KV cache for gpt; finished rows are dropped from the
+   batch once at most half of them still run).
    Theirs: ``model.generate(input_ids, attention_mask, do_sample=True, max_new_tokens=task.max_response_len,
    eos_token_id=EOS, pad_token_id=PAD, suppress_tokens=[SEP, PAD])`` of the same model: ``suppress_tokens`` (a logits
    processor) restricts the sampling to the tokens an agent emits (0, 1, EOS), so both sides sample one distribution.
    Both stop a batch once every row has emitted EOS. Batch ``--batch`` of d-bit prompts; a run is ``--gen-calls``
    calls on fresh prompts, the same prompts on both sides.
-2. One next-token-prediction training step (demonstrations per second). Ours: the step of ``agents.pretrain`` (its
+2. One next-token-prediction training step (demonstrations per second). Ours: the step of ``agents.ntp.pretrain`` (its
    ``_split_batch`` and ``_loss``: short and long rows cut after their longest response, logits only from the last
    prompt position on through ``logits_from``), backward, gradient clipping, AdamW (its divergence checks, one
    reduction and one sync each, are left out). Theirs: the plain causal-LM step
@@ -115,8 +116,8 @@ def require_hf() -> None:
 
 # ------------------------------------------------------------------------------------------------------- plumbing
 def hardware() -> dict:
-    """What the numbers were measured on, with the versions of both sides' libraries (``agents.machine``)."""
-    from agents.machine import hardware as machine
+    """What the numbers were measured on, with the versions of both sides' libraries (``agents.jobs.machine``)."""
+    from agents.jobs.machine import hardware as machine
 
     return machine(packages=("transformers", "trl", "accelerate", "datasets", "tokenizers", "torchrl", "tensordict",
                              "numpy"))
@@ -129,7 +130,7 @@ def summary(rates: list[float], times: list[float], unit: str, counts: list[int]
 
 def build(task, name: str, config: dict, seed: int = 0):
     """The agent ``name`` with ``config``, its weights drawn from ``seed`` (the same weights every call)."""
-    from agents.registry import make_agent
+    from agents.models.registry import make_agent
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -142,7 +143,7 @@ def n_params(module: torch.nn.Module) -> int:
 
 # ----------------------------------------------------------------------------------------- 1. generation
 def gen_ours(agent, task, prompt_batches, seed: int) -> tuple[float, int]:
-    from agents.generate import generate
+    from agents.models.generate import generate
 
     agent.eval()
     g = torch.Generator().manual_seed(seed)
@@ -189,7 +190,7 @@ def compare_generation(task, models: dict, batch: int, calls: int, pairs: int) -
 
 # ----------------------------------------------------------------------------------------- 2. NTP step
 def ntp_ours(agent, optimizer, task, batches) -> float:
-    from agents.pretrain import _loss, _split_batch
+    from agents.ntp.pretrain import _loss, _split_batch
 
     normaliser = batches[0][0].shape[0] * task.expected_response_tokens
     rng = np.random.default_rng(0)  # only used with short_rows (None here)
@@ -223,7 +224,7 @@ def ntp_theirs(model, optimizer, task, batches) -> float:
 
 
 def compare_ntp(task, models: dict, batch: int, steps: int, pairs: int) -> dict:
-    from agents.pretrain import PretrainConfig
+    from agents.ntp.pretrain import PretrainConfig
 
     pc = PretrainConfig(task=task)
     nets = {"ours": models["ours"], "theirs": models["theirs"].model, "ours_gpt": models["ours_gpt"]}

@@ -22,8 +22,8 @@ from dataclasses import replace
 import torch
 from common import add_agent_arguments, add_results_arguments, agent_options, write_result
 
-from agents.config import config_to_dict
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
+from agents.run.config import config_to_dict
 from parity_env import Task
 
 

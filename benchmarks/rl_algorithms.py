@@ -18,8 +18,8 @@ import argparse
 import torch
 from common import add_results_arguments, write_result
 
-from agents.checkpoint import load_checkpoint
 from agents.rl import ALGORITHMS, FinetuneConfig, finetune
+from agents.run.checkpoint import load_checkpoint
 
 
 def probe_curves(log: list[dict]) -> dict:

@@ -27,10 +27,10 @@ import torch
 from common import add_results_arguments, read_result, write_result
 from rl_algorithms import probe_curves
 
-from agents.checkpoint import load_checkpoint, resolve_checkpoint_dir
-from agents.pretrain import PretrainConfig, pretrain
-from agents.registry import agent_spec, build_agent
+from agents.models.registry import agent_spec, build_agent
+from agents.ntp.pretrain import PretrainConfig, pretrain
 from agents.rl import FinetuneConfig, finetune
+from agents.run.checkpoint import load_checkpoint, resolve_checkpoint_dir
 from parity_env import Task
 
 

@@ -22,9 +22,9 @@ import time
 import torch
 from common import add_results_arguments, device_sync, write_result
 
-from agents.checkpoint import load_checkpoint
-from agents.generate import generate
+from agents.models.generate import generate
 from agents.rl import ALGORITHMS, EpisodeCollector, FinetuneConfig, finetune
+from agents.run.checkpoint import load_checkpoint
 from parity_env import Task
 
 

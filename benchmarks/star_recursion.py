@@ -29,9 +29,9 @@ import argparse
 import torch
 from common import add_results_arguments, write_result
 
-from agents.checkpoint import load_checkpoint
-from agents.evaluate import evaluate
 from agents.rl import FinetuneConfig, finetune
+from agents.run.checkpoint import load_checkpoint
+from agents.run.evaluate import evaluate
 
 
 def tempered(x: float, T: float) -> float:

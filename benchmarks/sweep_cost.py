@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.jobs.sweep import latest_results
 from agents.rl import FinetuneConfig
-from agents.sweep import latest_results
 
 STAGES = {"pretrained": "next-token pre-training", "finetuned": "RL fine-tuning", "control": "NTP-only control"}
 

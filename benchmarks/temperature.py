@@ -18,8 +18,8 @@ import torch
 from common import add_results_arguments, write_result
 from rl_algorithms import run
 
-from agents.checkpoint import load_checkpoint
 from agents.rl import ALGORITHMS
+from agents.run.checkpoint import load_checkpoint
 
 
 def main() -> None:

@@ -26,10 +26,10 @@ import torch
 from common import add_agent_arguments, add_results_arguments, agent_options, write_result
 from rl_algorithms import probe_curves
 
-from agents.checkpoint import load_checkpoint
-from agents.evaluate import evaluate
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
 from agents.rl import FinetuneConfig, finetune
+from agents.run.checkpoint import load_checkpoint
+from agents.run.evaluate import evaluate
 from parity_env import Task
 
 KEPT = ("greedy_accuracy", "greedy_mean_length", "greedy_chain_accuracy", "greedy_accuracy_x1_0",

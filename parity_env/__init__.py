@@ -4,7 +4,7 @@ Importing the package registers ``ParityCoT-v0`` (the ``Task`` defaults: d = 24,
 with the native
 vector env as its ``vector_entry_point``; ``gym.make("parity_env:ParityCoT-v0")`` imports it on demand. The env
 classes are imported lazily on first access, so ``import parity_env`` does not import torch or torchrl.
-Run ``python -m parity_env.env`` for a scripted episode.
+Run ``python -m parity_env.parity.env`` for a scripted episode.
 """
 
 from importlib import import_module
@@ -17,17 +17,17 @@ ENV_ID = "ParityCoT-v0"
 if ENV_ID not in registry:
     register(
         id=ENV_ID,
-        entry_point="parity_env.env:ParityCoTEnv",
-        vector_entry_point="parity_env.vector_env:ParityCoTVectorEnv",
+        entry_point="parity_env.parity.env:ParityCoTEnv",
+        vector_entry_point="parity_env.parity.vector_env:ParityCoTVectorEnv",
         kwargs={},  # the Task defaults: d = 24, p_long = 0.01
     )
 
 _LAZY = {
-    "Task": "parity_env.task",
-    "ParityCoTEnv": "parity_env.env",
-    "ParityCoTVectorEnv": "parity_env.vector_env",
-    "ParityCoTTorchEnv": "parity_env.torch_env",
-    "sample_demonstrations": "parity_env.demonstrations",
+    "Task": "parity_env.parity.task",
+    "ParityCoTEnv": "parity_env.parity.env",
+    "ParityCoTVectorEnv": "parity_env.parity.vector_env",
+    "ParityCoTTorchEnv": "parity_env.parity.torch_env",
+    "sample_demonstrations": "parity_env.parity.demonstrations",
 }
 
 __all__ = ["ENV_ID", *_LAZY]

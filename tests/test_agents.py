@@ -8,8 +8,8 @@ import torch
 from conftest import run_cli
 
 from agents import AgentError, make_agent, register_agent
-from agents.agent import StateDecoder, check_agent, make_decoder
-from agents.checkpoint import load_checkpoint
+from agents.models.agent import StateDecoder, check_agent, make_decoder
+from agents.run.checkpoint import load_checkpoint
 from parity_env import Task
 
 TASK = Task(d=4, p_long=0.5)
@@ -58,7 +58,7 @@ def test_a_registered_name_and_the_checkpoint_that_names_it(tmp_path):
         register_agent("gru_test", lambda task: None)
     agent = make_agent("gru_test", TASK, hidden=8)
     assert agent.agent_spec.factory == "user_agents:make_gru"  # what a process without the name falls back on
-    from agents.checkpoint import save_checkpoint
+    from agents.run.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "ck", agent, TASK)
     config = json.loads((tmp_path / "ck" / "config.json").read_text())

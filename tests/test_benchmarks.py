@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
 from parity_env import Task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,7 +256,7 @@ def test_every_committed_result_draws_its_committed_figure(tmp_path):
 def test_the_committed_sweep_draws_its_figure_and_costs(name, tmp_path):
     sweep = tmp_path / name
     shutil.copytree(BENCHMARKS / "results" / name, sweep)
-    proc = subprocess.run([sys.executable, "-m", "agents.cli", "sweep-plot", str(sweep), "--no-progress"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "agents", "sweep-plot", str(sweep), "--no-progress"], cwd=ROOT,
                           env=ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     drawn, kept = (matplotlib.image.imread(path) for path in (sweep / f"{SWEEP_FIGURES[name]}.png",

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from agents import make_agent
-from agents.agent import AgentError
-from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from agents.models.agent import AgentError
+from agents.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from parity_env import Task
 
 TASK = Task(d=4, p_long=0.5)

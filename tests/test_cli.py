@@ -27,5 +27,5 @@ def test_generated_help_says_what_each_flag_does(capsys):
 
 
 def test_version():
-    out = subprocess.run([sys.executable, "-m", "agents.cli", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "agents", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("parity-cot ")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from parity_env import ParityCoTEnv, Task, sample_demonstrations
-from parity_env.protocol import EOS, PAD, SEP, long_answer
+from parity_env.parity.protocol import EOS, PAD, SEP, long_answer
 
 
 @pytest.mark.parametrize("d,leap,max_len", [(2, 1, None), (7, 1, None), (10, 3, None), (10, 4, 12), (50, 1, None)])

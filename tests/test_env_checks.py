@@ -22,8 +22,8 @@ IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("ParityCoT")
 def test_registered_ids():
     assert IDS == ["ParityCoT-v0"]
     spec = gym.spec("ParityCoT-v0")
-    assert spec.entry_point == "parity_env.env:ParityCoTEnv"
-    assert spec.vector_entry_point == "parity_env.vector_env:ParityCoTVectorEnv"
+    assert spec.entry_point == "parity_env.parity.env:ParityCoTEnv"
+    assert spec.vector_entry_point == "parity_env.parity.vector_env:ParityCoTVectorEnv"
     assert spec.kwargs == {}  # the Task defaults apply (d = 24, p_long = 0.01), so task= can be passed alone
     assert gym.envs.registration.EnvSpec.from_json(spec.to_json()) == spec
 

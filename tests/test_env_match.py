@@ -215,8 +215,8 @@ def test_torch_rollout_keeps_every_step():
 
 def test_vector_and_torch_share_the_prompt_hash():
     """Both batched envs draw block b's k-th prompt as protocol.hashed_prompt_bits(key, b, k, d)."""
-    from parity_env.protocol import hashed_prompt_bits
-    from parity_env.torch_prompts import hashed_prompt_bits_torch
+    from parity_env.parity.protocol import hashed_prompt_bits
+    from parity_env.parity.torch_prompts import hashed_prompt_bits_torch
 
     rng = np.random.default_rng(0)
     for d in (2, 31, 32, 33, 64, 100):
@@ -237,7 +237,7 @@ def _random_eos(n, gen):
 @pytest.mark.parametrize("d", [5, 40])
 def test_torch_env_groups_follow_the_hash(d):
     """group_size > 1: row r's k-th episode has prompt hashed_prompt_bits(key, r // G, k, d)."""
-    from parity_env.torch_prompts import hashed_prompt_bits_torch
+    from parity_env.parity.torch_prompts import hashed_prompt_bits_torch
 
     n, G = 12, 3
     env = ParityCoTTorchEnv(d=d, batch_size=[n], group_size=G, seed=1)
@@ -260,8 +260,8 @@ def test_torch_env_deals_the_prompts_in_order(monkeypatch, d, fused):
     the rows reset later get the deck's next prompts in row order, the deck running through prompt k of rows
     0 .. B - 1, then prompt k + 1: record j is hashed_prompt_bits(key, j % B, j // B, d). Checked across many
     refills of a small deck (records left over from one refill are dealt first from the next)."""
-    from parity_env import prompt_supply
-    from parity_env.torch_prompts import hashed_prompt_bits_torch
+    from parity_env.parity import prompt_supply
+    from parity_env.parity.torch_prompts import hashed_prompt_bits_torch
 
     monkeypatch.setattr(prompt_supply, "DECK_ROWS", 10)  # K = 2 episodes per refill: a refill every few steps
     n = 7

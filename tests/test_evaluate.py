@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from agents import make_agent
-from agents.checkpoint import save_checkpoint
 from agents.cli import main as cli_main
-from agents.evaluate import chain_check, evaluate
+from agents.run.checkpoint import save_checkpoint
+from agents.run.evaluate import chain_check, evaluate
 from parity_env import Task
-from parity_env.protocol import EOS, PAD, is_correct, long_answer
+from parity_env.parity.protocol import EOS, PAD, is_correct, long_answer
 
 TASK = Task(d=6, p_long=0.25)
 KEYS = {"greedy_accuracy", "greedy_chain_accuracy", "greedy_mean_length", "greedy_accuracy_x1_0",

@@ -1,4 +1,4 @@
-"""The ``hf`` agent (agents.hf): Hugging Face causal LMs built from configs (or a local save_pretrained directory) keep
+"""The ``hf`` agent: Hugging Face causal LMs built from configs (or a local save_pretrained directory) keep
 the agent contract, ``logits_from`` and cached decoding agree with the full pass, and bad configs are refused by name.
 
 Nothing is downloaded: every model is a tiny one built from its config.
@@ -19,8 +19,8 @@ import sys  # noqa: E402
 
 import torch  # noqa: E402
 
-from agents.agent import AgentError, check_agent, is_incremental, make_decoder, takes_logits_from  # noqa: E402
-from agents.registry import make_agent  # noqa: E402
+from agents.models.agent import AgentError, check_agent, is_incremental, make_decoder, takes_logits_from  # noqa: E402
+from agents.models.registry import make_agent  # noqa: E402
 from parity_env import Task  # noqa: E402
 
 TINY = {
@@ -144,7 +144,7 @@ def test_state_is_a_dynamic_cache_selected_in_place():
 
 
 def test_tied_weights_round_trip_through_a_checkpoint(tmp_path):
-    from agents.checkpoint import load_checkpoint, save_checkpoint
+    from agents.run.checkpoint import load_checkpoint, save_checkpoint
 
     agent = build("gpt2")  # GPT-2 ties lm_head to the token embeddings
     assert agent.model.lm_head.weight is agent.model.transformer.wte.weight
@@ -205,7 +205,7 @@ def test_bad_configs_name_the_problem(config, message):
 
 
 def test_core_modules_do_not_import_transformers():
-    code = ("import sys, agents, agents.agent, agents.registry, agents.model, parity_env; "
+    code = ("import sys, agents, agents.models.agent, agents.models.registry, agents.models.gpt, parity_env; "
             "assert 'transformers' not in sys.modules, 'transformers was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

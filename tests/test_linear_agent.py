@@ -1,14 +1,14 @@
-"""The linear agent (agents.linear): the contract, logits_from, incremental decoding, the chain is representable."""
+"""The linear agent: the contract, logits_from, incremental decoding, the chain is representable."""
 
 import numpy as np
 import pytest
 import torch
 
-from agents.agent import AgentError, RecomputeDecoder, StateDecoder, check_agent, make_decoder
-from agents.linear import LinearAgent, make_linear
-from agents.registry import make_agent
+from agents.models.agent import AgentError, RecomputeDecoder, StateDecoder, check_agent, make_decoder
+from agents.models.linear import LinearAgent, make_linear
+from agents.models.registry import make_agent
 from parity_env import Task
-from parity_env.protocol import EOS, SEP, long_answer
+from parity_env.parity.protocol import EOS, SEP, long_answer
 
 
 def random_agent(task, seed=0):

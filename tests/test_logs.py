@@ -5,7 +5,7 @@ import json
 
 from conftest import run_cli
 
-from agents.logs import LOG_FILE, RunLog, read_log
+from agents.run.logs import LOG_FILE, RunLog, read_log
 
 PRE = ["pretrain", "--d", "4", "--p-long", "0.5", "--d-model", "16", "--n-head", "2", "--batch-size", "32",
        "--eval-every", "64", "--eval-n", "16", "--check-n-long", "8", "--final-eval-n", "0", "--no-stop-when-learned",

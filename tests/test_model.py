@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from agents.generate import generate, response_logprobs
-from agents.model import GPT, GPTConfig, make_gpt
+from agents.models.generate import generate, response_logprobs
+from agents.models.gpt import GPT, GPTConfig, make_gpt
 from parity_env import Task
-from parity_env.protocol import EOS, PAD, VOCAB_SIZE
+from parity_env.parity.protocol import EOS, PAD, VOCAB_SIZE
 
 TASK = Task(d=7, max_response_len=12)  # prompts of 8 tokens, 20 in all
 

@@ -9,12 +9,12 @@ import torch
 from conftest import run_cli
 
 from agents import make_agent
-from agents.checkpoint import load_checkpoint
 from agents.cli import main as cli_main
-from agents.pretrain import PretrainConfig, _split_batch, pretrain
+from agents.ntp.pretrain import PretrainConfig, _split_batch, pretrain
+from agents.run.checkpoint import load_checkpoint
 from parity_env import Task
-from parity_env.demonstrations import sample_demonstrations
-from parity_env.protocol import EOS
+from parity_env.parity.demonstrations import sample_demonstrations
+from parity_env.parity.protocol import EOS
 
 TINY = dict(task=Task(d=4, p_long=0.5), n_layer=1, n_head=2, d_model=16, batch_size=32, eval_every=128, eval_n=16,
             check_n_long=20, final_eval_n=0)
@@ -153,7 +153,7 @@ def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         cli_main(["pretrain", "--help"])
     text = capsys.readouterr().out
-    from agents.config import config_fields
+    from agents.run.config import config_fields
 
     for name, *_ in config_fields(PretrainConfig):  # every field of the config has a flag with its help
         flag = "--no-" + name.replace("_", "-") if name == "stop_when_learned" else "--" + name.replace("_", "-")

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from parity_env.protocol import (
+from parity_env.parity.protocol import (
     chain_length,
     chain_positions,
     format_tokens,

@@ -16,11 +16,11 @@ import torch
 from conftest import run_cli
 
 from agents import make_agent
-from agents.checkpoint import load_checkpoint, recover_checkpoint, save_checkpoint
+from agents.run.checkpoint import load_checkpoint, recover_checkpoint, save_checkpoint
 from parity_env import ParityCoTEnv, ParityCoTTorchEnv, ParityCoTVectorEnv, Task
 
 TASK = Task(d=6, p_long=0.3)
-CLI = [sys.executable, "-m", "agents.cli"]
+CLI = [sys.executable, "-m", "agents"]
 
 
 def tiny():

@@ -7,7 +7,7 @@ import pytest
 from conftest import run_cli
 
 from agents.cli import main as cli_main
-from agents.reproduce import ReproduceConfig, format_table
+from agents.jobs.reproduce import ReproduceConfig, format_table
 
 
 def test_reproduce_end_to_end(tmp_path, capsys):

@@ -10,7 +10,7 @@ from agents import make_agent
 from agents.rl import ALGORITHMS, EpisodeCollector, FinetuneConfig, build_algorithm
 from agents.rl.advantages import batch_mean_advantage, group_advantage
 from parity_env import Task
-from parity_env.torch_env import ParityCoTTorchEnv
+from parity_env.parity.torch_env import ParityCoTTorchEnv
 
 D = 6
 TASK = Task(d=D)

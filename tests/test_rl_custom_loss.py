@@ -5,8 +5,8 @@ import torch
 from torchrl.objectives import A2CLoss, ClipPPOLoss, ReinforceLoss
 
 from agents import make_agent
-from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.rl import FinetuneConfig, finetune, prompt_value_operator, sequence_actor
+from agents.run.checkpoint import load_checkpoint, save_checkpoint
 from parity_env import Task
 
 TASK = Task(d=6, p_long=0.3)

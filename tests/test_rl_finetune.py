@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from agents import make_agent
-from agents.agent import AgentError
-from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.cli import main as cli
-from agents.model import GPT, GPTConfig
+from agents.models.agent import AgentError
+from agents.models.gpt import GPT, GPTConfig
 from agents.rl import ALGORITHMS, FinetuneConfig, finetune
+from agents.run.checkpoint import load_checkpoint, save_checkpoint
 from parity_env import Task
 
 D = 6

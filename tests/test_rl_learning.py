@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from agents.pretrain import PretrainConfig, pretrain
+from agents.ntp.pretrain import PretrainConfig, pretrain
 from agents.rl import ALGORITHMS, FinetuneConfig, finetune
 from parity_env import Task
 

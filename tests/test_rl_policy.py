@@ -11,11 +11,11 @@ from torchrl.collectors import Collector, MultiSyncCollector
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from agents import make_agent
-from agents.agent import INCREMENTAL
-from agents.generate import generate, response_logprobs, sample_logits
+from agents.models.agent import INCREMENTAL
+from agents.models.generate import generate, response_logprobs, sample_logits
 from agents.rl import EpisodeCollector, collection_policy, sequence_actor
 from parity_env import Task
-from parity_env.torch_env import ParityCoTTorchEnv
+from parity_env.parity.torch_env import ParityCoTTorchEnv
 
 D = 6
 TASK = Task(d=D)

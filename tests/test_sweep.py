@@ -20,7 +20,7 @@ from conftest import run_cli
 
 ray = pytest.importorskip("ray")
 
-from agents.sweep import SWEEP_FILE, SweepConfig, _write_sweep, cell_name, check_out, read_results  # noqa: E402
+from agents.jobs.sweep import SWEEP_FILE, SweepConfig, _write_sweep, cell_name, check_out, read_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--agent-config", '{"d_model": 16, "n_head": 2}', "--max-samples", "4096", "--steps", "3", "--eval-n", "256",
@@ -98,7 +98,7 @@ def test_a_killed_sweep_resumes_and_records_every_cell_once(local_ray, tmp_path,
     out = tmp_path / "killed"
     argv = ["sweep", "--d", "4", "--p-long", "0.5", "--seeds", "0", "1", "2", *TINY, "--no-plot", "--out", str(out),
             "--address", local_ray]
-    proc = subprocess.Popen([sys.executable, "-m", "agents.sweep", *argv[1:]], cwd=REPO, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "agents", *argv], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     results = out / "results.jsonl"
     deadline = time.monotonic() + 300  # generous: a loaded machine starts Ray's workers slowly

@@ -7,9 +7,10 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from parity_env import ParityCoTTorchEnv, prompt_supply
-from parity_env.step_table import CODE, FLAG_NAMES, PARITY, RESP_LEN, step_table, transition_tables
-from parity_env.torch_env import _block
+from parity_env import ParityCoTTorchEnv
+from parity_env.parity import prompt_supply
+from parity_env.parity.step_table import CODE, FLAG_NAMES, PARITY, RESP_LEN, step_table, transition_tables
+from parity_env.parity.torch_env import _block
 
 
 @pytest.mark.parametrize("reward", ["answer", "cot"])
@@ -80,8 +81,8 @@ def test_outputs_are_fresh_views():
 def test_prompt_bits_parity_and_id_from_hash_words(d):
     """Bit j of a prompt is bit j % 32 of hash word j // 32; the parity and the id computed from the masked words
     equal those of the unpacked bits (protocol.prompt_ids; exact ids up to d = 62)."""
-    from parity_env.protocol import prompt_ids
-    from parity_env.torch_prompts import id_from_words, parity_from_words, unpack_prompt_bits, word_masks
+    from parity_env.parity.protocol import prompt_ids
+    from parity_env.parity.torch_prompts import id_from_words, parity_from_words, unpack_prompt_bits, word_masks
 
     words = torch.randint(-(2**63), 2**63 - 1, (300, -(-d // 32)), generator=torch.Generator().manual_seed(d))
     expected = torch.stack([(words[:, j // 32] >> (j % 32)) & 1 for j in range(d)], dim=1)  # (300, d)

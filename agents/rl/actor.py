@@ -26,8 +26,8 @@ from tensordict import TensorDictBase
 from tensordict.nn import ProbabilisticTensorDictModule, ProbabilisticTensorDictSequential, TensorDictModule
 from torchrl.modules.distributions import LLMMaskedCategorical
 
-from ..agent import agent_logits
-from ..generate import check_temperature
+from ..models.agent import agent_logits
+from ..models.generate import check_temperature
 
 SHORT = 2
 """Responses of at most this many tokens (a one-bit answer and its EOS) are scored in a pass of their own."""

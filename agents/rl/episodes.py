@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from tensordict import TensorDict
 from torchrl.envs import EnvBase
 
-from ..generate import response_logprobs
+from ..models.generate import response_logprobs
 from .policy import collection_policy
 
 

@@ -38,11 +38,12 @@ from tensordict import TensorDict
 from torchrl.objectives import LossModule
 from tqdm import tqdm
 
-from parity_env.protocol import check_int, check_reward_mode
-from parity_env.task import Task
+from parity_env.parity.protocol import check_int, check_reward_mode
+from parity_env.parity.task import Task
 
-from ..agent import agent_device, check_agent
-from ..checkpoint import (
+from ..models.agent import agent_device, check_agent
+from ..models.generate import check_temperature, generate
+from ..run.checkpoint import (
     RUN_SUBDIR,
     CheckpointError,
     has_checkpoint,
@@ -52,11 +53,10 @@ from ..checkpoint import (
     recover_checkpoint,
     save_checkpoint,
 )
-from ..config import config_differences, config_to_dict
-from ..evaluate import evaluate
-from ..generate import check_temperature, generate
-from ..logs import LOGGERS, RunLog, check_logger
-from ..training import DivergedError, check_finite, check_weights, resolve_device, run_directory, set_threads
+from ..run.config import config_differences, config_to_dict
+from ..run.evaluate import evaluate
+from ..run.logs import LOGGERS, RunLog, check_logger
+from ..run.training import DivergedError, check_finite, check_weights, resolve_device, run_directory, set_threads
 from .advantages import kl_k3, masked_mean
 from .algorithms import ALGORITHMS, Algorithm, build_algorithm, defaults
 from .episodes import EpisodeCollector
@@ -172,7 +172,7 @@ RESUMABLE = ("steps", "steps_after_solved", "final_eval_n", "checkpoint_every", 
 class FinetuneResult:
     agent: torch.nn.Module
     log: list[dict]  # one dict per step of the run, resumed processes included (greedy_* only on probe steps)
-    metrics: dict  # agents.evaluate.evaluate after the run ({} when final_eval_n = 0)
+    metrics: dict  # agents.run.evaluate.evaluate after the run ({} when final_eval_n = 0)
     steps: int  # steps done in total (resumed runs included)
     episodes: int  # episodes collected in total
     solved_step: int | None  # the step at which target_evals consecutive probes reached the target, or None
@@ -430,7 +430,7 @@ def _save(out: Path, agent, task: Task, cfg: FinetuneConfig, state: dict, optimi
 
 # --------------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser) -> None:
-    from ..config import add_config_arguments, parse_int
+    from ..run.config import add_config_arguments, parse_int
 
     parser.add_argument("checkpoint", help="pre-trained checkpoint (a checkpoint or a pretrain --out directory)")
     add_config_arguments(parser, FinetuneConfig)
@@ -438,7 +438,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from ..config import config_from_args
+    from ..run.config import config_from_args
 
     given = dict(vars(args))
     if "out" not in given:
@@ -463,9 +463,3 @@ def main(args) -> int:
               f"sampled long fraction {m['sampled_long_fraction']:.3f}")
     print(f"checkpoint: {Path(cfg.out) / RUN_SUBDIR}")
     return 0
-
-
-if __name__ == "__main__":
-    from ..cli import run_module
-
-    run_module("finetune")

@@ -1,8 +1,9 @@
 """Any agent as a TorchRL collection policy that decodes incrementally, right under any collector.
 
 The env's observation ``tokens`` (B, L) is the whole context (the prompt, then the response, PAD-padded). Re-reading
-it every step would cost one full forward pass per token, so the policy keeps decoders (``agents.agent.make_decoder``:
-the agent's incremental interface, or recomputation for an agent without one) and feeds each only the token the env
+it every step would cost one full forward pass per token, so the policy keeps decoders
+(``agents.models.agent.make_decoder``: the agent's incremental interface, or recomputation for an agent without one)
+and feeds each only the token the env
 appended at the previous step. A decoder holds rows at one position, so the rows are kept in *cohorts*: the rows that
 started (or were first seen) together share a decoder. At every call the policy checks each row against its cohort
 (the response length and every token the decoder has consumed must match the observation); a row that starts a new
@@ -10,7 +11,7 @@ episode (``response_length`` 0), one that the env reset or advanced without the 
 joins a new cohort prefilled with its whole context so far. So the actions are those of a policy that re-reads the
 whole context at every step, whatever the collector does: whole-batch episodes (``EpisodeCollector``,
 ``env.rollout``), TorchRL's ``Collector`` and ``MultiSyncCollector`` with autoreset and rows resetting at different
-steps, partial resets (tested against a stateless recomputing policy). Like ``agents.generate.generate`` it drops
+steps, partial resets (tested against a stateless recomputing policy). Like ``agents.models.generate.generate`` it drops
 finished rows from a cohort's computation once at most half of them still run, and only running rows draw random
 numbers, so whole-batch collection does the same agent work as bare generation and gives its tokens exactly.
 
@@ -31,8 +32,8 @@ from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torchrl.envs.utils import ExplorationType, exploration_type
 
-from ..agent import Decoder, make_decoder
-from ..generate import check_temperature, sample_logits
+from ..models.agent import Decoder, make_decoder
+from ..models.generate import check_temperature, sample_logits
 
 
 @dataclass

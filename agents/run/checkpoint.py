@@ -5,7 +5,7 @@
     ckpt = load_checkpoint("runs/pre")   # a checkpoint directory, or a run directory holding checkpoint/
     ckpt.agent, ckpt.task, ckpt.meta, ckpt.optimizer_state, ckpt.rng
 
-The agent is recorded by its spec (name, JSON config and factory path: ``agents.registry.AgentSpec``, which
+The agent is recorded by its spec (name, JSON config and factory path: ``agents.models.registry.AgentSpec``, which
 ``make_agent`` set on it) and rebuilt on load through ``make_agent``, so every agent, a user's included, round-trips.
 
 Layout of a checkpoint directory::
@@ -42,10 +42,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from parity_env.task import Task
+from parity_env.parity.task import Task
 
-from .agent import AgentError, agent_device, example_tokens
-from .registry import AgentSpec, agent_spec, build_agent
+from ..models.agent import AgentError, agent_device, example_tokens
+from ..models.registry import AgentSpec, agent_spec, build_agent
 
 FORMAT_VERSION = 2  # 1: GPT-only checkpoints ("model": GPTConfig fields), still read
 CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE = "config.json", "model.safetensors", "optimizer.safetensors"
@@ -178,7 +178,7 @@ def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
 
 @torch.no_grad()
 def probe_logits(agent: torch.nn.Module, task: Task) -> torch.Tensor:
-    """The agent's float32 logits (2, seq_len, n_actions) on ``agents.agent.example_tokens``, in eval mode: a
+    """The agent's float32 logits (2, seq_len, n_actions) on ``agents.models.agent.example_tokens``, in eval mode: a
     fingerprint of the function that the weights and the config compute together."""
     tokens = example_tokens(task, 2).to(agent_device(agent))
     was_training = agent.training

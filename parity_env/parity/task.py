@@ -15,7 +15,7 @@ agent emits ``n_actions`` (the token ids 0 .. n_actions - 1); ``eos`` ends a res
 a prompt is ``prompt_len`` tokens and a response at most ``max_response_len``; ``sample_demonstrations``,
 ``sample_prompts``, ``long_answers``, ``judge``, ``make_env`` and ``format_tokens``.
 
-Run ``python -m parity_env.task`` to print a task and a few of its demonstrations.
+Run ``python -m parity_env.parity.task`` to print a task and a few of its demonstrations.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # torch is imported only by the methods that need it: ``impor
 
 @dataclass(frozen=True)
 class Task:
-    """The d-bit parity task with an optional chain of thought (the token protocol of ``parity_env.protocol``)."""
+    """The d-bit parity task with an optional chain of thought (the token protocol of ``.protocol``)."""
 
     d: int = 24
     """Prompt bits (>= 2)."""
@@ -134,7 +134,7 @@ class Task:
     # ------------------------------------------------------------------------------------------------ data
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``n`` demonstrations of the mixture: tokens (n, seq_len) int64, response mask (n, seq_len), is_long (n,)
-        (``parity_env.demonstrations``, the sampler the envs and pre-training share)."""
+        (``parity_env.parity.demonstrations``, the sampler the envs and pre-training share)."""
         from .demonstrations import sample_demonstrations
 
         return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=seed,

@@ -6,10 +6,10 @@
     gen.lengths   # (B,) tokens emitted, EOS included (R for a row that never emitted EOS)
     logp = response_logprobs(agent, sequences, response_mask)  # (B, L) one causal pass, for losses
 
-Generation decodes through ``agents.agent.make_decoder``: the agent's incremental interface (the GPT's KV cache)
+Generation decodes through ``agents.models.agent.make_decoder``: the agent's incremental interface (the GPT's KV cache)
 when it has one, else recomputation of the whole context each step.
 
-Run ``python -m agents.generate`` to compare incremental and recomputing generation speed on random weights.
+Run ``python -m agents.models.generate`` to compare incremental and recomputing generation speed on random weights.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..run.training import DivergedError
 from .agent import agent_logits, make_decoder
-from .training import DivergedError
 
 
 @dataclass
@@ -139,7 +139,7 @@ if __name__ == "__main__":
 
     from parity_env import Task
 
-    from .model import make_gpt
+    from .gpt import make_gpt
 
     task, batch = Task(d=50), 1024
     agent = make_gpt(task, n_layer=2, d_model=128).eval()

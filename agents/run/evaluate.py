@@ -1,10 +1,10 @@
 """Evaluation of a ParityCoT agent on fresh prompts: greedy and sampled accuracy, length, and the chain check.
 
-    parity-cot evaluate runs/pre --n 4096 --json        # or: python -m agents.evaluate runs/pre
+    parity-cot evaluate runs/pre --n 4096 --json        # or: python -m agents evaluate runs/pre
     metrics = evaluate(agent, task, n=4096)              # the same numbers from Python
     check = chain_check(agent, task)                     # "is the chain learned?" (pre-training's stopping rule)
 
-Accuracy is the end-to-end (answer) reward of ``parity_env.protocol.is_correct``: the response ends with EOS and
+Accuracy is the end-to-end (answer) reward of ``parity_env.parity.protocol.is_correct``: the response ends with EOS and
 its last bit before EOS is the parity. A response is long-form when it has more than one bit before EOS; an exact
 chain is a response whose bits are exactly the (leap-k) chain, or exactly the partial chain in a task with partial
 chains (``Verdicts.demonstrated``). Responses are judged by ``Task.judge``.
@@ -17,11 +17,11 @@ import json
 import numpy as np
 import torch
 
-from parity_env.protocol import check_int
-from parity_env.task import Task
+from parity_env.parity.protocol import check_int
+from parity_env.parity.task import Task
 
-from .agent import agent_device, agent_logits
-from .generate import check_temperature, generate
+from ..models.agent import agent_device, agent_logits
+from ..models.generate import check_temperature, generate
 
 
 def _mean(x: torch.Tensor) -> float | None:
@@ -188,9 +188,3 @@ def main(args) -> int:
     for line in metrics.get("mistakes", []):
         print("  mistake:", line)
     return 0
-
-
-if __name__ == "__main__":
-    from .cli import run_module
-
-    run_module("evaluate")

@@ -2,6 +2,7 @@
 
     parity-cot plot runs/pre                    # runs/pre/curves.png: loss, greedy accuracy, answer length, ...
     parity-cot plot runs/rl --out rl.png
+    parity-cot plot runs/reproduce              # a main job's figure, redrawn from its results.json
 
 Pre-training is plotted against demonstrations seen (its evaluation points), fine-tuning against RL steps (every
 step; the greedy probes where they ran).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .logs import LOG_FILE, read_log
+from ..run.logs import LOG_FILE, read_log
 
 # (key, title, log scale) per panel; a panel whose keys are all absent from the log is left out
 PRETRAIN = (("loss", "loss (response tokens)", True), ("lr", "learning rate", True),
@@ -71,13 +72,12 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    from .reproduce import FIGURE, RESULTS, redraw
+
     run = Path(args.run)
-    out = draw_run(run, Path(args.out) if args.out else run / "curves.png")
+    if (run / RESULTS).is_file():  # a main job's directory: its figure
+        out = redraw(run, Path(args.out) if args.out else run / FIGURE)
+    else:
+        out = draw_run(run, Path(args.out) if args.out else run / "curves.png")
     print(f"figure: {out}")
     return 0
-
-
-if __name__ == "__main__":
-    from .cli import run_module
-
-    run_module("plot")

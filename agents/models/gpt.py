@@ -7,11 +7,11 @@ emit (``task.n_actions``), so the logits are the policy's action logits. Positio
     model = make_gpt(task, preset="mistral-2x128")   # the paper's sizes: PRESETS (--agent-config '{"preset": ...}')
     logits = model(tokens)                           # (B, T, A), one causal pass
     logits = model(tokens, logits_from=d)            # (B, T - d, A): the prompt positions give keys and values only
-    state = model.new_state(B)                       # the agent contract's incremental decoding (agents.agent)
+    state = model.new_state(B)                       # the agent contract's incremental decoding (agents.models.agent)
     logits, state = model.decode(prompt, state)      # prefill: (B, A) for the next token
     logits, state = model.decode(token[:, None], state)   # one step, O(T) instead of O(T^2)
 
-Run ``python -m agents.model`` to check the cache against full recomputation on random tokens.
+Run ``python -m agents.models.gpt`` to check the cache against full recomputation on random tokens.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ class GPT(nn.Module):
         p = self.head.weight
         return KVCache(self.cfg, batch_size, device or p.device, dtype or p.dtype)
 
-    # the agent contract's incremental decoding (agents.agent): the state is the key/value cache
+    # the agent contract's incremental decoding (agents.models.agent): the state is the key/value cache
     def new_state(self, batch_size: int) -> KVCache:
         return self.new_cache(batch_size)
 

@@ -15,7 +15,7 @@ per episode however the rows finish (``ParityCoTTorchEnv`` hashes the same promp
 the prompts after the first from a prepared deck instead, in reset order). ``reset(options={"bits": array (N, d)})``
 fixes the prompts of the rows reset (rows of one block must be equal).
 
-Run ``python -m parity_env.vector_env`` for a short random rollout.
+Run ``python -m parity_env.parity.vector_env`` for a short random rollout.
 """
 
 from __future__ import annotations

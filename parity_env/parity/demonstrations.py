@@ -8,7 +8,7 @@ Each row is laid out exactly like the environment's observation at the end of a 
                                                    construction of "partial chains", in place of short answers)
 
 Vectorised numpy throughout (several million sequences a minute at d = 50 on one CPU core):
-``python -m parity_env.demonstrations`` prints a few rows and the sampling rate.
+``python -m parity_env.parity.demonstrations`` prints a few rows and the sampling rate.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """ParityCoTEnv: the reference Gymnasium environment of d-bit parity with an optional chain of thought.
 
-Run ``python -m parity_env.env`` to play one scripted episode (the full chain) and print it.
+Run ``python -m parity_env.parity.env`` to play one scripted episode (the full chain) and print it.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ class ParityCoTEnv(gym.Env):
 
     # ------------------------------------------------------------------------------------------------ data
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of this env's task (see ``parity_env.demonstrations.sample_demonstrations``).
+        """``n`` demonstrations of this env's task (see ``parity_env.parity.demonstrations.sample_demonstrations``).
 
         Draws from the env's own demonstration generator (seeded by ``reset(seed=...)``, never ``np_random``)
         unless ``seed`` (an int or a numpy Generator) is given.

@@ -15,7 +15,7 @@ Vocabulary: 0 = bit 0, 1 = bit 1, 2 = EOS, 3 = SEP, 4 = PAD; the agent emits onl
 "answer length" means bits before EOS (short 1, full chain d); the env's ``response_length`` counts tokens, EOS
 included (short 2, full chain d + 1).
 
-Run ``python -m parity_env.protocol`` to print this example computed by the code below.
+Run ``python -m parity_env.parity.protocol`` to print this example computed by the code below.
 """
 
 from __future__ import annotations

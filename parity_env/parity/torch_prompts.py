@@ -5,7 +5,7 @@ The k-th prompt of block b under a 64-bit key is made of W = ceil(d / 32) hash w
 j % 32 of word j // 32 (see ``protocol.hashed_prompt_bits``). ``ParityCoTTorchEnv`` hashes prompts with these
 functions; the numpy vector env hashes the same streams with ``protocol.hashed_prompt_bits``.
 
-Check it against the numpy reference with ``python -m parity_env.torch_prompts``.
+Check it against the numpy reference with ``python -m parity_env.parity.torch_prompts``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ tokens and the prompt id is a view of the gathered (B, N_COLUMNS) block:
 Entry ``initial_code(parity) + NOOP`` is the block of a row at the start of an episode.
 
 Built from the rules of ``protocol.is_correct`` and checked against the reference env step by step (tests).
-Print the table of a small task with ``python -m parity_env.step_table``.
+Print the table of a small task with ``python -m parity_env.parity.step_table``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """Agents by name: ``make_agent(name, task, **config)`` builds one, ``register_agent(name, factory)`` adds a name.
 
-    agent = make_agent("gpt", task)                                  # the default: agents.model.GPT, the recipe's size
+    agent = make_agent("gpt", task)                                  # agents.models.gpt.GPT, the recipe's size
     agent = make_agent("gpt", task, n_layer=2, d_model=128)
-    agent = make_agent("linear", task)                               # the paper's theory model (agents.linear)
+    agent = make_agent("linear", task)                               # the paper's theory model (agents.models.linear)
     agent = make_agent("hf", task, model_type="llama", hidden_size=64, num_hidden_layers=2,
                        num_attention_heads=4, intermediate_size=128)  # any Hugging Face causal LM (the [hf] extra)
     agent = make_agent("mypackage.agents:make_lstm", task, hidden=64)  # any factory, by its import path
     register_agent("lstm", make_lstm); agent = make_agent("lstm", task, hidden=64)
 
 A factory takes the task as its first argument and keyword arguments after it, and returns an agent
-(``agents.agent``: any ``torch.nn.Module`` whose ``forward(tokens)`` gives logits (B, T, task.n_actions)).
+(``agents.models.agent``: any ``torch.nn.Module`` whose ``forward(tokens)`` gives logits (B, T, task.n_actions)).
 ``make_agent`` checks the agent once and records its name, its JSON config and, when importable, its factory's
 import path on the module (``agent.agent_spec``), which is what a checkpoint stores and ``load_checkpoint`` rebuilds
 it from.
@@ -28,9 +28,9 @@ import torch
 from .agent import AgentError, agent_device, check_agent
 
 BUILTIN = {
-    "gpt": "agents.model:make_gpt",
-    "linear": "agents.linear:make_linear",
-    "hf": "agents.hf:make_hf",
+    "gpt": "agents.models.gpt:make_gpt",
+    "linear": "agents.models.linear:make_linear",
+    "hf": "agents.models.hf:make_hf",
 }
 _FACTORIES: dict[str, Callable | str] = dict(BUILTIN)  # name -> factory, or its import path (imported on first use)
 

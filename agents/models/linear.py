@@ -3,16 +3,16 @@
 Tsilivis et al. (2025) prove their results for autoregressive linear models (the linear autoregressive learners of
 Malach 2024, "Auto-regressive next-token predictors are universal learners"): the next token's logits are a linear
 function of fixed features of the context, with one linear predictor per output position. This module is one such
-model for the ParityCoT protocol (``parity_env.protocol``).
+model for the ParityCoT protocol (``parity_env.parity.protocol``).
 
     agent = make_linear(task)                        # or agents.make_agent("linear", task); zero weights: uniform
     logits = agent(tokens)                           # (B, T, A)
     logits = agent(tokens, logits_from=d)            # (B, T - d, A): only positions d .. T - 1
-    state = agent.new_state(B)                       # the agent contract's incremental decoding (agents.agent)
+    state = agent.new_state(B)                       # the agent contract's incremental decoding (agents.models.agent)
     logits, state = agent.decode(prompt, state)      # prefill: (B, A) for the next token
     logits, state = agent.decode(token[:, None], state)   # one step: O(t) work, the last position's row only
 
-Run ``python -m agents.linear`` to check decoding against the full pass and print the parameter count.
+Run ``python -m agents.models.linear`` to check decoding against the full pass and print the parameter count.
 
 The feature map
 ---------------
@@ -159,7 +159,7 @@ class LinearAgent(nn.Module):
         t = torch.arange(start, T, device=tokens.device)  # (Tq,)
         return self._logits(tokens, t)  # (B, Tq, A)
 
-    # the agent contract's incremental decoding (agents.agent): the state is the tokens so far
+    # the agent contract's incremental decoding (agents.models.agent): the state is the tokens so far
     def new_state(self, batch_size: int) -> LinearState:
         return LinearState(torch.zeros(batch_size, self.cfg.block_size, dtype=torch.long, device=self.W.device))
 

@@ -1,7 +1,7 @@
 """ParityCoTTorchEnv: the parity-with-chain-of-thought task as a native batched TorchRL ``EnvBase`` in pure torch.
 
 B independent rows step together on any device; each row is one episode of the token protocol of
-``parity_env.protocol`` (prompt x_1..x_d SEP, then one emitted token per step until EOS or ``max_response_len``
+``parity_env.parity.protocol`` (prompt x_1..x_d SEP, then one emitted token per step until EOS or ``max_response_len``
 tokens). Given the same prompts and actions it produces exactly what ``ParityCoTEnv`` produces (tested step by step).
 
 Tensordict entries (B = batch size, L = d + 1 + max_response_len)::
@@ -17,33 +17,33 @@ Tensordict entries (B = batch size, L = d + 1 + max_response_len)::
     action           (B,)   int64   the emitted token: 0, 1 or EOS (2)
     bits             (B, d) int64   optional, read at reset: fixes the prompts of the rows reset
 
-Prompts and groups: a reset without a ``_reset`` mask draws a fresh 64-bit key from the env's private generator
-(seeded by ``seed`` / ``set_seed``), and row r starts with its block's prompt 0, ``protocol.hashed_prompt_bits(key,
-r // group_size, 0, d)``, as in the numpy vector env. With ``group_size`` G > 1, row r's k-th episode uses block
-r // G's k-th prompt however the rows finish, so each block of G consecutive rows shares one prompt per episode. With
-G = 1 the later prompts are dealt like cards from a deck in episode-major order (prompt 1 of rows 0 .. B - 1, then
-prompt 2, ...), one to each row reset, in row order: the rows still get independent uniform prompts, prepared
-thousands at a time. A ``bits`` entry overrides the prompts of the rows reset (it takes no card from the deck; with
-groups it still uses up the block's prompt, so the group stays aligned). All of this is ``parity_env.prompt_supply``'s
-job: the env hands it the key at a full reset and asks it for the next starts of the rows it resets.
+Prompts and groups: a reset without a ``_reset`` mask draws a fresh 64-bit key from the env's private generator (seeded
+by ``seed`` / ``set_seed``), and row r starts with its block's prompt 0, ``protocol.hashed_prompt_bits(key, r //
+group_size, 0, d)``, as in the numpy vector env. With ``group_size`` G > 1, row r's k-th episode uses block r // G's
+k-th prompt however the rows finish, so each block of G consecutive rows shares one prompt per episode. With G = 1 the
+later prompts are dealt like cards from a deck in episode-major order (prompt 1 of rows 0 .. B - 1, then prompt 2, ...),
+one to each row reset, in row order: the rows still get independent uniform prompts, prepared thousands at a time. A
+``bits`` entry overrides the prompts of the rows reset (it takes no card from the deck; with groups it still uses up the
+block's prompt, so the group stays aligned). All of this is ``parity_env.parity.prompt_supply``'s job: the env hands it
+the key at a full reset and asks it for the next starts of the rows it resets.
 
 Implementation: the env is stateful (like ``GymEnv``): ``_step`` reads only ``action`` (and TorchRL's ``_step``
-partial-step mask) from the input tensordict. A row's state is a row of the step table of ``parity_env.step_table``
-(index ``idx``); a step gathers the rows ``code + action`` into a fresh (B, N_COLUMNS) block whose views are the
-output entries, copies the tokens and puts the action in. ``step_and_maybe_reset`` (what rollouts and collectors
-call) is overridden to fuse step, step_mdp and the reset of the finished rows: the step writes its tokens into the
-first B rows of a spare tensor, the finished rows' next starts are copied into the rows after them, and the next
-root's tokens are one row gather from it; its block is one gather from the table (a reset row's state is the
-initial state of its prompt's parity). Every output tensor is fresh whenever the state changed (root entries the
-step leaves unchanged are carried as they are, as step_mdp carries them); the env keeps the latest tensors as its
-state, so do not modify outputs in place.
+partial-step mask) from the input tensordict. A row's state is a row of the step table of
+``parity_env.parity.step_table`` (index ``idx``); a step gathers the rows ``code + action`` into a fresh (B, N_COLUMNS)
+block whose views are the output entries, copies the tokens and puts the action in. ``step_and_maybe_reset`` (what
+rollouts and collectors call) is overridden to fuse step, step_mdp and the reset of the finished rows: the step writes
+its tokens into the first B rows of a spare tensor, the finished rows' next starts are copied into the rows after them,
+and the next root's tokens are one row gather from it; its block is one gather from the table (a reset row's state is
+the initial state of its prompt's parity). Every output tensor is fresh whenever the state changed (root entries the
+step leaves unchanged are carried as they are, as step_mdp carries them); the env keeps the latest tensors as its state,
+so do not modify outputs in place.
 
 Cost: a fused step with resets is a fixed few dozen tensor calls whatever B, so small batches pay the per-call
 overhead and large ones the memory traffic (two fresh (B, L) token tensors and two (B, N_COLUMNS) blocks a step, and
 the deck's preparation per dealt prompt). ``benchmarks/env_step_profile.py`` prints where a step goes;
 benchmarks/README.md has the measurements.
 
-Run ``python -m parity_env.torch_env`` for a short random rollout.
+Run ``python -m parity_env.parity.torch_env`` for a short random rollout.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ from .task import Task, resolve_task
 TOKEN_DTYPE = torch.uint8
 """dtype of the ``tokens`` entry: every step hands out a fresh (B, L) token tensor (a rollout keeps each step's), and in
 bytes rather than int64 those copies move 8x less memory, the largest saving at large B (the numpy envs keep int64;
-the values are equal). ``agents.model.GPT`` reads any integer dtype."""
+the values are equal). ``agents.models.gpt.GPT`` reads any integer dtype."""
 MAX_RESPONSE_LEN = 4096
 """Longest response the env's step table is built for: the table holds 384 rows of 32 bytes per response slot (50 MB
 at 4096); the numpy envs, whose memory is their token buffers only, have no such limit."""
@@ -352,7 +352,7 @@ class ParityCoTTorchEnv(EnvBase):
 
     # ------------------------------------------------------------------------------------------------ data
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n`` demonstrations of this env's task as torch tensors on its device (see parity_env.demonstrations).
+        """``n`` demonstrations of this env's task as torch tensors on its device (``Task.sample_demonstrations``).
 
         Draws from the env's own demonstration generator (seeded by the constructor's ``seed``), never from the
         episode generator, unless ``seed`` is given.

@@ -1,7 +1,7 @@
 """Next-token pre-training on the demonstration mixture until the chain is learned: ``parity-cot pretrain --out DIR``.
 
     parity-cot pretrain --d 24 --p-long 0.01 --seed 0 --out runs/pre     # writes runs/pre/{checkpoint/,log.jsonl}
-    parity-cot pretrain --agent linear --lr 0.05 --out runs/linear       # any agent (agents.registry)
+    parity-cot pretrain --agent linear --lr 0.05 --out runs/linear       # any agent (agents.models.registry)
     parity-cot pretrain --out runs/pre --resume --max-samples 2000000     # continue a stopped run
     result = pretrain(PretrainConfig(task=Task(d=24, p_long=0.01), seed=0))   # the same from Python (no files)
     result = pretrain(cfg, model=make_agent("mypkg.agents:make_lstm", cfg.task))   # a model built beforehand
@@ -12,7 +12,7 @@ loss unchanged: short rows are cut after their EOS, and agents that take ``logit
 the last prompt position on. The learning rate stays high until most sampled chains are right, then decays
 (``PretrainConfig.schedule``).
 
-Stopping rule ("the chain is learned", ``agents.evaluate.chain_check``): of the first 200 long-form responses (more
+Stopping rule ("the chain is learned", ``agents.run.evaluate.chain_check``): of the first 200 long-form responses (more
 than one bit before EOS) sampled at temperature 1 on fresh prompts, at least 99% are exactly the correct chain.
 Teacher-forced chain accuracy is not used: it reaches 1.0 long before sampled chains are right. Otherwise the run
 stops at its sample budget, ``max_samples``, and says so. A run is reproducible from its seed and resumes
@@ -33,11 +33,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from parity_env.protocol import check_int, check_probability
-from parity_env.task import Task
+from parity_env.parity.protocol import check_int, check_probability
+from parity_env.parity.task import Task
 
-from .agent import agent_device, agent_logits, check_agent
-from .checkpoint import (
+from ..models.agent import agent_device, agent_logits, check_agent
+from ..models.registry import agent_spec, make_agent
+from ..run.checkpoint import (
     RUN_SUBDIR,
     CheckpointError,
     has_checkpoint,
@@ -46,11 +47,10 @@ from .checkpoint import (
     recover_checkpoint,
     save_checkpoint,
 )
-from .config import config_differences, config_to_dict
-from .evaluate import chain_check, evaluate
-from .logs import LOGGERS, RunLog, check_logger
-from .registry import agent_spec, make_agent
-from .training import check_finite, check_weights, resolve_device, run_directory, set_threads
+from ..run.config import config_differences, config_to_dict
+from ..run.evaluate import chain_check, evaluate
+from ..run.logs import LOGGERS, RunLog, check_logger
+from ..run.training import check_finite, check_weights, resolve_device, run_directory, set_threads
 
 GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
 
@@ -482,14 +482,14 @@ EPILOG = ("Stops when the chain is learned (>= 99% of 200 long-form responses sa
 
 
 def add_arguments(parser) -> None:
-    from .config import add_config_arguments
+    from ..run.config import add_config_arguments
 
     parser.epilog = EPILOG
     add_config_arguments(parser, PretrainConfig)
 
 
 def main(args) -> int:
-    from .config import config_from_args
+    from ..run.config import config_from_args
 
     given = dict(vars(args))
     if "out" not in given:
@@ -517,9 +517,3 @@ def _saved_config(out: Path) -> dict:
     if not isinstance(saved, dict):
         raise CheckpointError(f"{out}: not a pre-training checkpoint (no pretrain_config)")
     return dict(saved)
-
-
-if __name__ == "__main__":
-    from .cli import run_module
-
-    run_module("pretrain")

@@ -1,4 +1,4 @@
-"""The phase diagrams of a sweep: ``parity-cot sweep-plot DIR`` draws DIR/results.jsonl (``agents.sweep``) as PNGs.
+"""The phase diagrams of a sweep: ``parity-cot sweep-plot DIR`` draws DIR/results.jsonl (``agents.jobs.sweep``) as PNGs.
 
     parity-cot sweep-plot runs/sweep          # runs/sweep/phase_<agent>_<algo>.png, one per agent and algorithm
     paths = plot_sweep("runs/sweep")          # the same from Python
@@ -150,9 +150,3 @@ def main(args) -> int:
     for path in plot_sweep(Path(args.sweep_dir)):
         print(f"figure: {path}")
     return 0
-
-
-if __name__ == "__main__":
-    from .cli import run_module
-
-    run_module("sweep-plot")

@@ -5,7 +5,7 @@ as in the numpy vector env), the rows' episode counters and, for group_size 1, a
 a time; it hands them out in the order the env's docstring describes. It is apart from the env so that the env reads
 as specs, reset and step, and so that the prompt order can be checked on its own.
 
-Run ``python -m parity_env.prompt_supply`` to check the prompts it hands out against the numpy reference.
+Run ``python -m parity_env.parity.prompt_supply`` to check the prompts it hands out against the numpy reference.
 """
 
 from __future__ import annotations

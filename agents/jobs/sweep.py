@@ -4,12 +4,12 @@
     parity-cot sweep --d 8 16 24 32 --p-long 0.003 0.01 0.03 0.1 0.25 0.4 --seeds 0 1 --out runs/sweep
     parity-cot sweep --out runs/sweep ...the same grid...             # resume: finished cells are skipped
     parity-cot sweep --out runs/sweep ... --retry-failed               # run the failed cells again
-    parity-cot sweep-plot runs/sweep                                  # redraw the phase diagrams (agents.sweep_plot)
+    parity-cot sweep-plot runs/sweep                                  # redraw the phase diagrams
     parity-cot sweep --address HEAD_IP:6379 --cpus-per-cell 1 ...     # on an existing Ray cluster
     summary = sweep(SweepConfig(d=[8, 16], p_long=[0.01, 0.4], out="runs/sweep"))   # the same from Python
 
 Each cell is one Ray task (``num_cpus=--cpus-per-cell``, ``num_gpus=--gpus-per-cell``; one torch thread per CPU
-it holds) running the main job's stages (``agents.reproduce``) with the sweep's budgets: next-token pre-training
+it holds) running the main job's stages (``agents.jobs.reproduce``) with the sweep's budgets: next-token pre-training
 until the chain is learned or ``--max-samples``, then RL fine-tuning with the cell's algorithm until solved or
 ``--steps``, then the NTP-only control (the pre-trained agent trained further by next-token prediction, as
 ``reproduce`` does it, on as many sequences as RL generated). Each stage ends with an evaluation (``--eval-n``
@@ -23,13 +23,13 @@ Where things go, under ``--out DIR``:
 - ``DIR/results.jsonl``: one JSON line per finished cell, appended as cells finish (in any order): the cell
   (``agent, d, p_long, algo, seed``), ``status`` ("ok", or "failed" with ``error``, ``error_type`` and the
   traceback's tail), the evaluations ``ntp`` (after pre-training), ``rl`` (after fine-tuning) and ``control``
-  (``agents.evaluate.evaluate``'s dicts), ``rl_steps_to_solve`` (None: not solved within ``--steps``), each stage's
+  (``agents.run.evaluate.evaluate``'s dicts), ``rl_steps_to_solve`` (None: not solved within ``--steps``), each stage's
   samples or episodes, steps, stop reason and wall time (``stages``), the cell's wall time, the hardware of the
   node that ran it, and Ray's timings (``ray``: see below).
 - ``DIR/runs.jsonl``: one line per invocation that ran cells: its wall time (from the first submission to the
   last result), the time Ray took to start or join, the slots (cells Ray runs at once), the cluster's resources,
   the cells run, ok and failed, and Ray's mean overhead.
-- ``DIR/phase_<agent>_<algo>.png``: the phase diagrams, drawn at the end of every sweep (``agents.sweep_plot``).
+- ``DIR/phase_<agent>_<algo>.png``: the phase diagrams, drawn at the end of every sweep (``agents.jobs.sweep_plot``).
 
 Resume: rerunning the same command skips every cell with an "ok" line in results.jsonl, and runs the others; a cell
 killed midway resumes its stages from their checkpoints (a finished stage only repeats its final evaluation). Failed
@@ -85,7 +85,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity_env.protocol import check_int
+from parity_env.parity.protocol import check_int
 
 from .machine import hardware
 
@@ -226,7 +226,7 @@ def _check_p_long(v) -> float:
 
 
 def _check_algo(v) -> str:
-    from .rl.algorithms import ALGORITHMS
+    from ..rl.algorithms import ALGORITHMS
 
     if v not in ALGORITHMS:
         raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {v!r}")
@@ -262,9 +262,9 @@ def cell_key(record: dict) -> tuple:
 
 # --------------------------------------------------------------------------------------------------- one cell
 def cell_config(cell: dict, options: dict, cell_dir: Path | None = None):
-    """The main job's config of a cell (``agents.reproduce``): the cell's task, agent, algorithm and seed, the
+    """The main job's config of a cell (``agents.jobs.reproduce``): the cell's task, agent, algorithm and seed, the
     sweep's budgets (``cell_dir`` None: for validation only)."""
-    from parity_env.task import Task
+    from parity_env.parity.task import Task
 
     from .reproduce import ReproduceConfig
 
@@ -281,7 +281,7 @@ LOCK_WAIT_S = 120.0
 def _wait_until_free(cell_dir: Path) -> float:
     """Wait (up to ``LOCK_WAIT_S``) until no process holds the cell's run directory: a cell of a sweep killed moments
     ago may still be running until Ray stops it. Returns the seconds waited."""
-    from .training import LOCK_FILE
+    from ..run.training import LOCK_FILE
 
     t0 = time.monotonic()
     if not (cell_dir / LOCK_FILE).exists():
@@ -300,7 +300,7 @@ def _wait_until_free(cell_dir: Path) -> float:
 
 
 def run_cell(cell: dict, options: dict, out: str, threads: int = 1) -> dict:
-    """Run (or resume) one cell in DIR/cells/<name>: the main job (``agents.reproduce``) with the sweep's budgets.
+    """Run (or resume) one cell in DIR/cells/<name>: the main job (``agents.jobs.reproduce``) with the sweep's budgets.
 
     Returns its results line; an exception is caught and returned as a "failed" line, so one bad cell never stops
     the others. This is the function each Ray task runs."""
@@ -337,7 +337,7 @@ def run_cell(cell: dict, options: dict, out: str, threads: int = 1) -> dict:
 def check_cells(cfg: SweepConfig) -> list[dict]:
     """Every cell's stage configs built, and every (agent, d) agent built once: a bad value fails here, before Ray
     starts or anything is written. Returns the cells."""
-    from .pretrain import initial_agent
+    from ..ntp.pretrain import initial_agent
 
     cells, options = cfg.cells(), cfg.cell_options()
     names: dict[str, dict] = {}
@@ -522,7 +522,7 @@ def sweep(cfg: SweepConfig, progress: bool = True) -> dict:
     overhead) and appends each finished cell to DIR/results.jsonl."""
     from tqdm import tqdm
 
-    from .training import run_directory
+    from ..run.training import run_directory
 
     cells = check_cells(cfg)  # bad values fail here: nothing written, no Ray started
     check_out(cfg)
@@ -636,12 +636,12 @@ def _run(ray, cfg: SweepConfig, todo: list[dict], out: Path, progress: bool, tqd
 def add_arguments(parser) -> None:
     import argparse
 
-    from .config import add_config_arguments, field_docs, parse_float, parse_int
-    from .rl.algorithms import ALGORITHMS
+    from ..rl.algorithms import ALGORITHMS
+    from ..run.config import add_config_arguments, field_docs, parse_float, parse_int
 
     parser.epilog = ("The cells are the product of the grid flags (each takes several values). Results are appended "
                      f"to OUT/{RESULTS_FILE}; rerunning the command resumes the sweep (see the module docstring of "
-                     "agents.sweep).")
+                     "agents.jobs.sweep).")
     docs = field_docs(SweepConfig)
     defaults = SweepConfig.__dataclass_fields__
     kinds = {"agent": (str, None), "d": (parse_int, None), "p_long": (parse_float, None),
@@ -657,7 +657,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from .config import config_from_args
+    from ..run.config import config_from_args
 
     given = {k: v for k, v in vars(args).items() if k != "progress"}
     try:
@@ -679,9 +679,3 @@ def main(args) -> int:
     for path in summary.get("figures", []):
         print(f"figure: {path}")
     return 1 if summary["failed"] else 0
-
-
-if __name__ == "__main__":
-    from .cli import run_module
-
-    run_module("sweep")

@@ -9,7 +9,7 @@ cut in ``forward`` and ``decode``, so sampling and the losses see one distributi
                                                     "num_attention_heads": 4, "intermediate_size": 128}'
     parity-cot pretrain --agent hf --agent-config '{"path": "runs/my-llama"}'  # a directory written by save_pretrained
 
-    agent = make_agent("hf", task, model_type="gpt2", n_embd=64, n_layer=2, n_head=4)   # agents.registry
+    agent = make_agent("hf", task, model_type="gpt2", n_embd=64, n_layer=2, n_head=4)   # agents.models.registry
     agent = make_agent("hf", task, path="runs/my-llama")
     logits = agent(tokens)                           # (B, T, n_actions)
     logits = agent(tokens, logits_from=task.prompt_len)   # (B, T - prompt_len, n_actions): skips the prompt's logits
@@ -30,7 +30,7 @@ faster.
 Nothing is ever downloaded: a model is built from its config or read from a local directory
 (``local_files_only=True``). The core package never imports transformers; only this module does.
 
-Run ``python -m agents.hf`` to build a tiny llama for Task(d=8) and check decoding against the full pass.
+Run ``python -m agents.models.hf`` to build a tiny llama for Task(d=8) and check decoding against the full pass.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class HFAgent(nn.Module):
             logits = self.model(input_ids=tokens, use_cache=False).logits[:, T - keep :]
         return logits[..., : self.n_actions].float()
 
-    # the agent contract's incremental decoding (agents.agent): the state is transformers' own DynamicCache
+    # the agent contract's incremental decoding (agents.models.agent): the state is transformers' own DynamicCache
     def new_state(self, batch_size: int) -> DynamicCache:
         """An empty key/value cache (it grows to the batch of the first ``decode``)."""
         try:

@@ -4,7 +4,7 @@
     parity-cot reproduce --algo grpo --seed 1 --out runs/grpo-1
     parity-cot reproduce --agent linear --agent-config '{"block_size": 50}' --lr 0.05 --out runs/linear
     parity-cot reproduce --resume                          # finish an interrupted run (or print a finished one's table)
-    python -m agents.reproduce --redraw runs/reproduce     # redraw the figure from the run's results.json
+    parity-cot plot runs/reproduce                         # redraw the figure from the run's results.json
 
 1. Next-token pre-training on the demonstration mixture until the chain is learned, then an evaluation: greedy
    decoding answers short and sits at chance; sampling is length-calibrated (long with probability ~ p_long).
@@ -24,19 +24,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity_env.protocol import check_int
-from parity_env.task import Task
+from parity_env.parity.protocol import check_int
+from parity_env.parity.task import Task
 
-from .checkpoint import has_checkpoint
-from .config import config_differences, config_to_dict
-from .pretrain import PretrainConfig, initial_agent, pretrain
-from .rl.algorithms import ALGORITHMS
-from .rl.finetune import FinetuneConfig, finetune
-from .training import LOCK_FILE, run_directory
+from ..ntp.pretrain import PretrainConfig, initial_agent, pretrain
+from ..rl.algorithms import ALGORITHMS
+from ..rl.finetune import FinetuneConfig, finetune
+from ..run.checkpoint import has_checkpoint
+from ..run.config import config_differences, config_to_dict
+from ..run.training import LOCK_FILE, run_directory
 
 ROWS = (("pretrained", "after NTP"), ("finetuned", "after RL"), ("control", "NTP-only control"))
 RESULTS, FIGURE, CONFIG = "results.json", "figure.png", "reproduce_config.json"
@@ -190,6 +189,12 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def redraw(run: Path, out: Path) -> Path:
+    """Draw the figure of the main job in ``run`` from its results.json to ``out``; returns ``out``."""
+    draw_figure(json.loads((run / RESULTS).read_text()), out)
+    return out
+
+
 def draw_figure(results: dict, path: Path) -> None:
     """Greedy accuracy (top) and answer length (bottom): during pre-training (left), then RL against the NTP-only
     control on the same number of further sequences (right)."""
@@ -236,13 +241,13 @@ def draw_figure(results: dict, path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------------- command line
 def add_arguments(parser) -> None:
-    from .config import add_config_arguments
+    from ..run.config import add_config_arguments
 
     add_config_arguments(parser, ReproduceConfig)
 
 
 def main(args) -> int:
-    from .config import config_from_args
+    from ..run.config import config_from_args
 
     given = dict(vars(args))
     saved = Path(given.get("out", ReproduceConfig.out)) / CONFIG
@@ -256,14 +261,3 @@ def main(args) -> int:
     print(f"results: {out / RESULTS}\nfigure:  {out / FIGURE}")
     print(f"wall time: {results['wall_time_s']:.1f} s")
     return 0
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--redraw":
-        run = Path(sys.argv[2])
-        draw_figure(json.loads((run / RESULTS).read_text()), run / FIGURE)
-        print(f"redrew {run / FIGURE}")
-    else:
-        from .cli import run_module
-
-        run_module("reproduce")

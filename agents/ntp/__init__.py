@@ -1,0 +1,1 @@
+"""The next-token-prediction stage: pre-training on a task's demonstration mixture."""
