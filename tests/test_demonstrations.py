@@ -101,9 +101,9 @@ def test_the_checker_marks_partial_chains_apart_from_the_rewarded_chain():
     width = max(map(len, responses))
     batch = np.array([r + [PAD] * (width - len(r)) for r in responses])  # full chain, partial chain, short
     v = task.judge(np.repeat(bits, 3, axis=0), torch.from_numpy(batch))
-    assert v.chain_correct.tolist() == [True, False, False] and v.partial_correct.tolist() == [False, True, False]
-    assert v.demonstrated.tolist() == [True, True, False]
-    assert v.correct("cot").tolist() == [True, False, True]  # as the envs reward it: a partial chain earns 0
+    assert v.demonstrated.tolist() == [True, True, False]  # either chain is a demonstrated long form
+    assert v.cot_correct.tolist() == [True, False, True]  # as the envs reward it: a partial chain earns 0
+    assert v.correct("cot").tolist() == [True, False, True] and v.correct("answer").tolist() == [True] * 3
     env = ParityCoTEnv(task=task)
     for response, expected in zip(responses, (1.0, 0.0, 1.0)):
         env.reset(options={"bits": bits[0]})

@@ -29,7 +29,7 @@ BAD_TASK = [  # kwargs, exception, words the message must contain
     ({"reward": "Answer"}, ValueError, ["reward", "'Answer'", "'cot'"]),
     ({"reward": 1}, ValueError, ["reward", "1"]),
     ({"task": Task(d=8), "d": 8}, ValueError, ["task=", "d=8", "not both"]),
-    ({"task": {"d": 8, "bits": 3}}, ValueError, ["unknown keys", "bits"]),
+    ({"task": {"d": 8, "bits": 3}}, ValueError, ["does not take", "bits", "partial_leap"]),
     ({"task": [8]}, TypeError, ["task", "list"]),
     ({"max_response_len": 0}, ValueError, ["max_response_len", "0", ">= 1"]),
     ({"max_response_len": -3}, ValueError, ["max_response_len", "-3"]),

@@ -44,7 +44,8 @@ def test_judge_matches_the_protocol_verifier(leap):
         assert bool(v.answer_correct[i]) == is_correct(bits[i], tokens[i], "answer", leap)
         answer_len = int(np.argmax(tokens[i] == EOS)) if finished else R
         exact_chain = is_correct(bits[i], tokens[i], "cot", leap) and answer_len > 1
-        assert bool(v.chain_correct[i]) == exact_chain
+        assert bool(v.demonstrated[i]) == exact_chain
+        assert bool(v.cot_correct[i]) == is_correct(bits[i], tokens[i], "cot", leap)
         assert int(v.answer_length[i]) == answer_len
 
 

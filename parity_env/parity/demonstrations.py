@@ -13,21 +13,12 @@ Vectorised numpy throughout (several million sequences a minute at d = 50 on one
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from .protocol import EOS, PAD, SEP, chain_length, check_int, check_probability, check_task, long_answer
-
-
-def make_rng(seed: Any) -> np.random.Generator:
-    """A numpy Generator from None, a non-negative int, or an existing Generator (used as is, for streams)."""
-    if seed is None or isinstance(seed, np.random.Generator):
-        return np.random.default_rng(seed)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"seed must be None, a non-negative integer or a numpy Generator; got {seed!r}")
-    return np.random.default_rng(int(seed))
+from ..checks import check_int, check_probability, make_rng
+from .protocol import EOS, PAD, SEP, chain_length, check_task, long_answer
 
 
 def sample_demonstrations(

@@ -6,13 +6,14 @@ Run ``python -m parity_env.parity.env`` to play one scripted episode (the full c
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .demonstrations import make_rng
+from ..checks import check_options, check_seed, make_rng
+from ..registry import resolve_task
 from .protocol import (
     EOS,
     N_ACTIONS,
@@ -20,12 +21,13 @@ from .protocol import (
     SEP,
     VOCAB_SIZE,
     check_bits,
-    check_seed,
     format_tokens,
     is_correct,
     prompt_ids,
 )
-from .task import Task, resolve_task
+
+if TYPE_CHECKING:
+    from .task import ParityTask
 
 INFO_KEYS = ("parity", "response", "response_length", "is_long", "is_correct", "prompt_id")
 
@@ -46,18 +48,6 @@ def check_action(action: Any) -> int:
     if not 0 <= action < N_ACTIONS:
         raise ValueError(f"action must be an integer token in {{0, 1, 2}} (0, 1 or EOS); got {int(action)}")
     return int(action)
-
-
-def check_options(options: Any, allowed: tuple[str, ...]) -> dict:
-    """``options`` as a dict whose keys are all in ``allowed``, else raise naming the unknown keys."""
-    if options is None:
-        return {}
-    if not isinstance(options, dict):
-        raise TypeError(f"options must be a dict with keys among {allowed}; got {type(options).__name__}")
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"options has unknown keys {unknown}; allowed: {list(allowed)}")
-    return options
 
 
 class ParityCoTEnv(gym.Env):
@@ -129,9 +119,10 @@ class ParityCoTEnv(gym.Env):
         max_response_len: int | None = None,
         reward: str | None = None,
         render_mode: str | None = None,
-        task: Task | dict | None = None,
+        task: ParityTask | dict | None = None,
     ):
-        self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
+        self.task = resolve_task(task, "parity", d=d, p_long=p_long, leap=leap, max_response_len=max_response_len,
+                                 reward=reward)
         self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, self.task.max_response_len
         self.p_long, self.reward_mode = self.task.p_long, self.task.reward
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

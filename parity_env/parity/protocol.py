@@ -20,53 +20,22 @@ Run ``python -m parity_env.parity.protocol`` to print this example computed by t
 
 from __future__ import annotations
 
-import numbers
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+
+from ..checks import check_int, short_repr
+from ..contract import Verdicts
+from ..hashing import GOLDEN, splitmix64
 
 BIT0, BIT1, EOS, SEP, PAD = 0, 1, 2, 3, 4
 VOCAB_SIZE = 5
 N_ACTIONS = 3  # the emitted token: 0, 1 or EOS
 TOKEN_NAMES = ("0", "1", "EOS", "SEP", "PAD")
-REWARD_MODES = ("answer", "cot")
 EXACT_ID_MAX_D = 62  # below this the prompt id is the binary number sum x_i 2^(i-1); above, a 64-bit hash
 
 
 # --------------------------------------------------------------------------------------------------- validation
-def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """Return ``value`` as a Python int if it is an integer (not a bool) in [low, high], else raise naming it."""
-    allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {allowed}; got {value!r} of type {type(value).__name__}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {allowed}; got {value}")
-    return value
-
-
-def check_probability(name: str, value: Any) -> float:
-    """Return ``value`` as a float if it is a real number in [0, 1] (NaN and bools rejected), else raise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1]; got {value!r} of type {type(value).__name__}")
-    value = float(value)
-    if not 0.0 <= value <= 1.0:  # also False for NaN
-        raise ValueError(f"{name} must be a real number in [0, 1]; got {value}")
-    return value
-
-
-def check_seed(seed: Any) -> int | None:
-    """None, or a seed as a Python int in [0, 2^64) (every env takes the same seeds; bools and larger ints, which
-    would alias smaller ones in a 64-bit generator, are refused)."""
-    return None if seed is None else check_int("seed", seed, 0, 2**64 - 1)
-
-
-def check_reward_mode(reward: Any) -> str:
-    if not isinstance(reward, str) or reward not in REWARD_MODES:
-        raise ValueError(f"reward must be one of {REWARD_MODES}; got {reward!r}")
-    return reward
-
-
 def check_task(d: Any, leap: Any = 1, max_response_len: Any = None) -> tuple[int, int, int]:
     """Validate the task parameters shared by every implementation; returns (d, leap, max_response_len)."""
     d = check_int("d", d, 2)
@@ -82,18 +51,13 @@ def check_bits(bits: Any, d: int, name: str = "bits") -> np.ndarray:
     """
     arr = np.asarray(bits)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name} must hold the integers 0 and 1; got dtype {arr.dtype} from {_short_repr(bits)}")
+        raise TypeError(f"{name} must hold the integers 0 and 1; got dtype {arr.dtype} from {short_repr(bits)}")
     if arr.ndim == 0 or arr.shape[-1] != d:
         raise ValueError(f"{name} must have length d = {d} on its last axis; got shape {arr.shape}")
     if arr.size and not np.isin(arr, (0, 1)).all():
         bad = arr[~np.isin(arr, (0, 1))].ravel()[:5]
         raise ValueError(f"{name} must hold only 0 and 1; got values {bad.tolist()}")
     return arr.astype(np.int64)
-
-
-def _short_repr(x: Any) -> str:
-    text = repr(x)
-    return text if len(text) < 80 else text[:77] + "..."
 
 
 # --------------------------------------------------------------------------------------------------- the chain
@@ -126,23 +90,6 @@ def max_length(d: int, max_response_len: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------------- prompt ids
-_GOLDEN, _MUL1, _MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-
-
-def splitmix64_consts() -> tuple[int, int, int]:
-    """The three splitmix64 constants as signed int64 Python ints (for torch, which has no uint64 arithmetic)."""
-    return tuple(c - 2**64 if c >= 2**63 else c for c in (_GOLDEN, _MUL1, _MUL2))
-
-
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(_GOLDEN)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(_MUL1)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(_MUL2)
-        return x ^ (x >> np.uint64(31))
-
-
 def hashed_prompt_bits(key: int, block: np.ndarray, episode: np.ndarray, d: int) -> np.ndarray:
     """Prompt bits (N, d) int64 of blocks ``block`` (N,) at episode counters ``episode`` (N,) under a 64-bit ``key``.
 
@@ -159,7 +106,7 @@ def hashed_prompt_bits(key: int, block: np.ndarray, episode: np.ndarray, d: int)
         episode = np.asarray(episode, dtype=np.int64).view(np.uint64)
         stream = splitmix64(key + block)  # (N,)
         counter = episode * np.uint64(n_words) + np.arange(n_words, dtype=np.uint64)[:, None]  # (W, N)
-        words = splitmix64(stream + counter * np.uint64(_GOLDEN)).T  # (N, W)
+        words = splitmix64(stream + counter * np.uint64(GOLDEN)).T  # (N, W)
     bits = (words[:, :, None] >> np.arange(32, dtype=np.uint64)) & np.uint64(1)  # (N, W, 32)
     return bits.reshape(len(stream), n_words * 32)[:, :d].astype(np.int64)
 
@@ -184,34 +131,11 @@ def prompt_ids(bits: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------- the verifier
-class Verdicts(NamedTuple):
-    """Per-row judgements of responses, all (B,): numpy arrays from ``judge``, tensors from ``Task.judge``."""
-
-    answer_correct: Any  # bool: the end-to-end ("answer") reward: EOS, and the last bit before it is the parity
-    chain_correct: Any  # bool: the bits before EOS are exactly the (leap-k) chain
-    is_long: Any  # bool: more than one bit before EOS
-    answer_length: Any  # int64: bits before EOS (bits emitted, for a response without EOS)
-    finished: Any  # bool: the response has an EOS
-    partial_correct: Any  # bool: exactly the partial chain (always False for a task without partial chains)
-
-    def correct(self, reward: str) -> Any:
-        """The verdict of reward mode ``reward``, as the envs give it: "answer", or "cot" (exactly the short answer
-        or exactly the chain; a partial chain is not rewarded)."""
-        if reward == "answer":
-            return self.answer_correct
-        return (self.answer_correct & (self.answer_length == 1)) | self.chain_correct
-
-    @property
-    def demonstrated(self) -> Any:
-        """Exactly one of the demonstrated long forms: the chain, or the partial chain where the task has them."""
-        return self.chain_correct | self.partial_correct
-
-
 def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: int | None = None) -> Verdicts:
     """The checker: verdicts on ``responses`` (B, R), the emitted tokens (anything after the first EOS is ignored),
     to the prompts ``bits`` (B, d). The one definition of a right answer; the envs' token-by-token bookkeeping and
     the TorchRL env's step table are tested against it. With ``partial_leap`` (a task whose demonstrations include
-    partial chains), ``partial_correct`` marks the responses that are exactly the partial chain of that leap."""
+    partial chains), ``demonstrated`` also counts the responses that are exactly the partial chain of that leap."""
     bits, responses = np.asarray(bits), np.asarray(responses)
     B, R = responses.shape
     is_eos = responses == EOS  # (B, R)
@@ -229,8 +153,11 @@ def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: 
             return np.zeros(B, dtype=bool)
         return finished & (end == m) & (length == m) & (responses[:, :m] == kept).all(axis=1)
 
-    partial = exactly(long_answer(bits, partial_leap)) if partial_leap else np.zeros(B, dtype=bool)
-    return Verdicts(answer_correct, exactly(chain), length > 1, length.astype(np.int64), finished, partial)
+    chain_exact = exactly(chain)
+    demonstrated = chain_exact | exactly(long_answer(bits, partial_leap)) if partial_leap else chain_exact
+    cot_correct = (answer_correct & (length == 1)) | chain_exact  # a partial chain is not rewarded
+    return Verdicts(answer_correct=answer_correct, cot_correct=cot_correct, is_long=length > 1,
+                    answer_length=length.astype(np.int64), finished=finished, demonstrated=demonstrated)
 
 
 def is_correct(bits: np.ndarray, response: np.ndarray, reward: str = "answer", leap: int = 1) -> bool:

@@ -1,43 +1,46 @@
-"""Task: the ParityCoT task's settings as one frozen, validated value that every stage passes around.
+"""ParityTask (also ``parity_env.Task``): the parity task's settings as one frozen, validated value (a task contract).
 
-    from parity_env import Task
+    from parity_env import Task                      # = ParityTask, or make_task("parity", ...)
     task = Task(d=24, p_long=0.01)                   # leap 1, max_response_len d + 1 = 25, reward "answer"
     task.seq_len, task.n_actions                     # 50, 3
     tokens, response_mask, is_long = task.sample_demonstrations(256, seed=0)
-    bits, prompts = task.sample_prompts(8, np.random.default_rng(0))
-    verdicts = task.judge(bits, responses)           # the answer checker on a batch (``protocol.judge``)
-    env = task.make_env(batch_size=256, seed=0)      # the native TorchRL env
-    Task.from_dict(task.to_dict()) == task           # JSON-plain, for checkpoints and command lines
+    bits, prompts = task.sample_prompts(8, np.random.default_rng(0))   # the problems are the prompt bits (8, d)
+    verdicts = task.judge(bits, responses)           # the checker on a batch (``protocol.judge``)
+    env = task.make_env(batch_size=256, seed=0)      # the tuned native TorchRL env (ParityCoTTorchEnv)
+    task_from_dict(task.to_dict()) == task           # {"name": "parity", "config": {...}}: checkpoints, command lines
 
-What the agents package relies on, and nothing more (so that a task with another vocabulary, such as the paper's
-multiplication with a chain of thought, can implement the same methods): ``vocab_size`` input tokens, of which the
-agent emits ``n_actions`` (the token ids 0 .. n_actions - 1); ``eos`` ends a response and ``pad`` fills after it;
-a prompt is ``prompt_len`` tokens and a response at most ``max_response_len``; ``sample_demonstrations``,
-``sample_prompts``, ``long_answers``, ``judge``, ``make_env`` and ``format_tokens``.
+It implements ``parity_env.contract.CoTTask`` with parity's own tuned pieces: the demonstration sampler (with the
+partial chains of ``p_partial``), the checker ``protocol.judge``, counter-based prompts ``protocol.hashed_prompt_bits``,
+exact prompt ids, its envs, and its extra metrics (greedy accuracy split by the first prompt bit, the first token's
+margin, the continuation probability).
 
 Run ``python -m parity_env.parity.task`` to print a task and a few of its demonstrations.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..checks import check_int, check_probability
+from ..contract import CoTTask, Verdicts
 from . import protocol
-from .protocol import check_int, check_probability, check_reward_mode, check_task
+from .protocol import check_task
 
-if TYPE_CHECKING:  # torch is imported only by the methods that need it: ``import parity_env`` stays numpy-only
+if TYPE_CHECKING:
     import torch
 
-    from .protocol import Verdicts
     from .torch_env import ParityCoTTorchEnv
 
 
 @dataclass(frozen=True)
-class Task:
+class ParityTask(CoTTask):
     """The d-bit parity task with an optional chain of thought (the token protocol of ``.protocol``)."""
+
+    name = "parity"
+    gym_id = "ParityCoT-v0"
 
     d: int = 24
     """Prompt bits (>= 2)."""
@@ -62,8 +65,7 @@ class Task:
         object.__setattr__(self, "d", d)  # frozen: the validated values replace the given ones once, here
         object.__setattr__(self, "leap", leap)
         object.__setattr__(self, "max_response_len", max_response_len)
-        object.__setattr__(self, "p_long", check_probability("p_long", self.p_long))
-        object.__setattr__(self, "reward", check_reward_mode(self.reward))
+        self.check_settings()
         object.__setattr__(self, "p_partial", check_probability("p_partial", self.p_partial))
         object.__setattr__(self, "partial_leap", check_int("partial_leap", self.partial_leap, 2, max(2, d - 1)))
         if self.p_long + self.p_partial > 1:
@@ -72,11 +74,11 @@ class Task:
             raise ValueError(f"max_response_len {max_response_len} cannot hold the partial chain of d = {d}, "
                              f"partial_leap = {self.partial_leap} and its EOS")
 
-    # ------------------------------------------------------------------------------------------------ vocabulary
+    # ------------------------------------------------------------------------------------------------ the contract
     @property
-    def vocab_size(self) -> int:
-        """Input tokens: 0, 1, EOS, SEP, PAD."""
-        return protocol.VOCAB_SIZE
+    def token_names(self) -> tuple[str, ...]:
+        """0, 1, EOS, SEP, PAD."""
+        return protocol.TOKEN_NAMES
 
     @property
     def n_actions(self) -> int:
@@ -91,17 +93,51 @@ class Task:
     def pad(self) -> int:
         return protocol.PAD
 
-    # ------------------------------------------------------------------------------------------------ lengths
     @property
     def prompt_len(self) -> int:
         """x_1 .. x_d SEP."""
         return self.d + 1
 
     @property
-    def seq_len(self) -> int:
-        """The prompt and every response slot: d + 1 + max_response_len."""
-        return self.d + 1 + self.max_response_len
+    def short_length(self) -> int:
+        """The short answer is one bit, the parity."""
+        return 1
 
+    @property
+    def long_length(self) -> int:
+        """Bits of the long answer: ceil(d / leap)."""
+        return self.chain_length
+
+    @property
+    def chance(self) -> float:
+        """A short answer that guesses the parity is right half the time."""
+        return 0.5
+
+    def sample_problems(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """The prompt bits (n, d), uniform."""
+        return rng.integers(0, 2, size=(n, self.d), dtype=np.int64)
+
+    def prompt_tokens(self, problems: np.ndarray) -> np.ndarray:
+        """x_1 .. x_d SEP (n, d + 1)."""
+        bits = np.asarray(problems, dtype=np.int64)
+        return np.concatenate([bits, np.full((len(bits), 1), protocol.SEP, dtype=np.int64)], axis=1)
+
+    def short_responses(self, problems: np.ndarray) -> np.ndarray:
+        """The parity (n, 1)."""
+        return np.asarray(problems, dtype=np.int64).sum(axis=1, keepdims=True) % 2
+
+    def long_responses(self, problems: np.ndarray) -> np.ndarray:
+        """The kept prefix parities (n, chain_length)."""
+        return self.long_answers(problems)
+
+    def answer_correct(self, problems: np.ndarray, responses: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Every token before EOS is a bit and the last one is the parity."""
+        rows = np.arange(len(responses))
+        bits_only = ((responses < protocol.EOS) | (np.arange(responses.shape[1]) >= end[:, None])).all(axis=1)
+        last = responses[rows, np.maximum(end - 1, 0)]
+        return (end >= 1) & bits_only & (last == np.asarray(problems).sum(axis=1) % 2)
+
+    # ------------------------------------------------------------------------------------------------ parity's own
     @property
     def chain_length(self) -> int:
         """Bits of the long answer: ceil(d / leap)."""
@@ -115,73 +151,73 @@ class Task:
         short = 1 - self.p_long - self.p_partial
         return self.p_long * (self.chain_length + 1) + self.p_partial * partial + short * 2
 
-    # ------------------------------------------------------------------------------------------------ values
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Task:
-        """A Task from ``to_dict``'s output; raises naming unknown keys (missing ones take their defaults)."""
-        if isinstance(data, Task):
-            return data
-        if not isinstance(data, dict):
-            raise TypeError(f"a task must be a dict of {[f.name for f in fields(cls)]}; got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"task has unknown keys {unknown}; allowed: {[f.name for f in fields(cls)]}")
-        return cls(**data)
-
-    # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of the mixture: tokens (n, seq_len) int64, response mask (n, seq_len), is_long (n,)
-        (``parity_env.parity.demonstrations``, the sampler the envs and pre-training share)."""
-        from .demonstrations import sample_demonstrations
-
-        return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=seed,
-                                     p_partial=self.p_partial, partial_leap=self.partial_leap)
-
-    def sample_prompts(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
-        """``n`` fresh prompts: the problems (here the bits, (n, d) int64) and the tokens x_1..x_d SEP (n, prompt_len)
-        as an int64 tensor."""
-        import torch
-
-        bits = rng.integers(0, 2, size=(n, self.d), dtype=np.int64)  # (n, d)
-        prompts = np.concatenate([bits, np.full((n, 1), protocol.SEP, dtype=np.int64)], axis=1)  # (n, d + 1)
-        return bits, torch.from_numpy(prompts)
+    def long_only(self) -> ParityTask:
+        return self.replace(p_long=1.0, p_partial=0.0)
 
     def long_answers(self, bits: np.ndarray) -> np.ndarray:
         """The long answers (n, chain_length) of prompts ``bits`` (n, d): the kept prefix parities."""
         return protocol.long_answer(np.asarray(bits), self.leap)
 
-    def judge(self, bits: np.ndarray, responses: torch.Tensor) -> Verdicts:
-        """Verdicts on responses (n, R) to prompts ``bits`` (n, d), as tensors on the responses' device
-        (``protocol.judge``, the one checker)."""
-        import torch
+    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` demonstrations of the mixture: tokens (n, seq_len) int64, response mask (n, seq_len), is_long (n,)
+        (``parity_env.parity.demonstrations``, the sampler the envs and pre-training share; long means a full or a
+        partial chain)."""
+        from .demonstrations import sample_demonstrations
 
+        return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=seed,
+                                     p_partial=self.p_partial, partial_leap=self.partial_leap)
+
+    def verdicts(self, problems: np.ndarray, responses: np.ndarray) -> Verdicts:
+        """``protocol.judge``: the chain of this leap, and the partial chain where the task has them, count as
+        demonstrated; the "cot" reward accepts the short answer and the chain."""
         partial_leap = self.partial_leap if self.p_partial > 0 else None
-        verdicts = protocol.judge(bits, responses.cpu().numpy(), self.leap, partial_leap)
-        return protocol.Verdicts(*(torch.from_numpy(v).to(responses.device) for v in verdicts))
+        return protocol.judge(np.asarray(problems), np.asarray(responses), self.leap, partial_leap)
+
+    def hashed_problems(self, key: int, blocks: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+        """``protocol.hashed_prompt_bits``: the prompts every parity env deals."""
+        return protocol.hashed_prompt_bits(key, blocks, episodes, self.d)
+
+    def prompt_ids(self, problems: np.ndarray) -> np.ndarray:
+        """sum x_i 2^(i-1) for d <= 62, a 64-bit hash above (``protocol.prompt_ids``)."""
+        return protocol.prompt_ids(np.asarray(problems))
 
     def make_env(self, batch_size: int, device: Any = "cpu", seed: int | None = None,
                  group_size: int = 1) -> ParityCoTTorchEnv:
-        """The native batched TorchRL env of this task, ``batch_size`` rows."""
+        """The tuned native batched TorchRL env of this task, ``batch_size`` rows."""
         from .torch_env import ParityCoTTorchEnv
 
         return ParityCoTTorchEnv(task=self, batch_size=[batch_size], device=device, seed=seed, group_size=group_size)
 
-    def format_tokens(self, tokens: Any) -> str:
-        return protocol.format_tokens(np.asarray(tokens))
+    def extra_metrics(self, agent: Any, problems: np.ndarray, prompts: torch.Tensor, greedy: Verdicts) -> dict:
+        """Greedy accuracy split by the first prompt bit (``greedy_accuracy_x1_0`` / ``_x1_1``: an agent that writes
+        the chain exactly when x_1 = 1 scores 0.5 / 1.0 there); ``first_token_margin`` (mean gap between the two
+        likeliest first response tokens' probabilities: a near tie at small p_long) and ``first_token_near_tie``
+        (the fraction of prompts where it is below 0.02); ``continuation_probability`` (mean probability that the
+        answer goes on after the long answer's first token: 2p/(1+p) for an agent calibrated at p_long = p, so
+        greedy decoding continues the chain iff p > 1/3)."""
+        import torch
+
+        device = prompts.device
+        x1 = torch.from_numpy(np.asarray(problems)[:, 0]).to(device)
+        correct = greedy.answer_correct
+        out = {"greedy_accuracy_x1_0": _mean(correct[x1 == 0]), "greedy_accuracy_x1_1": _mean(correct[x1 == 1])}
+        first = torch.from_numpy(self.long_answers(problems)[:, :1]).to(device)  # (n, 1) the long answer's first
+        with torch.no_grad():
+            logits = agent(torch.cat([prompts.long(), first], dim=1))[:, -2:].float()  # (n, 2, A)
+        top2 = logits[:, 0].softmax(-1).topk(2, dim=-1).values  # (n, 2) at the first response position
+        margin = top2[:, 0] - top2[:, 1]
+        out["first_token_margin"] = margin.mean().item()
+        out["first_token_near_tie"] = (margin < 0.02).float().mean().item()
+        out["continuation_probability"] = (1 - logits[:, 1].softmax(-1)[:, self.eos]).mean().item()
+        return out
 
 
-def resolve_task(task: Task | dict | None, **given: Any) -> Task:
-    """The envs' ``task=`` argument or their task keywords (``None`` = not given), never both."""
-    keywords = {k: v for k, v in given.items() if v is not None}
-    if task is None:
-        return Task(**keywords)
-    if keywords:
-        raise ValueError(f"give the task either as task= or as keywords, not both: got task={task!r} and "
-                         f"{', '.join(f'{k}={v!r}' for k, v in keywords.items())}")
-    return Task.from_dict(task)
+Task = ParityTask
+"""The parity task under its first name (``from parity_env import Task``)."""
+
+
+def _mean(x: Any) -> float | None:
+    return x.float().mean().item() if x.numel() else None
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ Run ``python -m parity_env.parity.torch_env`` for a short random rollout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -57,9 +57,10 @@ from tensordict import TensorDict, TensorDictBase, is_tensor_collection
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from .demonstrations import make_rng
+from ..checks import check_int, check_seed, make_rng
+from ..registry import resolve_task
 from .prompt_supply import PromptSupply
-from .protocol import N_ACTIONS, PAD, VOCAB_SIZE, chain_positions, check_int, check_seed
+from .protocol import N_ACTIONS, PAD, VOCAB_SIZE, chain_positions
 from .step_table import (
     CODE,
     CORRECT,
@@ -75,7 +76,9 @@ from .step_table import (
     initial_code,
     step_table,
 )
-from .task import Task, resolve_task
+
+if TYPE_CHECKING:
+    from .task import ParityTask
 
 TOKEN_DTYPE = torch.uint8
 """dtype of the ``tokens`` entry: every step hands out a fresh (B, L) token tensor (a rollout keeps each step's), and in
@@ -151,9 +154,10 @@ class ParityCoTTorchEnv(EnvBase):
         group_size: int = 1,
         p_long: float | None = None,
         seed: int | None = None,
-        task: Task | dict | None = None,
+        task: ParityTask | dict | None = None,
     ):
-        self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
+        self.task = resolve_task(task, "parity", d=d, p_long=p_long, leap=leap, max_response_len=max_response_len,
+                                 reward=reward)
         seed = check_seed(seed)
         d, leap, max_response_len = self.task.d, self.task.leap, self.task.max_response_len
         if max_response_len > MAX_RESPONSE_LEN:

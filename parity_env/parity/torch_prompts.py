@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from .protocol import EXACT_ID_MAX_D, splitmix64_consts
+from ..hashing import splitmix64_consts
+from .protocol import EXACT_ID_MAX_D
 
 GOLDEN = splitmix64_consts()[0]
 BYTE_BITS = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1).to(torch.uint8)  # (256, 8): bit k of byte b

@@ -20,15 +20,15 @@ Run ``python -m parity_env.parity.vector_env`` for a short random rollout.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .demonstrations import make_rng
-from .env import check_options
+from ..checks import check_int, check_options, check_seed, make_rng
+from ..registry import resolve_task
 from .protocol import (
     EOS,
     N_ACTIONS,
@@ -36,13 +36,13 @@ from .protocol import (
     SEP,
     VOCAB_SIZE,
     check_bits,
-    check_int,
-    check_seed,
     hashed_prompt_bits,
     long_answer,
     prompt_ids,
 )
-from .task import Task, resolve_task
+
+if TYPE_CHECKING:
+    from .task import ParityTask
 
 
 def check_actions(actions: Any, n: int) -> np.ndarray:
@@ -74,14 +74,15 @@ class ParityCoTVectorEnv(VectorEnv):
         reward: str | None = None,
         group_size: int = 1,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        task: Task | dict | None = None,
+        task: ParityTask | dict | None = None,
         render_mode: None = None,
     ):
         if render_mode is not None:
             raise ValueError(f"render_mode must be None: the vector env does not render (got {render_mode!r}); render "
                              "single episodes with gym.make('ParityCoT-v0', render_mode='ansi' or 'rgb_array')")
         self.num_envs = check_int("num_envs", num_envs, 1)
-        self.task = resolve_task(task, d=d, p_long=p_long, leap=leap, max_response_len=max_response_len, reward=reward)
+        self.task = resolve_task(task, "parity", d=d, p_long=p_long, leap=leap, max_response_len=max_response_len,
+                                 reward=reward)
         self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, self.task.max_response_len
         self.p_long, self.reward_mode = self.task.p_long, self.task.reward
         self.group_size = check_int("group_size", group_size, 1)

@@ -1,0 +1,209 @@
+"""Tasks by name: ``make_task(name, **config)`` builds one, ``register_task(name, factory)`` adds a name.
+
+    task = make_task("parity", d=24, p_long=0.01)                     # parity_env.parity.task.ParityTask
+    task = make_task("multiplication", digits=3, p_long=0.25)         # parity_env.multiplication.task
+    task = make_task("mypackage.tasks:RunningSum", n=6)               # any factory, by its import path
+    register_task("running_sum", RunningSum); task = make_task("running_sum", n=6)
+    task_from_dict(task.to_dict()) == task                            # what checkpoints record: {"name", "config"}
+
+A factory takes keyword arguments and returns a task (``parity_env.contract.CoTTask``); ``make_task`` checks the task
+once (``check_task``) and records its name and, when importable, its factory's import path, so that a checkpoint can
+rebuild it in another process. A name registered with a ``gym_id`` is also a Gymnasium id served by the generic envs
+(``gym.make("MultiplicationCoT-v0", digits=4, p_long=0.1)``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .contract import CoTTask, TaskError, check_task
+
+BUILTIN = {
+    "parity": "parity_env.parity.task:ParityTask",
+    "multiplication": "parity_env.multiplication.task:MultiplicationTask",
+}
+_FACTORIES: dict[str, Callable | str] = dict(BUILTIN)  # name -> factory, or its import path (imported on first use)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How to rebuild a task: ``make_task(name, **config)``; ``factory`` is the import path used where the name is not
+    registered (a user's task registered under a name of their own)."""
+
+    name: str
+    config: dict
+    factory: str | None = None
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "config": self.config}
+        if self.factory is not None:
+            out["factory"] = self.factory
+        return out
+
+
+def known_tasks() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def register_task(name: str, factory: Callable | str, gym_id: str | None = None) -> None:
+    """Make ``make_task(name, ...)`` call ``factory(**config)`` (a callable or a "module:function" path); with
+    ``gym_id`` (e.g. "RunningSumCoT-v0") also register the generic Gymnasium and vector envs for it. Registering the
+    same factory again is allowed; another factory under a taken name raises."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TaskError(f"a task name must be an identifier such as 'running_sum'; got {name!r}")
+    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+        raise TaskError(f"register_task({name!r}, ...): the factory must be a callable or a 'module:function' path; "
+                        f"got {factory!r}")
+    if name in _FACTORIES and _FACTORIES[name] is not factory and _FACTORIES[name] != factory:
+        raise TaskError(f"task name {name!r} is taken (by {_FACTORIES[name]!r}); choose another name")
+    _FACTORIES[name] = factory
+    if gym_id is not None:
+        register_gym_id(gym_id, name)
+
+
+def register_gym_id(gym_id: str, task: str) -> None:
+    """Register ``gym_id`` with Gymnasium: the generic single env (and native vector env) serving the registered
+    task ``task``; ``gym.make(gym_id, **settings)`` passes the task's settings as keywords."""
+    from gymnasium.envs.registration import register, registry
+
+    if gym_id not in registry:
+        register(id=gym_id, entry_point="parity_env.envs.env:CoTEnv",
+                 vector_entry_point="parity_env.envs.vector_env:CoTVectorEnv", kwargs={"task": task})
+
+
+def import_object(path: str, what: str) -> Any:
+    """The object at ``"package.module:attr"``, imported as Python's own tools would: the current directory is on the
+    path (as for ``python -m``), so a module beside the command works. ``what`` names it in errors."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise TaskError(f"{what}: {path!r} is not an import path 'package.module:function'")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise TaskError(f"{what}: cannot import module {module_name!r} ({e}); it must be importable from the current "
+                        f"directory or sys.path ({os.pathsep.join(p or '.' for p in sys.path[:4])}, ...): install its "
+                        "package, run from its directory, or add its directory to PYTHONPATH") from e
+    except Exception as e:  # a module that raises while importing: name it, not a traceback
+        raise TaskError(f"{what}: importing module {module_name!r} failed ({type(e).__name__}: {e})") from e
+    obj = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+    if obj is None:
+        raise TaskError(f"{what}: module {module_name!r} has no {attr!r}")
+    return obj
+
+
+def _factory(name: str, factory_path: str | None = None) -> Callable:
+    if not isinstance(name, str) or not name:
+        raise TaskError(f"a task name must be a non-empty string; got {name!r}")
+    factory = _FACTORIES.get(name)
+    if factory is None and ":" in name:
+        factory = name
+    if factory is None and factory_path is not None:
+        factory = factory_path
+    if factory is None:
+        raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}, or a factory's import path "
+                        "'package.module:function' (register your own with parity_env.register_task(name, factory))")
+    if isinstance(factory, str):
+        factory = import_object(factory, f"task {name!r}")
+    if not callable(factory):
+        raise TaskError(f"task {name!r}: {factory!r} is not callable")
+    return factory
+
+
+def task_keys(name: str) -> list[str] | None:
+    """The config keys the factory of task ``name`` takes (None: any, or unknown)."""
+    try:
+        params = inspect.signature(_factory(name)).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _import_path(factory: Callable) -> str | None:
+    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+def make_task(name: str = "parity", **config: Any) -> CoTTask:
+    """Build task ``name`` with the factory's keyword arguments ``config``; raises ``TaskError`` for an unknown name,
+    keys the factory does not take (listing those it does), a rejected value, or a task that breaks the contract."""
+    return build_task(TaskSpec(name, config))
+
+
+def build_task(spec: TaskSpec) -> CoTTask:
+    """``make_task`` from a spec; a name unknown here falls back on the spec's recorded factory path."""
+    name, config = spec.name, dict(spec.config)
+    factory = _factory(name, spec.factory)
+    try:
+        json.dumps(config)
+    except (TypeError, ValueError) as e:
+        raise TaskError(f"task {name!r}: its config must be JSON-plain (checkpoints record it): {e}") from e
+    keys = task_keys(name) if name in _FACTORIES or ":" in name else None
+    unknown = sorted(set(config) - set(keys)) if keys is not None else []
+    if unknown:
+        raise TaskError(f"task {name!r} does not take {unknown}; its config keys are: {', '.join(keys) or 'none'}")
+    try:
+        task = factory(**config)
+    except (TypeError, ValueError):  # a rejected value: the task's own message names it
+        raise
+    except Exception as e:  # a user's factory may fail in any way
+        raise TaskError(f"task {name!r}: its factory failed ({type(e).__name__}: {e})") from e
+    check_task(task)
+    if not hasattr(task, "__dataclass_fields__"):
+        object.__setattr__(task, "_config", config)
+    if getattr(task, "name", None) != name and name not in BUILTIN:
+        object.__setattr__(task, "_registry_name", name)
+    object.__setattr__(task, "_factory_path", _import_path(factory) or spec.factory)
+    return task
+
+
+def task_to_dict(task: CoTTask) -> dict:
+    """{"name", "config"[, "factory"]}: how checkpoints and results record ``task``."""
+    name = getattr(task, "_registry_name", None) or task.name
+    factory = getattr(task, "_factory_path", None)
+    if factory is None and name not in _FACTORIES:
+        factory = _import_path(type(task))
+    return TaskSpec(name, task.config(), factory if name not in BUILTIN else None).to_dict()
+
+
+def task_from_dict(data: Any) -> CoTTask:
+    """A task from ``task_to_dict``'s output, from an older parity record (its fields, no name), or a task itself."""
+    if isinstance(data, CoTTask):
+        return data
+    if not isinstance(data, dict):
+        raise TypeError(f"a task must be a task, or a dict {{'name': ..., 'config': {{...}}}}; got {type(data).__name__}")
+    if "name" not in data:  # checkpoints before tasks had names held parity's fields
+        return make_task("parity", **data)
+    unknown = sorted(set(data) - {"name", "config", "factory"})
+    if unknown or not isinstance(data.get("config", {}), dict):
+        raise TaskError(f"a task record has the keys name, config (a dict) and factory; got {sorted(data)}")
+    return build_task(TaskSpec(data["name"], data.get("config", {}), data.get("factory")))
+
+
+def resolve_task(task: Any, name: str, **keywords: Any) -> CoTTask:
+    """An env's task: ``task=`` (a task, or its dict) or the task's settings as keywords (None = not given), never
+    both; the task must be ``name``'s (the parity envs serve parity; the generic envs take any task)."""
+    given = {k: v for k, v in keywords.items() if v is not None}
+    if task is None:
+        return make_task(name, **given)
+    if given:
+        raise ValueError(f"give the task either as task= or as keywords, not both: got task={task!r} and "
+                         f"{', '.join(f'{k}={v!r}' for k, v in given.items())}")
+    task = task_from_dict(task)
+    if task.name != name:
+        raise TaskError(f"this env serves the {name!r} task; got task {task.name!r}: use the generic envs "
+                        "(parity_env.CoTEnv, CoTVectorEnv, CoTTorchEnv, or task.make_env)")
+    return task
