@@ -10,7 +10,8 @@ demonstration mixture), ``evaluate``, ``checkpoint`` (safetensors + JSON, no pic
 ``reproduce`` (the main job), ``config`` (command lines generated from the configs) and ``cli`` (``parity-cot``).
 """
 
-from .models.agent import AgentError, check_agent
+from .models.agent import check_agent
+from .models.errors import AgentError
 from .models.registry import AgentSpec, clone_agent, known_agents, make_agent, register_agent
 
 __all__ = ["AgentError", "AgentSpec", "check_agent", "clone_agent", "known_agents", "make_agent", "register_agent"]

@@ -56,8 +56,7 @@ def package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .models.agent import AgentError
-    from .run.training import DivergedError
+    from .models.errors import AgentError, DivergedError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)

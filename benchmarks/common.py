@@ -86,6 +86,12 @@ def result_kind(name: str, data: dict) -> str:
     return data.get("benchmark") or OLD_KINDS.get(name, name)
 
 
+def task_settings(record: dict) -> dict:
+    """A result's task as its settings: a task record {"name", "config"} (``task.to_dict()``) or, in results written
+    before tasks had names, parity's fields themselves."""
+    return record["config"] if isinstance(record.get("config"), dict) and "name" in record else record
+
+
 def chain_learned_at(log: list[dict]) -> int | None:
     """The samples at the first evaluation point of a pre-training log whose chain check passed (None: never)."""
     return next((point["samples"] for point in log if point["chain_learned"]), None)

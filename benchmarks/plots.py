@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from common import COMMITTED_FIGURES, COMMITTED_RESULTS, read_result, result_kind  # noqa: E402
+from common import COMMITTED_FIGURES, COMMITTED_RESULTS, read_result, result_kind, task_settings  # noqa: E402
 
 SPLIT_SWEEPS = ("temperature", "threshold")
 """Benchmarks whose runs may be spread over NAME.json and NAME_*.json (merged before drawing)."""
@@ -58,7 +58,8 @@ def plot_probes(axes_pair, run: dict, **style) -> None:
 
 
 def task_title(data: dict) -> str:
-    return f"d = {data['task']['d']}, p_long = {data['task']['p_long']}"
+    task = task_settings(data["task"])
+    return f"d = {task['d']}, p_long = {task['p_long']}"
 
 
 def model_label(data: dict) -> str:
@@ -166,7 +167,7 @@ def draw_pretrain_speed(data: dict, results: Path):
         ax2.plot([p["samples"] for p in log], ok, marker=".", label=f"seed {run['seed']}")
     ax1.set(xlabel="wall time (s)", ylabel="teacher-forced chain loss (nats)", yscale="log",
             title="chain loss (bits 3..d)")
-    task = data["config"].get("task", data["config"])  # older results kept d and p_long at the config's top level
+    task = task_settings(data["config"].get("task", data["config"]))  # older: d, p_long at the config's top
     setting = f"d={task['d']}, p_long={task['p_long']}"
     s = data["summary"]
     ax2.axhline(0.99, color="k", ls=":", lw=1)
@@ -238,7 +239,8 @@ def draw_rl_speed(data: dict, results: Path):
     ax.set_ylabel("emitted tokens / s")
     median = data["time_to_99_median_s"]
     solved = f"median {median:.1f} s" if median is not None else "not reached"
-    ax.set_title(f"d = {data['task']['d']}, batch {cases[0][1]['batch_size']}; {data['algo']} to 99%: {solved}\n"
+    d = task_settings(data["task"])["d"]
+    ax.set_title(f"d = {d}, batch {cases[0][1]['batch_size']}; {data['algo']} to 99%: {solved}\n"
                  f"{data['hardware']['cpu']}, {data['hardware']['torch_threads']} thread(s)", fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from common import COMMITTED_RESULTS, result_kind
+from common import COMMITTED_RESULTS, result_kind, task_settings
 
 
 def _f(x, fmt=".3f"):
@@ -91,7 +91,7 @@ def pretrain_speed(r):
 
 
 def rl_algorithms(r):
-    t = r["task"]
+    t = task_settings(r["task"])
     yield f"d = {t['d']}, p_long = {t['p_long']}, temperature {r.get('temperature', 1.0)}"
     yield "| algo | seed | solved at step | time to solved (s) | lowest greedy after | final greedy acc / length |"
     yield "|---|---|---|---|---|---|"
@@ -138,7 +138,8 @@ def too_early(r):
 
 
 def exact_chains(r):
-    yield f"{r['after']} steps after solved; {r['task']['d']} bits, p_long = {r['task']['p_long']}"
+    t = task_settings(r["task"])
+    yield f"{r['after']} steps after solved; {t['d']} bits, p_long = {t['p_long']}"
     for x in r["runs"]:
         f = x["final"]
         yield (f"- {x['algo']}, {x['reward']} reward, seed {x.get('seed')}: solved at {x.get('solved_step')}; greedy "

@@ -16,7 +16,8 @@ A task is a value (a frozen dataclass of JSON-plain settings, by convention) tha
   right) or ``"cot"`` (exactly the short form or exactly a long form);
 - **the checker**: ``answer_correct(problems, responses, end)``, the "answer" reward's rule; ``verdicts`` (built on it)
   judges a batch once and gives every verdict the stages read (``Verdicts``);
-- ``chance``: the greedy accuracy of an agent that answers short without having learned the short answer (parity 0.5);
+- ``chance``: the greedy accuracy of an agent that answers short without having learned the short answer (parity 0.5),
+  and optionally ``ntp_threshold``, the p_long above which next-token prediction alone decodes long greedily;
 - ``format_tokens``: tokens as text; ``extra_metrics``: the task's own evaluation numbers (parity: the first-bit
   split, the first token's margin, the continuation probability).
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -109,6 +111,8 @@ class CoTTask(abc.ABC):
     """The task's registry name (``parity_env.make_task(name, ...)``); a user task registers its own."""
     gym_id: ClassVar[str | None] = None
     """Its Gymnasium id, registered with the generic envs when the task is registered (None: no id)."""
+    torch_env: ClassVar[str] = "parity_env.envs.torch_env:CoTTorchEnv"
+    """The import path of its native batched TorchRL env class (``make_env``), named as Gymnasium names entry points."""
 
     p_long: float
     reward: str
@@ -178,6 +182,12 @@ class CoTTask(abc.ABC):
 
     # ---------------------------------------------------------------------------------------------- derived
     @property
+    def ntp_threshold(self) -> float | None:
+        """The p_long above which a model that learned the mixture exactly (calibrated on every prompt) decodes the
+        long form greedily, where the task's structure gives one (parity 1/3; multiplication 1/2); None: not derived."""
+        return None
+
+    @property
     def vocab_size(self) -> int:
         """Input tokens: len(token_names)."""
         return len(self.token_names)
@@ -221,10 +231,15 @@ class CoTTask(abc.ABC):
         return dict(getattr(self, "_config", {}))
 
     def to_dict(self) -> dict:
-        """{"name", "config"}: what checkpoints and results record (``registry.task_from_dict`` reads it back)."""
-        from .registry import task_to_dict
-
-        return task_to_dict(self)
+        """{"name", "config"[, "factory"]}: what checkpoints and results record (``registry.task_from_dict`` reads it
+        back); a task from outside this package also records its factory's import path, to be rebuilt where its name
+        is not registered."""
+        name = getattr(self, "_registry_name", None) or self.name
+        out = {"name": name, "config": self.config()}
+        factory = getattr(self, "_factory_path", None) or import_path(type(self))
+        if factory is not None and not factory.startswith("parity_env."):
+            out["factory"] = factory
+        return out
 
     def replace(self, **changes: Any) -> CoTTask:
         """A copy with some settings changed (validated again)."""
@@ -283,6 +298,11 @@ class CoTTask(abc.ABC):
                                 for b, e in pairs]) if len(pairs) else np.zeros((0, 0), dtype=np.int64)
         return drawn[inverse.reshape(-1)]
 
+    def check_problems(self, problems: np.ndarray) -> None:
+        """Raise a ValueError naming the first of ``problems`` (n, k) the task could never draw (a given prompt, say);
+        by default every problem whose prompt is made of the vocabulary's tokens is accepted."""
+        del problems  # no rule of its own: a task that has one overrides this
+
     def prompt_ids(self, problems: np.ndarray) -> np.ndarray:
         """int64 ids (n,) of the prompts of ``problems``: equal prompts give equal ids (a 64-bit hash of the tokens,
         weights splitmix64(position + 1) times (token + 1), summed modulo 2^64)."""
@@ -320,10 +340,11 @@ class CoTTask(abc.ABC):
 
     # ---------------------------------------------------------------------------------------------- envs, text
     def make_env(self, batch_size: int, device: Any = "cpu", seed: int | None = None, group_size: int = 1) -> Any:
-        """The native batched TorchRL env of this task, ``batch_size`` rows (``parity_env.envs.torch_env``)."""
-        from .envs.torch_env import CoTTorchEnv
-
-        return CoTTorchEnv(task=self, batch_size=[batch_size], device=device, seed=seed, group_size=group_size)
+        """The native batched TorchRL env of this task, ``batch_size`` rows: the class ``torch_env`` names (the
+        generic ``parity_env.envs.torch_env.CoTTorchEnv``; parity names its tuned one)."""
+        module, _, cls = self.torch_env.partition(":")
+        env_class = getattr(importlib.import_module(module), cls)
+        return env_class(task=self, batch_size=[batch_size], device=device, seed=seed, group_size=group_size)
 
     def format_tokens(self, tokens: Any) -> str:
         """Tokens as text, PAD dropped: e.g. '1 0 1 1 SEP 1 EOS'."""
@@ -334,6 +355,15 @@ class CoTTask(abc.ABC):
         """The task's own evaluation numbers, from ``agent`` on the evaluation's greedy prompts (n, prompt_len) (on the
         agent's device), their problems (n, k) and the greedy verdicts (tensors): {} by default."""
         return {}
+
+
+def import_path(obj: Any) -> str | None:
+    """The "module:qualname" of a class or function another process can import, or None (defined in __main__ or
+    inside a function)."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    return f"{module}:{qualname}"
 
 
 def check_task(task: Any) -> CoTTask:

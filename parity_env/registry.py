@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .contract import CoTTask, TaskError, check_task
+from .contract import CoTTask, TaskError, check_task, import_path
 
 BUILTIN = {
     "parity": "parity_env.parity.task:ParityTask",
@@ -120,21 +120,16 @@ def _factory(name: str, factory_path: str | None = None) -> Callable:
 
 
 def task_keys(name: str) -> list[str] | None:
-    """The config keys the factory of task ``name`` takes (None: any, or unknown)."""
+    """The config keys the factory of task ``name`` takes (None: any, or its signature cannot be read); an unknown name
+    raises."""
+    factory = _factory(name)
     try:
-        params = inspect.signature(_factory(name)).parameters.values()
+        params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
-def _import_path(factory: Callable) -> str | None:
-    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", "")
-    if not module or module == "__main__" or "<" in qualname:
-        return None
-    return f"{module}:{qualname}"
 
 
 def make_task(name: str = "parity", **config: Any) -> CoTTask:
@@ -166,17 +161,13 @@ def build_task(spec: TaskSpec) -> CoTTask:
         object.__setattr__(task, "_config", config)
     if getattr(task, "name", None) != name and name not in BUILTIN:
         object.__setattr__(task, "_registry_name", name)
-    object.__setattr__(task, "_factory_path", _import_path(factory) or spec.factory)
+    object.__setattr__(task, "_factory_path", import_path(factory) or spec.factory)
     return task
 
 
 def task_to_dict(task: CoTTask) -> dict:
-    """{"name", "config"[, "factory"]}: how checkpoints and results record ``task``."""
-    name = getattr(task, "_registry_name", None) or task.name
-    factory = getattr(task, "_factory_path", None)
-    if factory is None and name not in _FACTORIES:
-        factory = _import_path(type(task))
-    return TaskSpec(name, task.config(), factory if name not in BUILTIN else None).to_dict()
+    """{"name", "config"[, "factory"]}: how checkpoints and results record ``task`` (``CoTTask.to_dict``)."""
+    return task.to_dict()
 
 
 def task_from_dict(data: Any) -> CoTTask:
@@ -184,7 +175,8 @@ def task_from_dict(data: Any) -> CoTTask:
     if isinstance(data, CoTTask):
         return data
     if not isinstance(data, dict):
-        raise TypeError(f"a task must be a task, or a dict {{'name': ..., 'config': {{...}}}}; got {type(data).__name__}")
+        raise TypeError(f"a task must be a task, or a dict {{'name': ..., 'config': {{...}}}}; got "
+                        f"{type(data).__name__}")
     if "name" not in data:  # checkpoints before tasks had names held parity's fields
         return make_task("parity", **data)
     unknown = sorted(set(data) - {"name", "config", "factory"})

@@ -115,7 +115,7 @@ def test_calibration(tiny):
 def test_leap(tiny):
     r = tiny("leap")
     leap2, partial = r["runs"]
-    assert r["leap"] == 2 and leap2["task"]["leap"] == 2 and partial["task"]["p_partial"] == 0.3
+    assert r["leap"] == 2 and leap2["task"]["config"]["leap"] == 2 and partial["task"]["config"]["p_partial"] == 0.3
     assert probability(leap2["final"]["greedy_accuracy"]) and leap2["curve"][-1]["samples"] == 512
     assert probability(partial["predicted"]["greedy_accuracy"])
 
@@ -140,7 +140,7 @@ def test_pretrain_speed(tiny):
     r = tiny("pretrain_speed")
     (run,) = r["runs"]
     assert run["samples"] == 512 and run["tokens_per_s"] > 0 and 0 < run["fraction_of_peak"] < 1
-    assert r["config"]["task"]["d"] == 4 and r["summary"]["matmul_peak_flop_s"] > 0
+    assert r["config"]["task"]["config"]["d"] == 4 and r["summary"]["matmul_peak_flop_s"] > 0
 
 
 def test_paper_scale(tiny):
@@ -179,13 +179,13 @@ def test_env_step_profile(tiny):
 def test_rl_speed(tiny):
     r = tiny("rl_speed")
     assert r["collection_pretrained"]["ratio"] > 0 and r["collection_after_rl"]["torchrl_tokens_per_s"] > 0
-    assert r["task"]["d"] == 4 and r["time_to_99"][0]["episodes"] == 2 * 256
+    assert r["task"]["config"]["d"] == 4 and r["time_to_99"][0]["episodes"] == 2 * 256
 
 
 # --------------------------------------------------------------------------------------------------- RL
 def test_rl_algorithms(tiny):
     r = tiny("rl_algorithms")
-    assert [run["algo"] for run in r["runs"]] == ["reinforce", "star"] and r["task"]["d"] == 4
+    assert [run["algo"] for run in r["runs"]] == ["reinforce", "star"] and r["task"]["config"]["d"] == 4
     assert all(probability(acc) for run in r["runs"] for acc in run["greedy_accuracy"])
 
 

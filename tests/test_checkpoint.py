@@ -74,9 +74,10 @@ def test_run_directory_resolves_to_its_checkpoint(tmp_path):
         (lambda d: _edit_config(d, lambda c: c["agent"].update(name="lstm", factory=None)), "unknown agent 'lstm'"),
         (lambda d: _edit_config(d, lambda c: c["agent"].update(name="no.such:thing")), "cannot import 'no.such'"),
         (lambda d: _edit_config(d, lambda c: c.update(format_version=99)), "format_version 99"),
-        (lambda d: _edit_config(d, lambda c: c["task"].update(d=40)), "tensor .* has shape"),
-        (lambda d: _edit_config(d, lambda c: c["task"].update(d=3)), "tensor .* has shape"),
-        (lambda d: _edit_config(d, lambda c: c["task"].update(p_long=2)), "p_long"),
+        (lambda d: _edit_config(d, lambda c: c["task"]["config"].update(d=40)), "tensor .* has shape"),
+        (lambda d: _edit_config(d, lambda c: c["task"]["config"].update(d=3)), "tensor .* has shape"),
+        (lambda d: _edit_config(d, lambda c: c["task"]["config"].update(p_long=2)), "p_long"),
+        (lambda d: _edit_config(d, lambda c: c["task"].update(name="sudoku")), "unknown task .sudoku."),
         (lambda d: _edit_config(d, lambda c: c.pop("agent")), "'agent' section"),
     ],
 )
@@ -150,3 +151,12 @@ def test_bad_meta_is_refused_before_writing(tmp_path):
     with pytest.raises(TypeError):
         save_checkpoint(tmp_path / "ck", model, TASK, meta={"x": object()})
     assert not (tmp_path / "ck").exists()
+
+
+def test_a_checkpoint_records_its_task_and_older_ones_load_as_parity(tmp_path):
+    trained(tmp_path)
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert config["format_version"] == 3 and config["task"]["name"] == "parity"
+    expected = load_checkpoint(tmp_path / "ck").task
+    _edit_config(tmp_path / "ck", lambda c: c.update(task=c["task"]["config"], format_version=2))  # as before names
+    assert load_checkpoint(tmp_path / "ck").task == expected

@@ -21,7 +21,9 @@ def test_generated_help_says_what_each_flag_does(capsys):
     code, out, _ = run_cli(["pretrain", "--help"], capsys)
     text = " ".join(out.split())
     assert code == 0
-    assert "The leap of the partial chains (2 .. d - 1). (default: 2)" in text  # not cut at "2 .."
+    assert "parity only: The leap of the partial chains (2 .. d - 1)." in text  # not cut at "2 .."
+    assert "multiplication only: Digits of the first operand (1-9)." in text
+    assert "(at least DECAY_MIN_JUDGED of them)" in text
     assert "--no-stop-when-learned Stop at the first evaluation point where the chain is learned. On by default; " \
            "--no-stop-when-learned turns it off." in text
 

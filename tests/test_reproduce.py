@@ -49,7 +49,7 @@ def test_an_interrupted_reproduce_resumes_stage_by_stage(tmp_path, capsys):
     [
         (["--p-long", "1.5"], "p_long"),
         (["--d", "1"], "d must be"),
-        (["--algo", "dqn"], "invalid choice: 'dqn'"),
+        (["--algo", "dqn"], "unknown algo 'dqn'"),
         (["--seed", "-1"], "seed"),
         (["--agent", "lstm"], "unknown agent 'lstm'"),
         (["--agent-config", '{"n_layer": 0}'], "n_layer must be a positive integer"),

@@ -20,7 +20,8 @@ from conftest import run_cli
 
 ray = pytest.importorskip("ray")
 
-from agents.jobs.sweep import SWEEP_FILE, SweepConfig, _write_sweep, cell_name, check_out, read_results  # noqa: E402
+from agents.jobs.sweep import SweepConfig, check_out  # noqa: E402
+from agents.jobs.sweep_store import SWEEP_FILE, cell_name, read_results, write_sweep  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--agent-config", '{"d_model": 16, "n_head": 2}', "--max-samples", "4096", "--steps", "3", "--eval-n", "256",
@@ -66,7 +67,8 @@ def test_a_2x2_grid_runs_every_cell_once_and_draws_the_phase_diagram(grid_2x2, c
     figure = out / "phase_gpt_reinforce.png"
     assert figure.stat().st_size > 10_000
     saved = json.loads((out / SWEEP_FILE).read_text())
-    assert saved["grid"]["d"] == [4, 5] and saved["cell"]["max_samples"] == 4096
+    assert saved["grid"]["axes"] == {"d": [4, 5], "p_long": [0.25, 0.5]} and saved["cell"]["max_samples"] == 4096
+    assert all(r["task"] == "parity" and r["settings"] == {"d": r["d"], "p_long": r["p_long"]} for r in lines)
 
     # the same command again: every cell is done, nothing runs, nothing is rewritten
     before = (out / "results.jsonl").read_bytes()
@@ -86,12 +88,12 @@ def test_another_grid_on_the_same_out_is_refused_and_a_larger_one_accepted(grid_
     assert code == 2 and "holds a sweep of another grid" in err and "--max-samples 8192" in err
     code, _, err = run_cli(["sweep", "--d", "4", "--p-long", "0.25", "0.5", "--seeds", "0", *TINY, "--out", str(out)],
                            capsys)
-    assert code == 2 and "--d lacks [5]" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "the d axis lacks [5]" in err and len(err.strip().splitlines()) == 1
     assert (out / "results.jsonl").read_bytes() == before
     # values may be added (only the new cells would run): checked, not run here
     more = SweepConfig(d=[4, 5, 6], p_long=[0.25, 0.5], seeds=[0, 1], agent_config={"d_model": 16, "n_head": 2},
                        max_samples=4096, steps=3, eval_n=256, out=str(out))
-    assert check_out(more)["grid"]["d"] == [4, 5]
+    assert check_out(more)["grid"]["axes"]["d"] == [4, 5]
 
 
 def test_a_killed_sweep_resumes_and_records_every_cell_once(local_ray, tmp_path, capsys):
@@ -128,8 +130,10 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(local_ray, tmp_path, c
     cfg = SweepConfig(d=[4], p_long=[0.5], seeds=[0, 1], agent_config={"d_model": 16, "n_head": 2}, max_samples=4096,
                       steps=3, eval_n=256, out=str(out))
     out.mkdir()
-    _write_sweep(out, cfg, None)
-    broken = out / "cells" / cell_name({"agent": "gpt", "d": 4, "p_long": 0.5, "algo": "reinforce", "seed": 1})
+    write_sweep(out, cfg.grid(), cfg.cell_options(), None)
+    broken = out / "cells" / cell_name({"agent": "gpt", "task": "parity", "settings": {"d": 4, "p_long": 0.5},
+                                        "algo": "reinforce", "seed": 1})
+    assert broken.name == "gpt-d4-p0.5-reinforce-s1"  # the names of parity's cells are as they always were
     (broken / "pretrain" / "checkpoint").mkdir(parents=True)
     (broken / "pretrain" / "checkpoint" / "config.json").write_text("{corrupt")  # fails only when the cell runs
 
@@ -154,7 +158,7 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(local_ray, tmp_path, c
 def test_nothing_else_in_the_package_imports_ray():
     pattern = re.compile(r"^\s*(import ray|from ray)\b", re.M)
     for path in [*(REPO / "agents").rglob("*.py"), *(REPO / "parity_env").rglob("*.py")]:
-        if path.name != "sweep.py":
+        if path.name != "sweep_ray.py":
             assert not pattern.search(path.read_text()), path
 
 
@@ -162,15 +166,19 @@ def test_nothing_else_in_the_package_imports_ray():
     "args, message",
     [
         (["--d"], "expected at least one argument"),
-        (["--d", "1"], "d must be an integer >= 2"),
-        (["--p-long", "0"], "p_long must be in (0, 1]"),
-        (["--p-long", "0.1", "1.5"], "p_long must be in (0, 1]"),
-        (["--algo", "reinforce", "dqn"], "invalid choice: 'dqn'"),
+        (["--d", "1"], "--d must be an integer >= 2"),
+        (["--p-long", "0"], "--p-long must be in (0, 1]"),
+        (["--p-long", "0.1", "1.5"], "--p-long must be in (0, 1]"),
+        (["--algo", "reinforce", "dqn"], "unknown algo 'dqn'"),
+        (["--task", "sudoku"], "unknown task 'sudoku'"),
+        (["--task-grid", '{"digits": [2]}'], "task 'parity' does not take ['digits']"),
+        (["--task-grid", '{"d": [4]}'], "give it once"),
+        (["--cpus-per-cell", "64"], "no cell fits this Ray cluster"),
         (["--agent", "gpt", "lstm"], "unknown agent 'lstm'"),
         (["--agent-config", '{"n_layer": 0}'], "n_layer must be a positive integer"),
         (["--seeds", "-1"], "seed must be an integer >= 0"),
         (["--device", "cuda"], "needs --gpus-per-cell > 0"),
-        (["--cpus-per-cell", "0"], "cpus_per_cell must be a finite number > 0"),
+        (["--cpus-per-cell", "0"], "--cpus-per-cell must be a finite number > 0"),
         (["--address", "127.0.0.1:1", "--connect-timeout", "1"], "no Ray cluster answers there"),
     ],
 )

@@ -10,18 +10,22 @@ step; the greedy probes where they ran).
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..run.logs import LOG_FILE, read_log
+from ..run.task_options import TaskExpectation
 
 # (key, title, log scale) per panel; a panel whose keys are all absent from the log is left out
 PRETRAIN = (("loss", "loss (response tokens)", True), ("lr", "learning rate", True),
-            ("greedy_accuracy", "greedy accuracy", False), ("greedy_mean_length", "greedy answer length (bits)", False),
+            ("greedy_accuracy", "greedy accuracy", False),
+            ("greedy_mean_length", "greedy answer length (tokens)", False),
             ("sampled_long_fraction", "sampled long fraction", False),
             ("chain_exact", "exact chains among judged", False))
 FINETUNE = (("loss", "loss", False), ("reward", "reward (sampled)", False),
             ("greedy_accuracy", "greedy accuracy", False),
-            ("greedy_mean_length", "answer length (bits): greedy, sampled", False),
+            ("greedy_mean_length", "answer length (tokens): greedy, sampled", False),
             ("long_fraction", "sampled long fraction", False), ("entropy", "entropy (per token)", False))
 
 
@@ -66,18 +70,53 @@ def draw_run(run: Path, out: Path) -> Path:
     return out
 
 
+@dataclass
+class PlotConfig:
+    """``parity-cot plot``'s options."""
+
+    run: str = field(metadata={"positional": True, "metavar": "RUN"})
+    """A pretrain, finetune or reproduce run directory (it holds log.jsonl, or results.json)."""
+    out: str | None = None
+    """The PNG to write (default RUN/curves.png, or RUN/figure.png for a main job)."""
+    task: TaskExpectation = field(default_factory=TaskExpectation)
+    """The task the run must be of (a check)."""
+
+
+def run_task(run: Path):
+    """The task of the run in ``run`` (a stage's checkpoint, or a main job's results), or None if it records none."""
+    from parity_env.registry import task_from_dict
+
+    from ..run.checkpoint import CheckpointError, read_checkpoint_config
+    from .reproduce import RESULTS
+
+    if (run / RESULTS).is_file():
+        return task_from_dict(json.loads((run / RESULTS).read_text())["config"]["task"])
+    try:
+        return task_from_dict(read_checkpoint_config(run)["task"])
+    except (CheckpointError, KeyError):
+        return None
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("run", help="a pretrain or finetune run directory (it holds log.jsonl)")
-    parser.add_argument("--out", default=None, help="the PNG to write (default RUN/curves.png)")
+    from ..run.config import add_config_arguments
+
+    add_config_arguments(parser, PlotConfig)
 
 
 def main(args) -> int:
+    from ..run.config import config_from_args
     from .reproduce import FIGURE, RESULTS, redraw
 
-    run = Path(args.run)
+    cfg = config_from_args(PlotConfig, vars(args))
+    run = Path(cfg.run)
+    if cfg.task:
+        task = run_task(run)
+        if task is None:
+            raise FileNotFoundError(f"{run} records no task (no checkpoint, no results.json) to check --task against")
+        cfg.task.check(task, f"run {run}")
     if (run / RESULTS).is_file():  # a main job's directory: its figure
-        out = redraw(run, Path(args.out) if args.out else run / FIGURE)
+        out = redraw(run, Path(cfg.out) if cfg.out else run / FIGURE)
     else:
-        out = draw_run(run, Path(args.out) if args.out else run / "curves.png")
+        out = draw_run(run, Path(cfg.out) if cfg.out else run / "curves.png")
     print(f"figure: {out}")
     return 0

@@ -1,15 +1,17 @@
 """The main job, ``parity-cot reproduce``: the paper's central result end to end on a laptop CPU in minutes.
 
-    parity-cot reproduce                                   # d = 24, p_long = 0.01, gpt, REINFORCE, seed 0
+    parity-cot reproduce                                   # parity d = 24, p_long = 0.01, gpt, REINFORCE, seed 0
+    parity-cot reproduce --task multiplication --task-config '{"digits": 3, "p_long": 0.25}' --out runs/mul3
     parity-cot reproduce --algo grpo --seed 1 --out runs/grpo-1
     parity-cot reproduce --agent linear --agent-config '{"block_size": 50}' --lr 0.05 --out runs/linear
     parity-cot reproduce --resume                          # finish an interrupted run (or print a finished one's table)
     parity-cot plot runs/reproduce                         # redraw the figure from the run's results.json
 
-1. Next-token pre-training on the demonstration mixture until the chain is learned, then an evaluation: greedy
-   decoding answers short and sits at chance; sampling is length-calibrated (long with probability ~ p_long).
+1. Next-token pre-training on the task's demonstration mixture until the long form (the chain) is learned, then an
+   evaluation: greedy decoding answers short and sits at chance; sampling is length-calibrated (long with
+   probability ~ p_long).
 2. RL fine-tuning through TorchRL (REINFORCE by default, the fastest shipped algorithm), then an evaluation:
-   greedy accuracy >= 99% with answers d bits long.
+   greedy accuracy >= 99% with long answers (d bits, for parity).
 3. The control: the pre-trained agent trained further by next-token prediction alone, on as many sequences as the
    RL stage generated, at the peak learning rate (``--control-lr decayed``: on its decayed schedule); it stays at
    chance.
@@ -27,14 +29,15 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity_env.parity.protocol import check_int
-from parity_env.parity.task import Task
+from parity_env.checks import check_int
+from parity_env.contract import CoTTask
+from parity_env.registry import make_task, task_from_dict
 
 from ..ntp.pretrain import PretrainConfig, initial_agent, pretrain
-from ..rl.algorithms import ALGORITHMS
 from ..rl.finetune import FinetuneConfig, finetune
 from ..run.checkpoint import has_checkpoint
 from ..run.config import config_differences, config_to_dict
+from ..run.task_options import as_task
 from ..run.training import LOCK_FILE, run_directory
 
 ROWS = (("pretrained", "after NTP"), ("finetuned", "after RL"), ("control", "NTP-only control"))
@@ -45,7 +48,8 @@ RESULTS, FIGURE, CONFIG = "results.json", "figure.png", "reproduce_config.json"
 class ReproduceConfig:
     """The main job's options; the stages use their own configs' defaults for everything else."""
 
-    task: Task = field(default_factory=Task)
+    task: CoTTask = field(default_factory=make_task)
+    """The task and its settings (parity by default: d = 24, p_long = 0.01)."""
     agent: str = "gpt"
     """The agent: gpt, linear, hf, a registered name or a factory's import path 'package.module:function'."""
     agent_config: dict = field(default_factory=dict)
@@ -54,8 +58,9 @@ class ReproduceConfig:
     """Pre-training's peak learning rate (None: its default, 3e-3, the gpt recipe's)."""
     max_samples: int = 5_000_000
     """Pre-training's sample budget (it stops earlier once the chain is learned)."""
-    algo: str = field(default="reinforce", metadata={"choices": tuple(ALGORITHMS)})
-    """The RL algorithm: reinforce (the fastest shipped one on the CPU), ppo, grpo or star."""
+    algo: str = "reinforce"
+    """The RL algorithm: reinforce (the fastest shipped one on the CPU), ppo, grpo, star, a registered name or a
+    factory's import path 'package.module:function'."""
     steps: int = 500
     """RL's most steps (it stops earlier once greedy accuracy holds >= 99%)."""
     seed: int = 0
@@ -73,15 +78,14 @@ class ReproduceConfig:
     control), or on the schedule pre-training ended with (decayed to its floor)."""
 
     def __post_init__(self) -> None:
-        self.task = Task.from_dict(self.task)
+        self.task = as_task(self.task)
         self.seed = check_int("seed", self.seed, 0)
         self.eval_n = check_int("eval_n", self.eval_n, 1)
         self.steps = check_int("steps", self.steps, 1)
-        if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {self.algo!r}")
         if self.control_lr not in ("peak", "decayed"):
             raise ValueError(f"control_lr must be 'peak' or 'decayed'; got {self.control_lr!r}")
         self.pretrain_config()  # validates the agent and the task for pre-training now, before anything is written
+        self.finetune_config()  # and the algorithm
 
     def pretrain_config(self, **changes) -> PretrainConfig:
         lr = {} if self.lr is None else {"lr": self.lr}
@@ -118,7 +122,7 @@ def _stages(cfg: ReproduceConfig, out: Path, agent, progress: bool, say) -> dict
         (out / CONFIG).write_text(json.dumps(config_to_dict(cfg), indent=1))
     pre_dir, ft_dir, control_dir = out / "pretrain", out / "finetune", out / "control"
 
-    say(f"[1/3] next-token pre-training, {cfg.agent} agent, d = {cfg.task.d}, p_long = {cfg.task.p_long}")
+    say(f"[1/3] next-token pre-training, {cfg.agent} agent, task {cfg.task.describe()}")
     pre = pretrain(cfg.pretrain_config(out=str(pre_dir), resume=agent is None), model=agent, progress=progress)
     if pre.stop_reason != "learned":
         say(f"      warning: the chain was not learned within {pre.samples:,} samples; RL may not generalise")
@@ -204,7 +208,7 @@ def draw_figure(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     cfg, curves = results["config"], results["curves"]
-    d, p_long = cfg["task"]["d"], cfg["task"]["p_long"]
+    task = task_from_dict(cfg["task"])  # an older results.json holds parity's fields
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharey="row", constrained_layout=True,
                              gridspec_kw={"width_ratios": (3, 2)})
     start = curves["pretrain"][-1] if curves["pretrain"] else None
@@ -225,15 +229,15 @@ def draw_figure(results: dict, path: Path) -> None:
     for ax in axes.ravel():
         ax.grid(alpha=0.3)
     for col in (0, 1):
-        axes[0, col].axhline(0.5, color="grey", lw=0.8, ls="--")
-        axes[1, col].axhline(d, color="grey", lw=0.8, ls="--")
+        axes[0, col].axhline(task.chance, color="grey", lw=0.8, ls="--")  # chance
+        axes[1, col].axhline(task.long_length, color="grey", lw=0.8, ls="--")  # the long form's length
     axes[1, 0].set_xlabel("demonstrations seen (pre-training)")
     axes[1, 1].set_xlabel("sequences after pre-training")
     axes[0, 0].set_ylabel("greedy accuracy")
-    axes[0, 0].set_ylim(0.4, 1.03)
-    axes[1, 0].set_ylabel("greedy answer length (bits before EOS)")
-    axes[1, 0].set_ylim(0, d + 1)
-    fig.suptitle(f"Parity, d = {d}, p_long = {p_long}, {cfg['agent']} agent, seed {cfg['seed']}: "
+    axes[0, 0].set_ylim(min(0.4, task.chance - 0.1), 1.03)
+    axes[1, 0].set_ylabel("greedy answer length (tokens before EOS)")
+    axes[1, 0].set_ylim(0, task.long_length + 1)
+    fig.suptitle(f"{task.describe()}, {cfg['agent']} agent, seed {cfg['seed']}:\n"
                  "greedy decoding after next-token prediction, then RL", fontsize=11)
     fig.savefig(path, dpi=120)
     plt.close(fig)

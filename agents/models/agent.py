@@ -36,11 +36,9 @@ from typing import Any
 
 import torch
 
+from .errors import AgentError
+
 INCREMENTAL = ("new_state", "decode", "select_state")
-
-
-class AgentError(ValueError):
-    """An agent that cannot be built, loaded or used: names the agent and what was expected."""
 
 
 def agent_name(agent: torch.nn.Module) -> str:

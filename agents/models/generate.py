@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..run.training import DivergedError
 from .agent import agent_logits, make_decoder
+from .errors import DivergedError
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Generation:
 
     @property
     def answer_lengths(self) -> torch.Tensor:
-        """Bits before EOS (the paper's response length: 1 for a short answer, d for the full chain)."""
+        """Tokens before EOS (the paper's response length: for parity 1 for a short answer, d for the full chain)."""
         return self.lengths - self.finished.long()
 
 

@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 import torch
 
-from .agent import AgentError, agent_device, check_agent
+from .agent import agent_device, check_agent
+from .errors import AgentError
 
 BUILTIN = {
     "gpt": "agents.models.gpt:make_gpt",

@@ -4,9 +4,10 @@
     parity-cot pretrain --agent linear --lr 0.05 --out runs/linear       # any agent (agents.models.registry)
     parity-cot pretrain --out runs/pre --resume --max-samples 2000000     # continue a stopped run
     result = pretrain(PretrainConfig(task=Task(d=24, p_long=0.01), seed=0))   # the same from Python (no files)
+    parity-cot pretrain --task multiplication --digits 3 --p-long 0.25 --out runs/mul   # any task (parity_env.registry)
     result = pretrain(cfg, model=make_agent("mypkg.agents:make_lstm", cfg.task))   # a model built beforehand
 
-Every step draws a fresh batch from ``Task.sample_demonstrations`` (one seeded numpy stream) and minimises the
+Every step draws a fresh batch from the task's ``sample_demonstrations`` (one seeded numpy stream) and minimises the
 cross-entropy of the response tokens only (answer bits and EOS; the prompt is never a target). Two savings leave the
 loss unchanged: short rows are cut after their EOS, and agents that take ``logits_from`` compute outputs only from
 the last prompt position on. The learning rate stays high until most sampled chains are right, then decays
@@ -33,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from parity_env.parity.protocol import check_int, check_probability
-from parity_env.parity.task import Task
+from parity_env.checks import check_int, check_probability
+from parity_env.contract import CoTTask
+from parity_env.registry import make_task
 
 from ..models.agent import agent_device, agent_logits, check_agent
 from ..models.registry import agent_spec, make_agent
@@ -50,6 +52,7 @@ from ..run.checkpoint import (
 from ..run.config import config_differences, config_to_dict
 from ..run.evaluate import chain_check, evaluate
 from ..run.logs import LOGGERS, RunLog, check_logger
+from ..run.task_options import as_task
 from ..run.training import check_finite, check_weights, resolve_device, run_directory, set_threads
 
 GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
@@ -59,21 +62,22 @@ GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
 class PretrainConfig:
     """Everything that defines a pre-training run (saved in the checkpoint; ``--resume`` reuses it)."""
 
-    task: Task = field(default_factory=Task)
+    task: CoTTask = field(default_factory=make_task)
+    """The task and its settings (parity by default: d = 24, p_long = 0.01)."""
     agent: str = "gpt"
     """The agent to pre-train: gpt, linear, hf, a name given to agents.register_agent, or a factory's import path
     'package.module:function'."""
     agent_config: dict = field(default_factory=dict)
     """The agent factory's keyword arguments, a JSON object such as '{"n_layer": 2, "d_model": 128}'."""
-    n_layer: int | None = None
+    n_layer: int | None = field(default=None, metadata={"only": ("agent", ("gpt",))})
     """gpt only: transformer blocks (None: the gpt agent's default, 1)."""
-    n_head: int | None = None
+    n_head: int | None = field(default=None, metadata={"only": ("agent", ("gpt",))})
     """gpt only: attention heads (None: 4)."""
-    d_model: int | None = None
+    d_model: int | None = field(default=None, metadata={"only": ("agent", ("gpt",))})
     """gpt only: model width (None: 64)."""
-    positional: Literal["learned", "rotary"] | None = None
+    positional: Literal["learned", "rotary"] | None = field(default=None, metadata={"only": ("agent", ("gpt",))})
     """gpt only: position encoding, learned or rotary (None: learned)."""
-    init_std: float | None = None
+    init_std: float | None = field(default=None, metadata={"only": ("agent", ("gpt",))})
     """gpt only: standard deviation of the initial weights (None: 0.1)."""
     batch_size: int = 256
     """Demonstrations per step."""
@@ -135,15 +139,11 @@ class PretrainConfig:
     none."""
 
     def __post_init__(self) -> None:
-        self.task = Task.from_dict(self.task)
+        self.task = as_task(self.task)
         check_logger(self.logger)
         if self.task.p_long == 0:
             raise ValueError("p_long must be > 0: with no long demonstration there is no chain to learn")
-        if self.task.max_response_len < self.task.chain_length + 1:
-            raise ValueError(
-                f"max_response_len {self.task.max_response_len} cannot hold the chain of d = {self.task.d}, leap = "
-                f"{self.task.leap} and its EOS; use at least {self.task.chain_length + 1} or leave it unset"
-            )
+        self.task.check_long_form_fits()
         for name in ("batch_size", "max_samples", "eval_every", "check_n_long"):
             setattr(self, name, check_int(name, getattr(self, name), 1))
         for name in ("warmup_samples", "eval_n", "final_eval_n", "seed"):
@@ -222,7 +222,7 @@ class PretrainResult:
     tokens_per_s: float = 0.0  # training tokens (input positions) per second of training steps
     flop_per_s: float | None = None  # training matmul FLOPs per second (agents with forward_flops, e.g. the GPT)
     config: dict = field(default_factory=dict)  # the PretrainConfig as JSON-plain data
-    task: Task = field(default_factory=Task)
+    task: CoTTask = field(default_factory=make_task)
 
 
 # --------------------------------------------------------------------------------------------------- one step
@@ -316,7 +316,7 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
     params = list(agent.parameters())
     elapsed_before = state["elapsed_s"]
     bar = tqdm(total=cfg.max_samples, initial=min(state["samples"], cfg.max_samples), unit="seq", unit_scale=True,
-               disable=not progress, desc=f"pretrain {cfg.agent} d={task.d} p={task.p_long}", dynamic_ncols=True)
+               disable=not progress, desc=f"pretrain {cfg.agent} {task.name} p_long={task.p_long}", dynamic_ncols=True)
     loss_sum = loss_n = 0.0
     agent.train()
     while state["stop_reason"] is None:
@@ -412,14 +412,14 @@ def _evaluation_point(agent: torch.nn.Module, cfg: PretrainConfig, state: dict, 
 
 
 @torch.no_grad()
-def _chain_loss(agent: torch.nn.Module, task: Task, seed: int, n: int = 256) -> float:
+def _chain_loss(agent: torch.nn.Module, task: CoTTask, seed: int, n: int = 256) -> float:
     """Teacher-forced cross-entropy of the long answer's tokens after its first two, EOS excluded, on ``n`` long
     demonstrations (progress only; the second token is left out, as its position is also where the agent chooses to
     continue or stop).
 
     It falls long before sampled chains are right (see the module docstring), so it is logged, never a stopping rule.
     """
-    tokens, mask, _ = replace(task, p_long=1.0, p_partial=0.0).sample_demonstrations(n, seed=seed)
+    tokens, mask, _ = task.long_only().sample_demonstrations(n, seed=seed)
     P = task.prompt_len
     end = int((mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)).max())  # one past the longest response
     scored = mask[:, 1:end] & (tokens[:, 1:end] != task.eos)  # (n, end - 1): targets of positions 0 .. end - 2

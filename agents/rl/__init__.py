@@ -12,7 +12,7 @@ losses), ``finetune`` (the loop and the CLI).
 """
 
 from .actor import SequenceActor, sequence_actor
-from .algorithms import ALGORITHMS, Algorithm, build_algorithm
+from .algorithms import ALGORITHMS, Algorithm, build_algorithm, known_algorithms, register_algorithm
 from .episodes import EpisodeCollector, pack_episodes
 from .finetune import FinetuneConfig, FinetuneResult, finetune
 from .policy import Sampler, collection_policy
@@ -29,7 +29,9 @@ __all__ = [
     "build_algorithm",
     "collection_policy",
     "finetune",
+    "known_algorithms",
     "pack_episodes",
     "prompt_value_operator",
+    "register_algorithm",
     "sequence_actor",
 ]

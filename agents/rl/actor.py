@@ -29,21 +29,20 @@ from torchrl.modules.distributions import LLMMaskedCategorical
 from ..models.agent import agent_logits
 from ..models.generate import check_temperature
 
-SHORT = 2
-"""Responses of at most this many tokens (a one-bit answer and its EOS) are scored in a pass of their own."""
-
 
 class ResponseScorer(torch.nn.Module):
     """tokens (B, L), response_mask (B, R) -> logits (B, R, A) of the R = L - P response positions, tempered.
 
-    Causal passes over the finished sequences cut after their responses: one for the short responses and one for the
-    others (each cut at its longest), so that a batch of mostly one-bit answers does not pay for R positions a row.
-    The logits of positions after a row's response are 0 (they are masked)."""
+    Causal passes over the finished sequences cut after their responses: one for the short responses (at most
+    ``short_tokens`` tokens: the short form and its EOS) and one for the others (each cut at its longest), so that a
+    batch of mostly short answers does not pay for R positions a row. The logits of positions after a row's response
+    are 0 (they are masked)."""
 
-    def __init__(self, agent: torch.nn.Module, prompt_len: int, temperature: float = 1.0):
+    def __init__(self, agent: torch.nn.Module, prompt_len: int, temperature: float = 1.0, short_tokens: int = 2):
         super().__init__()
         self.agent = agent
         self.prompt_len = prompt_len
+        self.short_tokens = short_tokens
         self.temperature = check_temperature(temperature)
         if self.temperature == 0:
             raise ValueError("a scoring temperature must be > 0 (log-probabilities of greedy decoding are undefined)")
@@ -51,7 +50,7 @@ class ResponseScorer(torch.nn.Module):
     def forward(self, tokens: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
         P, (B, R) = self.prompt_len, response_mask.shape
         lengths = response_mask.sum(1)  # (B,)
-        short = lengths <= SHORT  # (B,)
+        short = lengths <= self.short_tokens  # (B,)
         logits = None
         for rows in (short.nonzero().squeeze(1), (~short).nonzero().squeeze(1)):
             if not rows.numel():
@@ -89,7 +88,7 @@ class SequenceActor(ProbabilisticTensorDictSequential):
 def sequence_actor(agent: torch.nn.Module, task, temperature: float = 1.0, per_token: bool = False) -> SequenceActor:
     """An actor over the responses of finished episodes of ``task`` (reads ``tokens``, ``response_mask``; scores
     ``action``): one action per episode, or with ``per_token`` one per response token."""
-    scorer = TensorDictModule(ResponseScorer(agent, task.prompt_len, temperature),
+    scorer = TensorDictModule(ResponseScorer(agent, task.prompt_len, temperature, task.short_length + 1),
                               in_keys=["tokens", "response_mask"], out_keys=["logits"])
     head = ProbabilisticTensorDictModule(
         in_keys={"logits": "logits", "mask": "response_mask"},

@@ -20,7 +20,7 @@ R = task.max_response_len response slots, L = P + R)::
     token_log_prob    (B, R) float   behaviour log-probability of each emitted token (0 where masked)
     entropy           (B, R) float   entropy of the sampling distribution at each emitted token (0 where masked)
     prompt_id         (B,)   int64   equal for equal prompts (the GRPO group id)
-    is_correct, is_long, finished (B,) bool;  answer_length (B,) int64 bits before EOS
+    is_correct, is_long, finished (B,) bool;  answer_length (B,) int64 tokens before EOS
     reward            (B, 1)         the episode's return: the env's rewards summed over its steps
     done, terminated  (B, 1)         False: each episode is a one-step bandit, its action the whole response
     next: reward, done, terminated (B, 1), prompt (B, P), tokens (B, L)   for TorchRL value estimators (done: True)
@@ -109,7 +109,7 @@ def pack_episodes(last: TensorDict, prompt_id: torch.Tensor, reward: torch.Tenso
             "entropy": _per_response_slot(entropy, response_mask),
             "prompt_id": prompt_id.reshape(B),
             "is_correct": last["is_correct"].reshape(B).bool(),
-            "is_long": answer_length > 1,
+            "is_long": answer_length > task.short_length,
             "finished": finished,
             "answer_length": answer_length,
             "reward": reward,

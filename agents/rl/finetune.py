@@ -28,7 +28,7 @@ import copy
 import math
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -38,10 +38,12 @@ from tensordict import TensorDict
 from torchrl.objectives import LossModule
 from tqdm import tqdm
 
-from parity_env.parity.protocol import check_int, check_reward_mode
-from parity_env.parity.task import Task
+from parity_env.checks import check_choice, check_int
+from parity_env.contract import REWARD_MODES, CoTTask
+from parity_env.registry import make_task, task_from_dict
 
 from ..models.agent import agent_device, check_agent
+from ..models.errors import DivergedError
 from ..models.generate import check_temperature, generate
 from ..run.checkpoint import (
     RUN_SUBDIR,
@@ -56,9 +58,10 @@ from ..run.checkpoint import (
 from ..run.config import config_differences, config_to_dict
 from ..run.evaluate import evaluate
 from ..run.logs import LOGGERS, RunLog, check_logger
-from ..run.training import DivergedError, check_finite, check_weights, resolve_device, run_directory, set_threads
+from ..run.task_options import TaskExpectation
+from ..run.training import check_finite, check_weights, resolve_device, run_directory, set_threads
 from .advantages import kl_k3, masked_mean
-from .algorithms import ALGORITHMS, Algorithm, build_algorithm, defaults
+from .algorithms import Algorithm, build_algorithm, canonical_algo, defaults, validate
 from .episodes import EpisodeCollector
 
 
@@ -66,8 +69,9 @@ from .episodes import EpisodeCollector
 class FinetuneConfig:
     """Everything that defines an RL fine-tuning run (saved in its checkpoint; ``--resume`` reuses it)."""
 
-    algo: str = field(default="reinforce", metadata={"choices": tuple(ALGORITHMS)})
-    """The RL algorithm: reinforce, ppo, grpo or star (ignored when a loss_module is given to ``finetune``)."""
+    algo: str = "reinforce"
+    """The RL algorithm: reinforce, ppo, grpo, star, a name given to agents.rl.register_algorithm, or a factory's
+    import path 'package.module:function' (ignored when a loss_module is given to ``finetune``)."""
     steps: int = 500
     """Most RL steps (STaR: rounds), counting from step 0 of the run being resumed."""
     lr: float | None = None
@@ -83,14 +87,14 @@ class FinetuneConfig:
     the checkpoint task's reward."""
     kl_coef: float | None = None
     """Weight of the KL penalty to the pre-trained agent (None: the algorithm's default, 0); computed only when > 0."""
-    clip_epsilon: float = 0.2
+    clip_epsilon: float = field(default=0.2, metadata={"only": ("algo", ("ppo", "grpo"))})
     """ppo and grpo: the ratio clipping range."""
     epochs: int | None = None
     """Passes over each step's prepared batch (None: the algo's default: ppo 2, else 1)."""
     minibatch_size: int | None = None
     """Rows per gradient step (None: the algorithm's default: ppo half the batch, star batch_size, else the whole
     prepared batch)."""
-    star_samples: int = 4096
+    star_samples: int = field(default=4096, metadata={"only": ("algo", ("star",))})
     """star: episodes sampled per round (its correct ones are kept and trained on)."""
     max_grad_norm: float = 1.0
     """Gradient-norm clip."""
@@ -126,8 +130,7 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         check_logger(self.logger)
-        if self.algo not in ALGORITHMS:
-            raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {self.algo!r}")
+        self.algo = canonical_algo(self.algo)
         for name, value in defaults(self.algo).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -143,13 +146,11 @@ class FinetuneConfig:
             self.steps_after_solved = check_int("steps_after_solved", self.steps_after_solved, 0)
         if self.batch_size % self.group_size:
             raise ValueError(f"group_size must divide batch_size {self.batch_size}; got group_size = {self.group_size}")
-        if self.algo == "grpo" and self.group_size < 2:
-            raise ValueError(f"grpo needs group_size >= 2 rollouts per prompt; got {self.group_size}")
         self.temperature = check_temperature(self.temperature)
         if self.temperature == 0 or not math.isfinite(self.temperature):
             raise ValueError(f"temperature must be a finite number > 0 for RL sampling; got {self.temperature}")
         if self.reward is not None:
-            self.reward = check_reward_mode(self.reward)
+            self.reward = check_choice("reward", self.reward, REWARD_MODES)
         for name in ("lr", "max_grad_norm", "clip_epsilon"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
@@ -161,6 +162,7 @@ class FinetuneConfig:
             raise ValueError(f"target_accuracy must be in (0, 1]; got {self.target_accuracy!r}")
         if self.resume and self.out is None:
             raise ValueError("resume needs an out directory to resume from")
+        validate(self.algo, self)  # the algorithm's own constraints
 
 
 # Options a resumed run may change; every other option must match the saved run.
@@ -180,7 +182,7 @@ class FinetuneResult:
     wall_time_s: float  # wall time of the run, resumed runs included
     stop_reason: str  # "solved" or "steps"
     config: dict = field(default_factory=dict)
-    task: Task = field(default_factory=Task)
+    task: CoTTask = field(default_factory=make_task)
 
 
 def finetune(
@@ -188,7 +190,7 @@ def finetune(
     cfg: FinetuneConfig,
     loss_module: LossModule | None = None,
     prepare: Callable[[TensorDict], TensorDict] | None = None,
-    task: Task | None = None,
+    task: CoTTask | None = None,
     progress: bool = True,
 ) -> FinetuneResult:
     """RL fine-tuning of ``start`` (a checkpoint path, or an agent, which is trained in place) under ``cfg``.
@@ -203,14 +205,14 @@ def finetune(
     device = resolve_device(cfg.device)
     agent, task = _load_start(start, task, device)
     if cfg.reward is not None:
-        task = replace(task, reward=cfg.reward)
+        task = task.replace(reward=cfg.reward)
     # a run killed before its first checkpoint resumes by starting again
     resuming = cfg.resume and cfg.out is not None and has_checkpoint(Path(cfg.out) / RUN_SUBDIR)
     with run_directory(cfg.out, cfg.resume) as out:
         return _train(agent, task, cfg, loss_module, prepare, out, device, progress, t_start, resuming)
 
 
-def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Path | None, device: torch.device,
+def _train(agent, task: CoTTask, cfg: FinetuneConfig, loss_module, prepare, out: Path | None, device: torch.device,
            progress: bool, t_start: float, resuming: bool) -> FinetuneResult:
     """The run of ``finetune`` in its locked run directory ``out`` (None: nothing written)."""
     # the KL's anchor: the agent the run started from, also when it resumes
@@ -296,23 +298,24 @@ def _train(agent, task: Task, cfg: FinetuneConfig, loss_module, prepare, out: Pa
 
 
 # --------------------------------------------------------------------------------------------------- pieces
-def _load_start(start, task: Task | None, device: torch.device) -> tuple[torch.nn.Module, Task]:
+def _load_start(start, task: CoTTask | None, device: torch.device) -> tuple[torch.nn.Module, CoTTask]:
     """The agent to train and its task: from a checkpoint, or a given agent with a given task."""
     if isinstance(start, torch.nn.Module):
         if task is None:
-            raise ValueError("finetune(agent, ...) needs task=Task(...) with a bare agent")
-        agent, task = start.to(device), Task.from_dict(task)
+            raise ValueError("finetune(agent, ...) needs task=... (a parity_env task) with a bare agent")
+        agent, task = start.to(device), task_from_dict(task)
     else:
         ckpt = load_checkpoint(start, device)
-        if task is not None and Task.from_dict(task) != ckpt.task:
-            raise CheckpointError(f"checkpoint {ckpt.path} is for {ckpt.task}; asked for {task}")
+        if task is not None and task_from_dict(task) != ckpt.task:
+            raise CheckpointError(f"checkpoint {ckpt.path} is a run of task {ckpt.task.describe()}; asked for "
+                                  f"{task_from_dict(task).describe()}")
         agent, task = ckpt.agent, ckpt.task
     check_agent(agent, task)
     agent.train()
     return agent, task
 
 
-def _restore(out: Path, cfg: FinetuneConfig, task: Task, device: torch.device):
+def _restore(out: Path, cfg: FinetuneConfig, task: CoTTask, device: torch.device):
     """The checkpoint of the run in ``out``, checked against ``cfg`` and ``task``."""
     path = out / RUN_SUBDIR
     recover_checkpoint(path)
@@ -406,7 +409,7 @@ def _step_log(state: dict, episodes: TensorDict, losses: dict, t_collect: float,
 
 
 @torch.no_grad()
-def greedy_probe(agent: torch.nn.Module, task: Task, n: int, rng: np.random.Generator) -> dict:
+def greedy_probe(agent: torch.nn.Module, task: CoTTask, n: int, rng: np.random.Generator) -> dict:
     """Greedy accuracy and mean answer length (bits before EOS) on ``n`` fresh prompts: the stopping rule's probe."""
     was_training = agent.training
     agent.eval()
@@ -420,7 +423,7 @@ def greedy_probe(agent: torch.nn.Module, task: Task, n: int, rng: np.random.Gene
     }
 
 
-def _save(out: Path, agent, task: Task, cfg: FinetuneConfig, state: dict, optimizer, loss_module, generator, shuffle,
+def _save(out: Path, agent, task: CoTTask, cfg: FinetuneConfig, state: dict, optimizer, loss_module, generator, shuffle,
           probe_rng, env) -> None:
     meta = {"finetune": config_to_dict(cfg), "finetune_state": dict(state)}
     rng = {"generator": generator.get_state(), "shuffle": shuffle.get_state(), "probe": probe_rng.bit_generator.state,
@@ -429,12 +432,25 @@ def _save(out: Path, agent, task: Task, cfg: FinetuneConfig, state: dict, optimi
 
 
 # --------------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser) -> None:
-    from ..run.config import add_config_arguments, parse_int
+@dataclass
+class FinetuneCommand:
+    """``parity-cot finetune``'s arguments beside the run's config: where it starts, and what its task must be."""
 
-    parser.add_argument("checkpoint", help="pre-trained checkpoint (a checkpoint or a pretrain --out directory)")
+    checkpoint: str = field(metadata={"positional": True, "metavar": "CHECKPOINT"})
+    """The pre-trained checkpoint (a checkpoint, or a pretrain --out directory)."""
+    task: TaskExpectation = field(default_factory=TaskExpectation)
+    """The task the checkpoint must be of (a check: its own task is fine-tuned)."""
+
+
+OWN_TASK_FLAGS = ("reward",)
+"""Task settings that are flags of FinetuneConfig itself (--reward changes the run's reward), not expectations."""
+
+
+def add_arguments(parser) -> None:
+    from ..run.config import add_config_arguments
+
+    add_config_arguments(parser, FinetuneCommand, skip=OWN_TASK_FLAGS)
     add_config_arguments(parser, FinetuneConfig)
-    parser.add_argument("--d", type=parse_int, default=None, help="expected d; an error if the checkpoint has another")
 
 
 def main(args) -> int:
@@ -447,11 +463,11 @@ def main(args) -> int:
     if given.get("resume") and has_checkpoint(Path(given["out"]) / RUN_SUBDIR):
         base = read_checkpoint_config(Path(given["out"]) / RUN_SUBDIR).get("finetune")
     cfg = config_from_args(FinetuneConfig, given, base)
-    if args.d is not None:
-        ckpt_task = load_checkpoint(args.checkpoint).task
-        if ckpt_task.d != args.d:
-            raise CheckpointError(f"checkpoint {args.checkpoint} is for d = {ckpt_task.d}; --d {args.d} given")
-    result = finetune(args.checkpoint, cfg, progress=args.progress)
+    command = config_from_args(FinetuneCommand, given, skip=OWN_TASK_FLAGS)
+    if command.task:
+        command.task.check(task_from_dict(read_checkpoint_config(command.checkpoint).get("task")),
+                           f"checkpoint {command.checkpoint}")
+    result = finetune(command.checkpoint, cfg, progress=args.progress)
     m = result.metrics
     solved = (f"solved at step {result.solved_step} ({result.time_to_solved_s:.1f} s)" if result.solved_step is not None
               else f"not solved (greedy accuracy >= {cfg.target_accuracy} in {cfg.target_evals} probes in a row)")

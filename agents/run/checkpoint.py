@@ -10,7 +10,7 @@ The agent is recorded by its spec (name, JSON config and factory path: ``agents.
 
 Layout of a checkpoint directory::
 
-    config.json             {"format_version": 2, "agent": {"name", "config", "factory"}, "task": Task.to_dict(),
+    config.json             {"format_version": 3, "agent": {"name", "config", "factory"}, "task": task.to_dict(),
                              "probe": the agent's logits on two fixed sequences, "rng": {...}, plus the
                              caller's meta (training state)}
     model.safetensors       the agent's state_dict
@@ -42,12 +42,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from parity_env.parity.task import Task
+from parity_env.contract import CoTTask
+from parity_env.registry import task_from_dict
 
-from ..models.agent import AgentError, agent_device, example_tokens
+from ..models.agent import agent_device, example_tokens
+from ..models.errors import AgentError
 from ..models.registry import AgentSpec, agent_spec, build_agent
 
-FORMAT_VERSION = 2  # 1: GPT-only checkpoints ("model": GPTConfig fields), still read
+FORMAT_VERSION = 3  # 3: the task as {"name", "config"}; 2: the parity task's fields; 1: GPT-only ("model"); all read
 CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE = "config.json", "model.safetensors", "optimizer.safetensors"
 LOSS_FILE = "loss.safetensors"
 RUN_SUBDIR = "checkpoint"  # a run directory (pretrain --out) keeps its latest checkpoint here
@@ -63,7 +65,7 @@ class CheckpointError(ValueError):
 @dataclass
 class Checkpoint:
     agent: torch.nn.Module  # in eval mode, on the requested device
-    task: Task
+    task: CoTTask
     meta: dict  # the whole config.json
     optimizer_state: dict | None  # an optimizer state_dict, or None when the checkpoint holds none
     path: Path  # the checkpoint directory actually read
@@ -75,7 +77,7 @@ class Checkpoint:
 def save_checkpoint(
     path: str | os.PathLike,
     agent: torch.nn.Module,
-    task: Task,
+    task: CoTTask,
     meta: dict | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     rng: dict | None = None,
@@ -91,8 +93,8 @@ def save_checkpoint(
     """
     path = Path(path)
     spec = agent_spec(agent)
-    if not isinstance(task, Task):
-        raise TypeError(f"task must be a parity_env.Task; got {type(task).__name__}")
+    if not isinstance(task, CoTTask):
+        raise TypeError(f"task must be a parity_env.CoTTask (a task); got {type(task).__name__}")
     meta = dict(meta or {})
     clash = [k for k in _RESERVED if k in meta]
     if clash:
@@ -177,7 +179,7 @@ def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
 
 
 @torch.no_grad()
-def probe_logits(agent: torch.nn.Module, task: Task) -> torch.Tensor:
+def probe_logits(agent: torch.nn.Module, task: CoTTask) -> torch.Tensor:
     """The agent's float32 logits (2, seq_len, n_actions) on ``agents.models.agent.example_tokens``, in eval mode: a
     fingerprint of the function that the weights and the config compute together."""
     tokens = example_tokens(task, 2).to(agent_device(agent))
@@ -290,12 +292,12 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     config_path = ckpt_dir / CONFIG_FILE
     config = read_checkpoint_config(ckpt_dir)
     version = config.get("format_version")
-    if version not in (1, FORMAT_VERSION):
+    if version not in (1, 2, FORMAT_VERSION):
         raise CheckpointError(f"{config_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
     if not isinstance(config.get("task"), dict):
         raise CheckpointError(f"{config_path}: missing or malformed 'task' section")
     try:
-        task = Task.from_dict(config["task"])
+        task = task_from_dict(config["task"])  # an older checkpoint's task (its fields, no name) is parity
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{config_path}: invalid task {config['task']}: {e}") from e
     spec = _read_spec(config, config_path)

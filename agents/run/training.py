@@ -17,9 +17,7 @@ from pathlib import Path
 
 import torch
 
-
-class DivergedError(RuntimeError):
-    """A run whose loss, gradient or weights stopped being finite; nothing non-finite was saved."""
+from ..models.errors import DivergedError
 
 
 def resolve_device(name: str) -> torch.device:

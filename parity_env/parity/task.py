@@ -32,8 +32,6 @@ from .protocol import check_task
 if TYPE_CHECKING:
     import torch
 
-    from .torch_env import ParityCoTTorchEnv
-
 
 @dataclass(frozen=True)
 class ParityTask(CoTTask):
@@ -41,6 +39,7 @@ class ParityTask(CoTTask):
 
     name = "parity"
     gym_id = "ParityCoT-v0"
+    torch_env = "parity_env.parity.torch_env:ParityCoTTorchEnv"  # the tuned one (make_env)
 
     d: int = 24
     """Prompt bits (>= 2)."""
@@ -113,6 +112,12 @@ class ParityTask(CoTTask):
         """A short answer that guesses the parity is right half the time."""
         return 0.5
 
+    @property
+    def ntp_threshold(self) -> float:
+        """1/3: after the first token (x_1, likeliest for any p_long > 0), a calibrated model continues the chain with
+        probability 2p/(1+p), more than it stops iff p > 1/3 (``agents.models.linear`` derives it)."""
+        return 1 / 3
+
     def sample_problems(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """The prompt bits (n, d), uniform."""
         return rng.integers(0, 2, size=(n, self.d), dtype=np.int64)
@@ -177,16 +182,13 @@ class ParityTask(CoTTask):
         """``protocol.hashed_prompt_bits``: the prompts every parity env deals."""
         return protocol.hashed_prompt_bits(key, blocks, episodes, self.d)
 
+    def check_problems(self, problems: np.ndarray) -> None:
+        """Prompt bits are 0 and 1 (``protocol.check_bits``)."""
+        protocol.check_bits(problems, self.d, "bits")
+
     def prompt_ids(self, problems: np.ndarray) -> np.ndarray:
         """sum x_i 2^(i-1) for d <= 62, a 64-bit hash above (``protocol.prompt_ids``)."""
         return protocol.prompt_ids(np.asarray(problems))
-
-    def make_env(self, batch_size: int, device: Any = "cpu", seed: int | None = None,
-                 group_size: int = 1) -> ParityCoTTorchEnv:
-        """The tuned native batched TorchRL env of this task, ``batch_size`` rows."""
-        from .torch_env import ParityCoTTorchEnv
-
-        return ParityCoTTorchEnv(task=self, batch_size=[batch_size], device=device, seed=seed, group_size=group_size)
 
     def extra_metrics(self, agent: Any, problems: np.ndarray, prompts: torch.Tensor, greedy: Verdicts) -> dict:
         """Greedy accuracy split by the first prompt bit (``greedy_accuracy_x1_0`` / ``_x1_1``: an agent that writes

@@ -1,4 +1,4 @@
-"""The shipped RL algorithms, one module each; an ``Algorithm`` is what the fine-tuning loop runs, whatever made it.
+"""The RL algorithms by name or import path; an ``Algorithm`` is what the fine-tuning loop runs, whatever made it.
 
 | algo      | loss                                   | advantage (``prepare``)              | per step            |
 |-----------|----------------------------------------|--------------------------------------|---------------------|
@@ -7,25 +7,36 @@
 | grpo      | ``GRPOLoss`` (TorchRL LLM)             | (r - group mean) / group std         | 1 gradient step     |
 | star      | ``NTPLoss`` (ours)                     | keep the correct episodes only       | a round of samples  |
 
-Each module owns its ``DEFAULTS`` (the ``FinetuneConfig`` options it sets when they are left as None) and
-``build(agent, task, cfg) -> Algorithm``: the loss module, the ``prepare`` step that turns collected episodes into
-its training batch, the epochs and minibatch size of its update, how many collection batches make one step and how
-often the greedy probe runs. Departures shared by all: rewards are per episode (no discounting, no value
-bootstrap), and the KL to the pretrained agent (``kl_coef``, 0 by default: a small learning rate instead) is computed
-only when its coefficient is > 0.
+Each shipped module owns its ``DEFAULTS`` (the ``FinetuneConfig`` options it sets when they are left as None), an
+optional ``validate(cfg)`` (its own constraints, e.g. GRPO's groups) and ``build(agent, task, cfg) -> Algorithm``: the
+loss module, the ``prepare`` step that turns collected episodes into its training batch, the epochs and minibatch size
+of its update, how many collection batches make one step and how often the greedy probe runs. Departures shared by
+all: rewards are per episode (no discounting, no value bootstrap), and the KL to the pretrained agent (``kl_coef``, 0
+by default: a small learning rate instead) is computed only when its coefficient is > 0.
+
+Your own: ``register_algorithm(name, factory)`` or ``--algo package.module:factory``, where ``factory(agent, task,
+cfg)`` returns an ``Algorithm`` or a TorchRL ``LossModule`` (its ``prepare`` attribute, if any, prepares the batch);
+the factory may carry ``DEFAULTS`` and ``validate`` as attributes. A run records the algorithm's import path, so that
+``--resume`` rebuilds it in a new process.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from tensordict import TensorDict
 from torchrl.objectives import LossModule
 
-from . import grpo, ppo, reinforce, star
+from parity_env.registry import import_object
 
-ALGORITHMS = {"reinforce": reinforce, "ppo": ppo, "grpo": grpo, "star": star}
+SHIPPED = ("reinforce", "ppo", "grpo", "star")
+"""The shipped algorithms, one module each in this package."""
+ALGORITHMS = SHIPPED  # the name the rest of the package and its users know
+GENERIC_DEFAULTS = {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1, "epochs": 1}
+"""The option defaults of an algorithm that gives none of its own (a user's factory without ``DEFAULTS``)."""
+_REGISTERED: dict[str, Callable | str] = {}
 
 
 @dataclass
@@ -47,13 +58,72 @@ class Algorithm:
             self.prepare = lambda episodes: episodes
 
 
+def register_algorithm(name: str, factory: Callable | str) -> None:
+    """Make ``--algo name`` (and ``FinetuneConfig(algo=name)``) build ``factory(agent, task, cfg)``: a callable or a
+    "module:function" path. The shipped names cannot be taken; registering the same factory again is allowed."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"an algorithm name must be an identifier such as 'my_ppo'; got {name!r}")
+    if name in SHIPPED or (name in _REGISTERED and _REGISTERED[name] is not factory and _REGISTERED[name] != factory):
+        raise ValueError(f"algorithm name {name!r} is taken; choose another name")
+    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+        raise ValueError(f"register_algorithm({name!r}, ...): the factory must be a callable or a 'module:function' "
+                         f"path; got {factory!r}")
+    _REGISTERED[name] = factory
+
+
+def known_algorithms() -> list[str]:
+    return [*SHIPPED, *sorted(_REGISTERED)]
+
+
+def _source(algo: str) -> Any:
+    """The module (shipped) or the factory of ``algo``, else a ValueError saying what is allowed."""
+    if not isinstance(algo, str) or not algo:
+        raise ValueError(f"algo must be a non-empty string; got {algo!r}")
+    if algo in SHIPPED:
+        return importlib.import_module(f"{__name__}.{algo}")
+    factory = _REGISTERED.get(algo, algo if ":" in algo else None)
+    if factory is None:
+        raise ValueError(f"unknown algo {algo!r}; the algorithms: {', '.join(known_algorithms())}, or a factory's "
+                         "import path 'package.module:function' (agents.rl.register_algorithm adds a name)")
+    if isinstance(factory, str):
+        factory = import_object(factory, f"algo {algo!r}")
+    if not callable(factory):
+        raise ValueError(f"algo {algo!r}: {factory!r} is not callable; a factory(agent, task, cfg) is expected")
+    return factory
+
+
+def canonical_algo(algo: str) -> str:
+    """``algo`` as a run records it: a shipped name, or else the factory's import path where it has one (so that a
+    resumed run rebuilds it in a new process); raises for an algorithm that cannot be found."""
+    source = _source(algo)
+    if algo in SHIPPED or ":" in algo:
+        return algo
+    module, qualname = getattr(source, "__module__", None), getattr(source, "__qualname__", "")
+    if module and module != "__main__" and "<" not in qualname:
+        return f"{module}:{qualname}"
+    return algo  # defined in __main__: resumable only where it is registered again
+
+
 def defaults(algo: str) -> dict:
     """The option defaults of algorithm ``algo`` (the options a config leaves as None)."""
-    return dict(ALGORITHMS[algo].DEFAULTS)
+    return {**GENERIC_DEFAULTS, **getattr(_source(algo), "DEFAULTS", {})}
+
+
+def validate(algo: str, cfg: Any) -> None:
+    """The algorithm's own checks of a config (e.g. GRPO's groups of at least 2), if it has any."""
+    check = getattr(_source(algo), "validate", None)
+    if check is not None:
+        check(cfg)
 
 
 def build_algorithm(algo: str, agent, task, cfg) -> Algorithm:
-    """The shipped algorithm ``algo`` for ``agent`` on ``task`` under the fine-tuning config ``cfg``."""
-    if algo not in ALGORITHMS:
-        raise ValueError(f"algo must be one of {list(ALGORITHMS)}; got {algo!r}")
-    return ALGORITHMS[algo].build(agent, task, cfg)
+    """Algorithm ``algo`` (a shipped or registered name, or a factory's import path) for ``agent`` on ``task``
+    under the fine-tuning config ``cfg``."""
+    source = _source(algo)
+    built = source.build(agent, task, cfg) if algo in SHIPPED else source(agent, task, cfg)
+    if isinstance(built, Algorithm):
+        return built
+    if isinstance(built, LossModule):
+        return Algorithm(built, getattr(built, "prepare", None), epochs=cfg.epochs, minibatch_size=cfg.minibatch_size)
+    raise ValueError(f"algo {algo!r}: the factory returned {type(built).__name__}; expected an "
+                     "agents.rl.algorithms.Algorithm or a torchrl LossModule")

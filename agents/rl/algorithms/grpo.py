@@ -18,11 +18,15 @@ from ..advantages import group_advantage
 DEFAULTS = {"lr": 3e-4, "kl_coef": 0.0, "group_size": 8, "epochs": 1}
 
 
+def validate(cfg) -> None:
+    """GRPO's advantage compares the rollouts of one prompt: it needs groups of at least two."""
+    if cfg.group_size < 2:
+        raise ValueError(f"grpo needs group_size >= 2 rollouts per prompt; got {cfg.group_size}")
+
+
 def build(agent, task, cfg):
     from . import Algorithm
 
-    if cfg.group_size < 2:
-        raise ValueError(f"grpo needs group_size >= 2 rollouts per prompt; got {cfg.group_size}")
     loss = GRPOLoss(sequence_actor(agent, task, cfg.temperature, per_token=True), clip_epsilon=cfg.clip_epsilon,
                     kl_to_ref_coeff=cfg.kl_coef if cfg.kl_coef > 0 else None, entropy_bonus=False,
                     aggregation="token_mean")

@@ -1,0 +1,228 @@
+"""CoTVectorEnv: N episodes of any task stepped together in numpy, a native ``gymnasium.vector.VectorEnv``.
+
+Behaves exactly like N copies of ``CoTEnv`` given the same problems and actions (tested step by step), with no
+per-row Python loop in the step: the emitted tokens are written with one fancy index, and the rows that finish in a
+step are judged with one ``task.verdicts`` call on their responses. ``gym.make_vec("MultiplicationCoT-v0",
+num_envs=N)`` builds it (the registered vector_entry_point), as for every id registered with ``register_task``.
+
+Autoreset modes (``autoreset_mode=``): NEXT_STEP (default; the step after a row finishes resets it and ignores its
+action), SAME_STEP (a finishing row is reset within the step; its last observation and info are in
+``infos["final_obs"]`` and ``infos["final_info"]``, with masks ``"_final_obs"`` / ``"_final_info"``) and DISABLED
+(stepping a finished row raises; reset rows with ``reset(options={"reset_mask": mask})``).
+
+Prompts and groups: a full reset draws a 64-bit key from ``np_random`` and sets every row's episode counter to 0;
+any later reset of a row (autoreset or ``reset_mask``) advances its counter. Row r's k-th episode uses
+``task.hashed_problems(key, r // group_size, k)``, so each block of ``group_size`` rows shares one problem per episode
+however the rows finish; for parity these are exactly the prompts ``ParityCoTVectorEnv`` deals (and
+``CoTTorchEnv`` deals the same). ``reset(options={"problems": array (N, k)})`` fixes the problems of the rows reset
+(rows of one block must be equal; the rows' counters still advance, so the blocks stay aligned).
+
+Run ``python -m parity_env.envs.vector_env`` for a short random rollout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from ..checks import check_int, check_options, check_seed, make_rng
+from ..contract import CoTTask
+from .env import check_problems, problem_width, resolve_env_task
+
+
+def check_actions(actions: Any, n: int, n_actions: int) -> np.ndarray:
+    """``actions`` as an int64 array (n,) of tokens in [0, n_actions), else raise naming the bad values."""
+    arr = np.asarray(actions)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"actions must be integer tokens in [0, {n_actions}); got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ValueError(f"actions must have shape (num_envs,) = ({n},); got {arr.shape}")
+    bad = (arr < 0) | (arr >= n_actions)
+    if bad.any():
+        raise ValueError(f"actions must be integer tokens in [0, {n_actions}) (EOS among them); got values "
+                         f"{arr[bad][:5].tolist()}")
+    return arr.astype(np.int64, copy=False)
+
+
+class CoTVectorEnv(VectorEnv):
+    """N episodes of any task in numpy (see the module docstring; the task's env is documented on ``CoTEnv``).
+
+    Args:
+        num_envs: N, the rows stepped together.
+        task: a registered task name (``settings`` are its config keywords), or a task or its dict (no settings).
+        group_size: rows per block sharing a problem; must divide num_envs.
+        autoreset_mode: NEXT_STEP, SAME_STEP or DISABLED (an ``AutoresetMode`` or its value).
+        render_mode: None (the vector env does not render; render single episodes with ``CoTEnv``).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        task: str | CoTTask | dict = "parity",
+        group_size: int = 1,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: None = None,
+        **settings: Any,
+    ):
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None: the vector env does not render (got {render_mode!r}); render "
+                             "single episodes with CoTEnv(..., render_mode='ansi' or 'rgb_array')")
+        self.num_envs = check_int("num_envs", num_envs, 1)
+        self.task = resolve_env_task(task, settings, type(self).__name__)
+        self.group_size = check_int("group_size", group_size, 1)
+        if self.num_envs % self.group_size:
+            raise ValueError(f"group_size must divide num_envs = {self.num_envs}; got group_size = {group_size}")
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            allowed = [m.value for m in AutoresetMode]
+            raise ValueError(f"autoreset_mode must be one of {allowed}; got {autoreset_mode!r}") from None
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        t = self.task
+        self.prompt_len, self.max_response_len, self.seq_len = t.prompt_len, t.max_response_len, t.seq_len
+        self.n_actions, self.eos, self.pad, self.short_length = t.n_actions, t.eos, t.pad, t.short_length
+        self.reward_mode, self.p_long = t.reward, t.p_long
+        self.problem_width = problem_width(t)
+        self.single_observation_space = spaces.MultiDiscrete(np.full(self.seq_len, t.vocab_size), dtype=np.int64)
+        self.single_action_space = spaces.Discrete(self.n_actions)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._row_block = np.arange(self.num_envs) // self.group_size  # (N,)
+        self._demo_rng = make_rng(None)
+        self._tokens: np.ndarray | None = None  # (N, L); None before the first reset
+
+    # ------------------------------------------------------------------------------------------------ reset
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        seed = check_seed(seed)
+        options = check_options(options, ("problems", "reset_mask"))
+        n, k = self.num_envs, self.problem_width
+        given = None
+        if "problems" in options:
+            given = check_problems(self.task, options["problems"], (n, k), "problems")
+            blocks = given.reshape(n // self.group_size, self.group_size, k)
+            if (blocks != blocks[:, :1]).any():
+                raise ValueError(f"problems must be equal within each block of group_size = {self.group_size} rows")
+        if "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (n,):
+                raise ValueError(f"reset_mask must be a bool array of shape ({n},); got {mask.dtype} {mask.shape}")
+            if seed is not None:
+                raise ValueError(f"seed must be None with reset_mask (partial resets use the current key); got {seed}")
+            if self._tokens is None:
+                raise RuntimeError("reset with reset_mask before a full reset: call envs.reset() first")
+            self._reset_rows(mask, given)
+            self._pending = self._pending & ~mask
+        else:
+            super().reset(seed=seed)
+            if seed is not None:
+                self._demo_rng = np.random.default_rng([seed, 1])
+            self._key = int(self.np_random.integers(-(2**63), 2**63, dtype=np.int64))
+            self._episode = np.full(n, -1, dtype=np.int64)  # (N,) _reset_rows advances every counter to 0
+            self._tokens = np.full((n, self.seq_len), self.pad, dtype=np.int64)
+            self._problems = np.zeros((n, k), dtype=np.int64)
+            self._prompt_id = np.zeros(n, dtype=np.int64)
+            self._n = np.zeros(n, dtype=np.int64)  # tokens emitted, EOS included
+            self._term = np.zeros(n, dtype=bool)
+            self._trunc = np.zeros(n, dtype=bool)
+            self._correct = np.zeros(n, dtype=bool)
+            self._pending = np.zeros(n, dtype=bool)  # NEXT_STEP: rows to reset at the next step
+            self._reset_rows(np.ones(n, dtype=bool), given)
+        return self._tokens.copy(), self._infos()
+
+    def _reset_rows(self, mask: np.ndarray, given: np.ndarray | None) -> None:
+        """Start the next episode of the rows in ``mask`` (N,): their block's next problem, or ``given`` (N, k)."""
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            return
+        self._episode[rows] += 1
+        if given is None:
+            problems = self.task.hashed_problems(self._key, self._row_block[rows], self._episode[rows])  # (R, k)
+        else:
+            problems = given[rows]
+        problems = np.asarray(problems, dtype=np.int64)
+        self._problems[rows] = problems
+        self._tokens[rows, : self.prompt_len] = self.task.prompt_tokens(problems)
+        self._tokens[rows, self.prompt_len :] = self.pad
+        self._prompt_id[rows] = self.task.prompt_ids(problems)
+        self._n[rows] = 0
+        self._term[rows] = self._trunc[rows] = self._correct[rows] = False
+
+    # ------------------------------------------------------------------------------------------------ step
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        if self._tokens is None:
+            raise RuntimeError("step called before reset: call envs.reset() first")
+        actions = check_actions(actions, self.num_envs, self.n_actions)
+        done = self._term | self._trunc  # (N,) finished before this step
+        mode = self.autoreset_mode
+        if mode == AutoresetMode.DISABLED and done.any():
+            rows = np.flatnonzero(done)[:5].tolist()
+            raise RuntimeError(f"step called on finished rows {rows} with autoreset DISABLED: reset them first with "
+                               "envs.reset(options={'reset_mask': mask})")
+        active = ~self._pending if mode == AutoresetMode.NEXT_STEP else np.ones(self.num_envs, dtype=bool)
+        reward = self._advance(active, actions)
+        infos = {}
+        if mode == AutoresetMode.NEXT_STEP:
+            if self._pending.any():
+                self._reset_rows(self._pending, None)
+            self._pending = self._term | self._trunc
+        obs, term, trunc = self._tokens.copy(), self._term.copy(), self._trunc.copy()
+        if mode == AutoresetMode.SAME_STEP:
+            finished = term | trunc
+            if finished.any():
+                infos["final_obs"], infos["_final_obs"] = obs, finished.copy()
+                infos["final_info"], infos["_final_info"] = self._infos(), finished.copy()
+                self._reset_rows(finished, None)
+                obs = self._tokens.copy()
+        infos.update(self._infos())
+        return obs, reward, term, trunc, infos
+
+    def _advance(self, active: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Emit ``actions`` (N,) on the ``active`` rows (N,) and judge the rows that emitted EOS with one
+        ``task.verdicts`` call; returns the rewards (N,) float64."""
+        rows = np.flatnonzero(active)
+        a, n = actions[rows], self._n[rows]  # (A,)
+        self._tokens[rows, self.prompt_len + n] = a
+        term = a == self.eos
+        self._n[rows] = n + 1
+        self._term[rows] = term
+        self._trunc[rows] = (n + 1 == self.max_response_len) & ~term
+        ended = rows[term]  # rows that emitted EOS: judged together
+        reward = np.zeros(self.num_envs, dtype=np.float64)
+        if len(ended):
+            verdicts = self.task.verdicts(self._problems[ended], self._tokens[ended, self.prompt_len :])
+            correct = np.asarray(verdicts.correct(self.reward_mode), dtype=bool)
+            self._correct[ended] = correct
+            reward[ended] = correct
+        return reward
+
+    # ------------------------------------------------------------------------------------------------ data
+    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` demonstrations of this env's task from its own generator, as ``CoTEnv.sample_demonstrations``."""
+        return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
+
+    def _infos(self) -> dict:
+        """Fresh per-row arrays under the single env's info keys."""
+        return {
+            "problem": self._problems.copy(),  # (N, k)
+            "response": self._tokens[:, self.prompt_len :].copy(),  # (N, max_response_len)
+            "response_length": self._n.copy(),
+            "is_long": self._n - self._term > self.short_length,  # tokens before EOS so far
+            "is_correct": self._correct.copy(),
+            "prompt_id": self._prompt_id.copy(),
+        }
+
+
+if __name__ == "__main__":
+    envs = CoTVectorEnv(num_envs=4, task="parity", d=6, group_size=2)
+    obs, infos = envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        obs, reward, term, trunc, infos = envs.step(rng.integers(0, envs.n_actions, size=4))
+    for row in obs:
+        print(envs.task.format_tokens(row))
