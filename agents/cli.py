@@ -8,13 +8,23 @@
 
 Each module provides ``add_arguments(parser)`` and ``main(args) -> int``; modules are imported only when their
 subcommand runs, so ``parity-cot --help`` stays fast. The conventions are the same in every subcommand: flags
-generated from the run's config (``agents.run.config``), ``--no-progress``, and exit codes 0 (done), 2 (bad input:
-an option, a file, a checkpoint, an agent; one line on stderr, no traceback) and 1 (the run diverged).
+generated from the run's config (``agents.run.config``), ``--no-progress``, and the exit codes
+
+    0    done
+    1    the run diverged (a non-finite loss, gradient, weight or logit; nothing non-finite is saved)
+    2    bad input or environment: an option, a file, a checkpoint, an agent, task or algorithm (user code included),
+         the file system (no space, file too large, read-only, permissions) or memory (an allocation the machine
+         cannot give, estimated up front where the options fix it)
+    130  interrupted (Ctrl-C)
+
+each failure as one line on stderr naming the cause and what to do (``failure``), never a traceback; a traceback means
+a bug of the package.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import importlib.metadata
 import sys
@@ -27,16 +37,27 @@ SUBCOMMANDS = {
     "plot": ("agents.jobs.plot", "a run's curves (loss, accuracy, length, ...) from its log, as a PNG"),
     "sweep": ("agents.jobs.sweep", "the phase diagram: a grid of (agent, d, p_long, algo, seed) cells on Ray"),
     "sweep-plot": ("agents.jobs.sweep_plot", "a sweep's phase diagrams (heatmaps over d x p_long) as PNGs"),
+    "dataset": ("agents.jobs.dataset", "demonstrations and a run's episodes as Hugging Face and Minari datasets"),
+    "export": ("agents.jobs.export", "a gpt or hf checkpoint as a Hugging Face model directory with the task's tokenizer"),
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an option error is one line (the message and where the options are listed), not the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="parity-cot",
-        description="Parity with chain of thought: RL after next-token prediction (Tsilivis et al., 2025).",
+        description="RL after next-token prediction (Tsilivis et al., 2025): tasks with short and chain-of-thought "
+                    "answers (parity, multiplication, yours), pre-training, RL through TorchRL, the paper's results.",
     )
     parser.add_argument("--version", action="version", version=f"parity-cot {package_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}", required=True,
+                                parser_class=OneLineParser)
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if a in SUBCOMMANDS), None)
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -56,8 +77,7 @@ def package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .models.errors import AgentError, DivergedError
-
+    """Run one subcommand; every failure ends in one line on stderr and an exit code (the module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     if args.progress and not sys.stderr.isatty():
@@ -65,13 +85,67 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     try:
         return int(module.main(args) or 0)
-    except DivergedError as e:
-        print(f"parity-cot {args.command}: error: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, TypeError, AgentError, FileExistsError, FileNotFoundError, NotADirectoryError,
-            IsADirectoryError, PermissionError) as e:  # bad input (CheckpointError is a ValueError)
-        print(f"parity-cot {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"parity-cot {args.command}: interrupted (a run resumes from its last checkpoint with --resume)",
+              file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001  (the boundary: one line for every failure it knows, else a traceback)
+        code, message = failure(e)
+        if code is None:
+            raise
+        print(f"parity-cot {args.command}: error: {message}", file=sys.stderr)
+        return code
+
+
+def failure(e: BaseException) -> tuple[int | None, str]:
+    """(exit code, one line) for a failure at the command line's boundary; (None, "") for a bug (a traceback).
+
+    1: the run diverged. 2: bad input or environment: an option, a file, a checkpoint, an agent, task or algorithm
+    (user code included), the file system (no space, file too large, read-only, permissions) or memory."""
+    from .models.errors import DivergedError
+
+    if isinstance(e, DivergedError):
+        return 1, str(e)
+    if isinstance(e, OSError):
+        return 2, describe_os_error(e)
+    if type(e) is MemoryError and str(e):  # the package's own estimate, which says what to lower
+        return 2, one_line(e)
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e):
+        return 2, (f"out of memory ({one_line(e) or 'an allocation failed'}); lower --batch-size, --n, --eval-n or "
+                   "the task's sizes, or use a machine with more memory")
+    if type(e).__name__ == "SafetensorError":  # safetensors' own error: a write that failed, a file unreadable
+        return 2, os_text(str(e))
+    if isinstance(e, (ValueError, TypeError, ImportError)):  # bad input: AgentError, TaskError, CheckpointError ...
+        return 2, one_line(e)
+    return None, ""
+
+
+def describe_os_error(e: OSError) -> str:
+    """An OSError as what happened to which file and what to do."""
+    where = f" {e.filename}" if getattr(e, "filename", None) else ""
+    advice = {
+        errno.ENOSPC: f"no space left on the device of{where}: free some space, or choose another --out",
+        errno.EFBIG: f"file too large{where} (the process's file-size limit, ulimit -f): raise the limit",
+        errno.EROFS: f"read-only file system{where}: choose a writable --out",
+        errno.EACCES: f"permission denied{where}: choose a directory you can write, or fix its permissions",
+        errno.EPERM: f"operation not permitted{where}: choose a directory you can write, or fix its permissions",
+        errno.EDQUOT: f"disk quota exceeded{where}: free some space, or choose another --out",
+    }.get(e.errno)
+    return advice or one_line(e)
+
+
+def os_text(text: str) -> str:
+    """A library's message around a system error, with the advice ``describe_os_error`` gives for it."""
+    for code, words in ((errno.ENOSPC, "No space left on device"), (errno.EFBIG, "File too large"),
+                        (errno.EROFS, "Read-only file system"), (errno.EACCES, "Permission denied")):
+        if words in text:
+            return f"{describe_os_error(OSError(code, words))} ({one_line(text)})"
+    return one_line(text)
+
+
+def one_line(e: BaseException | str) -> str:
+    """A message on one line (tracebacks of user code and libraries sometimes span several)."""
+    return " ".join(str(e).split())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The validators every layer uses: integers, probabilities, finite numbers, seeds, option dicts, random generators.
+"""The validators every layer uses: integers, probabilities, finite numbers, seeds, option dicts, random generators,
+and import paths ("package.module:function", resolved as Python's own tools resolve them).
 
 Each returns the value in its canonical type or raises naming the value, what was allowed and (where there is one)
 the fix; bools are never taken for numbers, NaN never passes a range check. Nothing here knows of any task.
@@ -6,8 +7,11 @@ the fix; bools are never taken for numbers, NaN never passes a range check. Noth
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -15,6 +19,16 @@ import numpy as np
 SEED_MAX = 2**64 - 1
 """Seeds are integers in [0, 2^64): every env, sampler and stage takes the same seeds (numpy's and torch's generators
 take 64 bits; larger ints would alias smaller ones)."""
+
+
+RUN_SEED_MAX = 2**32 - 1
+"""Seeds of runs (pre-training, fine-tuning, evaluation, sweeps) are integers in [0, 2^32): every stream a run draws
+is derived from its seed (seed * 1,000,003 + step, say), and this range keeps every derived seed within 64 bits."""
+
+
+def check_run_seed(seed: Any, name: str = "seed") -> int:
+    """A run's seed as a Python int in [0, 2^32), else an error quoting the number given."""
+    return check_int(name, seed, 0, RUN_SEED_MAX)
 
 
 def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -81,6 +95,30 @@ def make_rng(seed: Any) -> np.random.Generator:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise TypeError(f"seed must be None, a non-negative integer or a numpy Generator; got {seed!r}")
     return np.random.default_rng(int(seed))
+
+
+def import_object(path: str, what: str) -> Any:
+    """The object at ``"package.module:attr"``, imported as Python's own tools would: the current directory is on the
+    path (as for ``python -m``), so a module beside the command works. ``what`` names it in errors."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{what}: {path!r} is not an import path 'package.module:function'")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"{what}: cannot import module {module_name!r} ({e}); it must be importable from the current "
+                        f"directory or sys.path ({os.pathsep.join(p or '.' for p in sys.path[:4])}, ...): install its "
+                        "package, run from its directory, or add its directory to PYTHONPATH") from e
+    except Exception as e:  # a module that raises while importing: name it, not a traceback
+        raise ValueError(f"{what}: importing module {module_name!r} failed ({type(e).__name__}: {e})") from e
+    obj = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+    if obj is None:
+        raise ValueError(f"{what}: module {module_name!r} has no {attr!r}")
+    return obj
 
 
 def short_repr(x: Any, limit: int = 80) -> str:

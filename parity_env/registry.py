@@ -14,14 +14,12 @@ rebuild it in another process. A name registered with a ``gym_id`` is also a Gym
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-import os
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .checks import import_object
 from .contract import CoTTask, TaskError, check_task, import_path
 
 BUILTIN = {
@@ -77,30 +75,6 @@ def register_gym_id(gym_id: str, task: str) -> None:
                  vector_entry_point="parity_env.envs.vector_env:CoTVectorEnv", kwargs={"task": task})
 
 
-def import_object(path: str, what: str) -> Any:
-    """The object at ``"package.module:attr"``, imported as Python's own tools would: the current directory is on the
-    path (as for ``python -m``), so a module beside the command works. ``what`` names it in errors."""
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise TaskError(f"{what}: {path!r} is not an import path 'package.module:function'")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise TaskError(f"{what}: cannot import module {module_name!r} ({e}); it must be importable from the current "
-                        f"directory or sys.path ({os.pathsep.join(p or '.' for p in sys.path[:4])}, ...): install its "
-                        "package, run from its directory, or add its directory to PYTHONPATH") from e
-    except Exception as e:  # a module that raises while importing: name it, not a traceback
-        raise TaskError(f"{what}: importing module {module_name!r} failed ({type(e).__name__}: {e})") from e
-    obj = module
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-    if obj is None:
-        raise TaskError(f"{what}: module {module_name!r} has no {attr!r}")
-    return obj
-
-
 def _factory(name: str, factory_path: str | None = None) -> Callable:
     if not isinstance(name, str) or not name:
         raise TaskError(f"a task name must be a non-empty string; got {name!r}")
@@ -113,7 +87,10 @@ def _factory(name: str, factory_path: str | None = None) -> Callable:
         raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}, or a factory's import path "
                         "'package.module:function' (register your own with parity_env.register_task(name, factory))")
     if isinstance(factory, str):
-        factory = import_object(factory, f"task {name!r}")
+        try:
+            factory = import_object(factory, f"task {name!r}")
+        except ValueError as e:
+            raise TaskError(str(e)) from None
     if not callable(factory):
         raise TaskError(f"task {name!r}: {factory!r} is not callable")
     return factory

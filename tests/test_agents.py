@@ -87,8 +87,8 @@ def test_the_gru_decodes_incrementally_like_its_forward():
     "name, config, message",
     [
         ("lstm", {}, "unknown agent 'lstm'; known agents: gpt, .*linear"),
-        ("nowhere.module:make", {}, "cannot import 'nowhere.module'"),
-        ("user_agents:no_such_factory", {}, "does not name a callable"),
+        ("nowhere.module:make", {}, "cannot import module 'nowhere.module'"),
+        ("user_agents:no_such_factory", {}, "has no 'no_such_factory'"),
         ("gpt", {"n_layers": 2}, "agent 'gpt' rejected .*n_layers"),
         ("linear", {"width": 3}, "does not take \\['width'\\]; its config keys are: block_size, init_std"),
         ("gpt", {"d_model": {1, 2}}, "JSON-plain"),

@@ -298,3 +298,17 @@ def test_gpu_script_small_on_cpu(tmp_path):
 def test_gpu_script_rejects_unknown_options(tmp_path):
     proc = subprocess.run(["bash", str(BENCHMARKS / "gpu.sh"), "--fast"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown option --fast" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------------- the LLM route
+TINY_RUNS["llm_route"] = ("llm_route", ("--checkpoint", CHECKPOINT, "--steps", 2, "--batch-size", 8, "--group-size", 4,
+                                        "--rounds", 1, "--eval-n", 32))
+
+
+def test_llm_route(tiny):
+    pytest.importorskip("transformers")
+    r = tiny("llm_route")
+    assert r["task"]["config"]["d"] == 4 and r["mode"] == "tokens" and r["speed_ratio"] > 0
+    for route in ("llm_route", "finetune_grpo"):
+        assert r[route]["completions_per_s"] > 0 and len(r["runs"][route][0]["step_times_s"]) == 2
+        assert probability(r[route]["greedy_before"]) and probability(r[route]["greedy_after"][0])

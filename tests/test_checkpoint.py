@@ -72,7 +72,7 @@ def test_run_directory_resolves_to_its_checkpoint(tmp_path):
         (lambda d: _edit_config(d, lambda c: c["agent"]["config"].update(n_head=4)), "does not compute what was saved"),
         (lambda d: _edit_config(d, lambda c: c["agent"]["config"].update(n_heads=4)), "rejected .*n_heads"),
         (lambda d: _edit_config(d, lambda c: c["agent"].update(name="lstm", factory=None)), "unknown agent 'lstm'"),
-        (lambda d: _edit_config(d, lambda c: c["agent"].update(name="no.such:thing")), "cannot import 'no.such'"),
+        (lambda d: _edit_config(d, lambda c: c["agent"].update(name="no.such:thing")), "cannot import module 'no.such'"),
         (lambda d: _edit_config(d, lambda c: c.update(format_version=99)), "format_version 99"),
         (lambda d: _edit_config(d, lambda c: c["task"]["config"].update(d=40)), "tensor .* has shape"),
         (lambda d: _edit_config(d, lambda c: c["task"]["config"].update(d=3)), "tensor .* has shape"),

@@ -116,7 +116,7 @@ def test_a_given_model_is_trained_and_recorded(tmp_path):
         (["--weight-decay", "nan"], "--weight-decay: expected a finite number"),
         (["--init-std", "inf"], "--init-std: expected a finite number"),
         (["--agent", "lstm"], "unknown agent 'lstm'; known agents: gpt, .*hf, linear"),
-        (["--agent", "nowhere.mod:make"], "cannot import 'nowhere.mod'"),
+        (["--agent", "nowhere.mod:make"], "cannot import module 'nowhere.mod'"),
         (["--agent-config", "[1, 2]"], "--agent-config: expected a JSON object"),
         (["--agent-config", "{bad json"], "--agent-config: expected a JSON object"),
         (["--agent-config", '{"n_layers": 2}'], "unexpected keys \\['n_layers'\\]"),

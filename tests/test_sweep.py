@@ -206,3 +206,54 @@ def test_bad_out_and_missing_out_and_empty_grid(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["sweep", "--d", "4", *TINY, "--out", str(tmp_path / "s")], capsys)
     assert code == 2 and "pip install 'parity-cot[sweep]'" in err
     assert not (tmp_path / "s").exists()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie is dead (an init that does not reap leaves them)
+
+
+@pytest.mark.slow
+def test_a_killed_driver_leaves_no_ray_process_behind(tmp_path):
+    """SIGKILL of a sweep driver that started its own local Ray: its Ray processes and cells go with it."""
+    argv = ["sweep", "--d", "12", "--p-long", "0.02", "--seeds", "0", "1", "--agent-config",
+            '{"d_model": 16, "n_head": 2}', "--max-samples", "4000000", "--steps", "3", "--no-progress", "--no-plot",
+            "--num-cpus", "2", "--out", str(tmp_path / "s")]
+    proc = subprocess.Popen([sys.executable, "-m", "agents", *argv], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    ray_pids: set[int] = set()
+    while len(ray_pids) < 4:  # the GCS, the raylet and the cells' workers
+        assert proc.poll() is None and time.monotonic() < deadline, "the sweep's Ray did not start"
+        ray_pids = _descendants(proc.pid)
+        time.sleep(0.5)
+    time.sleep(3)
+    ray_pids = _descendants(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 120  # Ray's dashboard and runtime-env agents notice within a minute
+    while any(_alive(pid) for pid in ray_pids):
+        assert time.monotonic() < deadline, [pid for pid in ray_pids if _alive(pid)]
+        time.sleep(1)

@@ -29,7 +29,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity_env.checks import check_int
+from parity_env.checks import check_int, check_run_seed
 from parity_env.contract import CoTTask
 from parity_env.registry import make_task, task_from_dict
 
@@ -79,7 +79,7 @@ class ReproduceConfig:
 
     def __post_init__(self) -> None:
         self.task = as_task(self.task)
-        self.seed = check_int("seed", self.seed, 0)
+        self.seed = check_run_seed(self.seed)
         self.eval_n = check_int("eval_n", self.eval_n, 1)
         self.steps = check_int("steps", self.steps, 1)
         if self.control_lr not in ("peak", "decayed"):

@@ -80,7 +80,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity_env.checks import check_int, check_number
+from parity_env.checks import check_int, check_number, check_run_seed
 
 from .sweep_store import (
     RESULTS_FILE,
@@ -159,7 +159,7 @@ class SweepConfig:
     def __post_init__(self) -> None:
         self.agent = _grid_values("agent", self.agent, _check_name)
         self.algo = _grid_values("algo", self.algo, _check_name)
-        self.seeds = _grid_values("seeds", self.seeds, lambda v: check_int("seed", v, 0))
+        self.seeds = _grid_values("seeds", self.seeds, check_run_seed)
         if not isinstance(self.task, str) or not self.task:
             raise ValueError(f"task must be a task's name or import path; got {self.task!r}")
         for name in ("task_config", "task_grid", "agent_config"):

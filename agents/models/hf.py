@@ -8,6 +8,7 @@ cut in ``forward`` and ``decode``, so sampling and the losses see one distributi
     parity-cot pretrain --agent hf --agent-config '{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
                                                     "num_attention_heads": 4, "intermediate_size": 128}'
     parity-cot pretrain --agent hf --agent-config '{"path": "runs/my-llama"}'  # a directory written by save_pretrained
+    parity-cot export runs/pre --hf runs/pre-hf      # any hf (or gpt) checkpoint back out as such a directory
 
     agent = make_agent("hf", task, model_type="gpt2", n_embd=64, n_layer=2, n_head=4)   # agents.models.registry
     agent = make_agent("hf", task, path="runs/my-llama")
@@ -17,6 +18,12 @@ cut in ``forward`` and ``decode``, so sampling and the losses see one distributi
     logits, state = agent.decode(prompts, state)     # (B, n_actions) of the next token
     state = agent.select_state(state, rows)          # keep rows (in place)
     agent.model.save_pretrained("runs/my-llama")     # the wrapped transformers model, as usual
+
+A model read from ``path`` is recorded in checkpoints by its whole config (``{"hf_config": {...}}``, what
+``agents.models.registry.agent_spec`` returns), not by the path: a checkpoint holds its config and every weight, so it
+loads after the directory has moved or gone. (Checkpoints written before recorded the path, and load while it
+exists.) ``hf_config`` is also a key of its own: the model of a saved config (a ``config.json``'s contents), with
+random weights.
 
 ``model_type`` takes every other key as a field of that architecture's config (``AutoConfig.for_model``), with
 vocab_size = task.vocab_size, eos_token_id = task.eos, pad_token_id = task.pad and bos_token_id = task.eos unless
@@ -28,15 +35,21 @@ architecture lacks it; ``attn_implementation`` overrides): on CPU in float32 at 
 faster.
 
 Nothing is ever downloaded: a model is built from its config or read from a local directory
-(``local_files_only=True``). The core package never imports transformers; only this module does.
+(``local_files_only=True``). The core package never imports transformers; only this module does. transformers'
+progress bars (its "Loading weights" bar) show only where someone watches them: not when stderr is not a terminal,
+and not under ``HF_HUB_DISABLE_PROGRESS_BARS=1`` (what ``--no-progress`` should set) or ``set_progress(False)``.
 
 Run ``python -m agents.models.hf`` to build a tiny llama for Task(d=8) and check decoding against the full pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
+import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +61,7 @@ try:
     from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, PreTrainedConfig
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from transformers.utils import logging as hf_logging
 except ImportError as e:  # the optional extra is missing (or too old to have these names)
     raise ImportError(f"the hf agent needs transformers: pip install 'parity-cot[hf]' ({e})") from e
 
@@ -57,6 +71,8 @@ ATTENTION = ("sdpa", "eager")  # tried in this order
 EXAMPLE = ('{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
            '"intermediate_size": 128}')
 _DROPOUT_SUFFIXES = ("dropout", "pdrop", "dropout_prob", "dropout_rate")
+_UNSAVED_KEYS = ("_name_or_path", "transformers_version", "dtype", "torch_dtype")  # provenance, not the model
+_PROGRESS: bool | None = None  # set_progress: None follows the terminal and HF_HUB_DISABLE_PROGRESS_BARS
 
 
 class HFAgent(nn.Module):
@@ -120,17 +136,24 @@ def _no_warning(*args: Any, **kwargs: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- factory
-def make_hf(task, model_type: str | None = None, path: str | None = None, **config: Any) -> HFAgent:
-    """The ``hf`` agent for ``task``: a fresh ``model_type`` model whose config fields are the other keys, or the
-    model saved in the local directory ``path`` (no other keys). Raises ValueError naming a bad key or value."""
-    if (model_type is None) == (path is None):
+def make_hf(task, model_type: str | None = None, path: str | None = None, hf_config: dict | None = None,
+            **config: Any) -> HFAgent:
+    """The ``hf`` agent for ``task``: a fresh ``model_type`` model whose config fields are the other keys, the model
+    saved in the local directory ``path``, or a fresh model of the saved config ``hf_config`` (a config.json's contents;
+    what a checkpoint of a model read from a directory records). Raises ValueError naming a bad key or value."""
+    given = [name for name, value in (("model_type", model_type), ("path", path), ("hf_config", hf_config))
+             if value is not None]
+    if len(given) != 1:
         raise ValueError(f"give model_type (a fresh model from a config) or path (a local directory), e.g. {EXAMPLE}"
-                         + ("; not both" if model_type is not None else ""))
+                         + (f"; not both ({' and '.join(given)})" if given else ""))
+    if (path is not None or hf_config is not None) and config:
+        what = f"the one saved in {path!r}" if path is not None else "the one hf_config describes"
+        raise ValueError(f"with {given[0]}, the model is {what}: no other config keys are allowed "
+                         f"(got {sorted(config)}); give model_type instead to build a fresh model")
     if path is not None:
-        if config:
-            raise ValueError(f"with path, the model is the one saved in {path!r}: no other config keys are allowed "
-                             f"(got {sorted(config)}); give model_type instead to build a fresh model")
         model = _load(path)
+    elif hf_config is not None:
+        model = _from_saved_config(hf_config)
     else:
         model = _build(task, model_type, config)
     text = model.config.get_text_config(decoder=True)
@@ -141,7 +164,37 @@ def make_hf(task, model_type: str | None = None, path: str | None = None, **conf
     if isinstance(positions, int) and positions < task.seq_len:
         raise ValueError(f"the model reads at most {positions} positions (max_position_embeddings); the task's "
                          f"sequences are {task.seq_len} tokens")
-    return HFAgent(model, task)
+    agent = HFAgent(model, task)
+    if path is not None:  # what a checkpoint records instead of the path (agents.models.registry.agent_spec)
+        agent.checkpoint_config = {"hf_config": saved_config(model)}
+    return agent
+
+
+def saved_config(model: nn.Module) -> dict:
+    """The whole config of a transformers model as JSON-plain data (``hf_config``): every field, defaults included
+    (the defaults of another transformers version may differ), without its provenance (path, version, dtype)."""
+    config = json.loads(model.config.to_json_string(use_diff=False))
+    return {k: v for k, v in config.items() if k not in _UNSAVED_KEYS}
+
+
+def _from_saved_config(hf_config: dict) -> nn.Module:
+    if not isinstance(hf_config, dict) or not isinstance(hf_config.get("model_type"), str):
+        raise ValueError(f"hf_config must be a saved config (a JSON object with its model_type, as config.json "
+                         f"holds); got {str(hf_config)[:80]!r}")
+    fields = {k: v for k, v in hf_config.items() if k not in _UNSAVED_KEYS}
+    model_type = fields.pop("model_type")
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ValueError(f"hf_config: model_type {model_type!r} has no causal-LM model in transformers "
+                         f"{transformers.__version__}")
+    try:
+        cfg = AutoConfig.for_model(model_type, **fields)
+    except Exception as e:  # transformers validates the fields in its own ways
+        cause = e.__cause__ or e
+        raise ValueError(f"hf_config: invalid {model_type} config ({type(cause).__name__}: "
+                         f"{' '.join(str(cause).split())})") from e
+    return _with_attention(lambda attn: AutoModelForCausalLM.from_config(cfg, attn_implementation=attn,
+                                                                         dtype=torch.float32),
+                           None, f"hf_config ({model_type})")
 
 
 def _build(task, model_type: str, config: dict) -> nn.Module:
@@ -196,15 +249,47 @@ def _load(path: str) -> nn.Module:
     directory = Path(path).expanduser()
     if not directory.is_dir():
         raise ValueError(f"path {path!r} does not exist or is not a directory: give a local directory written by "
-                         "model.save_pretrained (nothing is downloaded)")
+                         "model.save_pretrained (nothing is downloaded); a checkpoint saved before hf checkpoints held "
+                         "their config names its directory: put the directory back there, or replace the checkpoint's "
+                         "agent config {\"path\": ...} by {\"hf_config\": the contents of its config.json}")
     if not (directory / "config.json").is_file():
         raise ValueError(f"path {path!r} has no config.json: give a directory written by model.save_pretrained")
 
     def load(attn: str) -> nn.Module:
-        return AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, attn_implementation=attn,
-                                                    dtype=torch.float32)
+        with quiet_unless_watched():
+            return AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, attn_implementation=attn,
+                                                        dtype=torch.float32)
 
     return _with_attention(load, None, f"path {path!r}")
+
+
+def set_progress(enabled: bool | None) -> None:
+    """Show transformers' progress bars while this package loads models (True), never (False), or only where
+    someone watches them (None, the default: stderr is a terminal and HF_HUB_DISABLE_PROGRESS_BARS is not set)."""
+    global _PROGRESS
+    _PROGRESS = enabled
+
+
+def progress_enabled() -> bool:
+    """Whether transformers' bars show now (``set_progress``)."""
+    if _PROGRESS is not None:
+        return _PROGRESS
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    return sys.stderr.isatty() and hf_logging.is_progress_bar_enabled()
+
+
+@contextlib.contextmanager
+def quiet_unless_watched():
+    """transformers' progress bars inside the block as ``progress_enabled()`` says; their state restored after."""
+    was, want = hf_logging.is_progress_bar_enabled(), progress_enabled()
+    if want != was:
+        (hf_logging.enable_progress_bar if want else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        if want != was:
+            (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 
 def _with_attention(build, attention: str | None, what: str) -> nn.Module:

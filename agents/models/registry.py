@@ -17,13 +17,14 @@ it from.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
+
+from parity_env.checks import import_object
 
 from .agent import agent_device, check_agent
 from .errors import AgentError
@@ -68,16 +69,14 @@ def register_agent(name: str, factory: Callable | str) -> None:
 
 
 def _import_factory(path: str, name: str) -> Callable:
-    module_name, _, attr = path.partition(":")
+    """The factory at ``path`` ("module:function"), resolved as ``parity_env.checks.import_object`` does (the
+    current directory first, as for ``python -m``)."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise AgentError(f"agent {name!r}: cannot import {module_name!r} ({e})") from e
-    factory = module
-    for part in attr.split("."):
-        factory = getattr(factory, part, None)
+        factory = import_object(path, f"agent {name!r}")
+    except ValueError as e:
+        raise AgentError(str(e)) from None
     if not callable(factory):
-        raise AgentError(f"agent {name!r}: {path!r} does not name a callable factory in module {module_name!r}")
+        raise AgentError(f"agent {name!r}: {path!r} does not name a callable factory")
     return factory
 
 
@@ -112,8 +111,9 @@ def make_agent(name: str = "gpt", task=None, **config: Any) -> torch.nn.Module:
     return build_agent(AgentSpec(name, config), task)
 
 
-def build_agent(spec: AgentSpec, task) -> torch.nn.Module:
-    """``make_agent`` from a spec; a name unknown here falls back on the spec's recorded factory path."""
+def build_agent(spec: AgentSpec, task, check: bool = True) -> torch.nn.Module:
+    """``make_agent`` from a spec; a name unknown here falls back on the spec's recorded factory path. ``check=False``
+    leaves the contract check (a forward pass on the task's full sequence length) to the caller."""
     name, config = spec.name, dict(spec.config)
     if task is None:
         raise AgentError(f"make_agent({name!r}, task): the task is required (a parity_env.Task)")
@@ -127,10 +127,13 @@ def build_agent(spec: AgentSpec, task) -> torch.nn.Module:
         agent = factory(task, **config)
     except (TypeError, ValueError) as e:
         raise AgentError(f"agent {name!r} rejected its config {config}: {e}") from e
+    except Exception as e:  # a user's factory may fail in any way: name it, not a traceback
+        raise AgentError(f"agent {name!r}: its factory failed ({type(e).__name__}: {e})") from e
     if not isinstance(agent, torch.nn.Module):
         raise AgentError(f"agent {name!r}: the factory returned {type(agent).__name__}; expected a torch.nn.Module")
     agent.agent_spec = AgentSpec(name, config, _import_path(factory) or spec.factory)
-    check_agent(agent, task)
+    if check:
+        check_agent(agent, task)
     return agent
 
 
@@ -158,11 +161,14 @@ def _check_keywords(factory: Callable, name: str, config: dict) -> None:
 
 
 def agent_spec(agent: torch.nn.Module) -> AgentSpec:
-    """The spec ``make_agent`` recorded on ``agent``; raises if it was built some other way (it could not be
-    rebuilt from a checkpoint)."""
+    """The spec that rebuilds ``agent`` (what a checkpoint records): the one ``make_agent`` recorded on it, with
+    the agent's own ``checkpoint_config`` as its config when the factory set one (a JSON config that needs no outside
+    file: the hf agent read from a directory gives its model's whole config); raises if it was built some other way
+    (it could not be rebuilt from a checkpoint)."""
     spec = getattr(agent, "agent_spec", None)
     if not isinstance(spec, AgentSpec):
         raise AgentError(f"agent {type(agent).__name__} was not built by agents.make_agent, so a checkpoint could "
                          "not rebuild it: build it with make_agent(name, task, **config) (register your factory "
                          "with agents.register_agent, or name it by its import path 'module:function')")
-    return spec
+    own = getattr(agent, "checkpoint_config", None)
+    return spec if own is None else AgentSpec(spec.name, dict(own), spec.factory)

@@ -6,8 +6,11 @@
     result = pretrain(PretrainConfig(task=Task(d=24, p_long=0.01), seed=0))   # the same from Python (no files)
     parity-cot pretrain --task multiplication --digits 3 --p-long 0.25 --out runs/mul   # any task (parity_env.registry)
     result = pretrain(cfg, model=make_agent("mypkg.agents:make_lstm", cfg.task))   # a model built beforehand
+    parity-cot pretrain --data data/d4 --max-samples 2000000 --out runs/fixed  # a fixed dataset (finite samples)
 
-Every step draws a fresh batch from the task's ``sample_demonstrations`` (one seeded numpy stream) and minimises the
+Every step draws a fresh batch from the task's ``sample_demonstrations`` (one seeded numpy stream), or with ``--data
+DIR`` takes the next rows of a fixed dataset (``parity-cot dataset demonstrations``; ``agents.ntp.data``: the rows in
+order, then again reshuffled by the seed), and minimises the
 cross-entropy of the response tokens only (answer bits and EOS; the prompt is never a target). Two savings leave the
 loss unchanged: short rows are cut after their EOS, and agents that take ``logits_from`` compute outputs only from
 the last prompt position on. The learning rate stays high until most sampled chains are right, then decays
@@ -34,12 +37,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from parity_env.checks import check_int, check_probability
+from parity_env.checks import check_int, check_probability, check_run_seed
 from parity_env.contract import CoTTask
 from parity_env.registry import make_task
 
 from ..models.agent import agent_device, agent_logits, check_agent
-from ..models.registry import agent_spec, make_agent
+from ..models.registry import AgentSpec, agent_spec, build_agent
 from ..run.checkpoint import (
     RUN_SUBDIR,
     CheckpointError,
@@ -52,8 +55,10 @@ from ..run.checkpoint import (
 from ..run.config import config_differences, config_to_dict
 from ..run.evaluate import chain_check, evaluate
 from ..run.logs import LOGGERS, RunLog, check_logger
+from ..run.memory import check_fits, training_bytes
 from ..run.task_options import as_task
 from ..run.training import check_finite, check_weights, resolve_device, run_directory, set_threads
+from .data import DataSource, read_record
 
 GPT_SIZE_FLAGS = ("n_layer", "n_head", "d_model", "positional", "init_std")
 
@@ -81,6 +86,13 @@ class PretrainConfig:
     """gpt only: standard deviation of the initial weights (None: 0.1)."""
     batch_size: int = 256
     """Demonstrations per step."""
+    data: str | None = None
+    """A dataset directory written by parity-cot dataset demonstrations, to train on instead of fresh samples
+    (finite-sample studies; None: a fresh batch every step). Batch k is its rows kB .. (k+1)B - 1; once they are
+    used up they come again, in an order shuffled by the run's seed, and the log's points say which pass
+    (``data_pass``). Its task must be the run's (on the command line the task is the dataset's, but for the task
+    options typed). A dataset
+    of the online stream (same seed and batch size) gives the online run bit for bit (``agents.ntp.data``)."""
     lr: float = 3e-3
     """Peak AdamW learning rate. High for AdamW, but the model is tiny and the data fresh; twice this stalled at a
     half-learned chain. It finds the chain fast but leaves it noisy, hence the decay (``schedule``)."""
@@ -146,10 +158,13 @@ class PretrainConfig:
         self.task.check_long_form_fits()
         for name in ("batch_size", "max_samples", "eval_every", "check_n_long"):
             setattr(self, name, check_int(name, getattr(self, name), 1))
-        for name in ("warmup_samples", "eval_n", "final_eval_n", "seed"):
+        self.seed = check_run_seed(self.seed)
+        for name in ("warmup_samples", "eval_n", "final_eval_n"):
             setattr(self, name, check_int(name, getattr(self, name), 0))
         if self.short_rows is not None:
             self.short_rows = check_int("short_rows", self.short_rows, 1)
+        if self.data is not None:
+            self.data = str(self.data)  # a path given as a Path: the config stays JSON-plain
         if self.threads is not None:
             self.threads = check_int("threads", self.threads, 1)
         for name in ("lr", "grad_clip"):
@@ -290,20 +305,27 @@ def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress
             cfg = replace(cfg, agent=spec.name, agent_config=spec.config, **dict.fromkeys(GPT_SIZE_FLAGS))
     # a run killed before its first checkpoint resumes by starting again
     resuming = cfg.resume and cfg.out is not None and has_checkpoint(Path(cfg.out) / RUN_SUBDIR)
+    # the dataset is read and its task checked before anything is written: a wrong one writes nothing
+    source = DataSource.open(cfg.data, task, cfg.seed) if cfg.data is not None else None
     if model is None and not resuming:  # built before anything is written: a bad agent config writes nothing
-        model = initial_agent(cfg)
+        model = initial_agent(cfg, check=False)
+        check_fits(training_bytes(model, task, cfg.batch_size),  # a batch the machine cannot hold: refused now
+                   f"a pre-training step of {cfg.batch_size} demonstrations of {task.seq_len} tokens",
+                   "lower --batch-size (or compute fewer short rows with --short-rows)")
+        check_agent(model, task)
     with run_directory(cfg.out, cfg.resume) as out:
-        return _train(cfg, model, out, device, progress, t_start, resuming)
+        return _train(cfg, model, out, device, progress, t_start, resuming, source)
 
 
 def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None, device: torch.device,
-           progress: bool, t_start: float, resuming: bool) -> PretrainResult:
-    """The run of ``pretrain`` in its locked run directory ``out`` (None: nothing written)."""
+           progress: bool, t_start: float, resuming: bool, source: DataSource | None = None) -> PretrainResult:
+    """The run of ``pretrain`` in its locked run directory ``out`` (None: nothing written), on fresh samples or on
+    the fixed dataset ``source`` (then ``data_rng`` only draws the short_rows subsets)."""
     task = cfg.task
     amp = device.type == "cuda"  # bf16 autocast helps on GPUs; on CPUs it is slower for models this small
     saved_metrics = None  # a finished run's final evaluation, reused when a resume trains no further
     if resuming:
-        agent, optimizer, data_rng, state, saved_metrics = _restore(cfg, device)
+        agent, optimizer, data_rng, state, saved_metrics = _restore(cfg, device, source)
     else:
         agent = model.to(device)
         optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -318,6 +340,7 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
     bar = tqdm(total=cfg.max_samples, initial=min(state["samples"], cfg.max_samples), unit="seq", unit_scale=True,
                disable=not progress, desc=f"pretrain {cfg.agent} {task.name} p_long={task.p_long}", dynamic_ncols=True)
     loss_sum = loss_n = 0.0
+    data_pass = source.pass_of(max(state["samples"] - 1, 0)) if source is not None else 0
     agent.train()
     while state["stop_reason"] is None:
         if state["samples"] >= cfg.max_samples:
@@ -327,7 +350,15 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
         lr = cfg.lr_at(state["samples"], state["decay_start"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        tokens, mask, is_long = task.sample_demonstrations(cfg.batch_size, seed=data_rng)
+        if source is None:
+            tokens, mask, is_long = task.sample_demonstrations(cfg.batch_size, seed=data_rng)
+        else:  # the next rows of the fixed dataset: the stream position is the sample count
+            tokens, mask, is_long = source.batch(state["samples"], cfg.batch_size)
+            if source.pass_of(state["samples"] + cfg.batch_size - 1) > data_pass:
+                data_pass = source.pass_of(state["samples"] + cfg.batch_size - 1)
+                if progress:
+                    tqdm.write(f"pretrain: the dataset's {source.rows:,} rows are used up after {state['samples']:,} "
+                               f"samples; pass {data_pass} takes them again, shuffled by the seed")
         parts = _split_batch(tokens, mask, is_long, task.prompt_len, cfg.short_rows, data_rng)
         loss, forward_flops = _loss(agent, parts, normaliser, task.prompt_len, device, amp)
         optimizer.zero_grad(set_to_none=True)
@@ -348,6 +379,8 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
 
         if state["samples"] % cfg.eval_every < cfg.batch_size or state["samples"] >= cfg.max_samples:
             point = _evaluation_point(agent, cfg, state, float(loss_sum) / max(loss_n, 1))
+            if source is not None and source.pass_of(state["samples"] - 1) > 0:  # the rows are being reused
+                point["data_pass"] = source.pass_of(state["samples"] - 1)
             loss_sum = loss_n = 0.0
             point["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
             log.append(point)
@@ -365,7 +398,7 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
                 state["stop_reason"] = "max_samples"
             state["elapsed_s"] = point["elapsed_s"]
             if out is not None:
-                _save(out, cfg, agent, optimizer, data_rng, state)
+                _save(out, cfg, agent, optimizer, data_rng, state, source=source)
     bar.close()
 
     metrics = {}
@@ -375,7 +408,8 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
         metrics = evaluate(agent, task, n=cfg.final_eval_n, seed=cfg.seed + 1)
     wall = elapsed_before + time.perf_counter() - t_start
     if out is not None:
-        _save(out, cfg, agent, optimizer, data_rng, {**state, "elapsed_s": wall}, final_metrics=metrics)
+        _save(out, cfg, agent, optimizer, data_rng, {**state, "elapsed_s": wall}, final_metrics=metrics,
+              source=source)
     agent.eval()
     train_s = max(state["train_s"], 1e-9)
     return PretrainResult(
@@ -387,12 +421,13 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
     )
 
 
-def initial_agent(cfg: PretrainConfig) -> torch.nn.Module:
+def initial_agent(cfg: PretrainConfig, check: bool = True) -> torch.nn.Module:
     """The fresh agent a run of ``cfg`` starts from: its initialisation drawn from ``cfg.seed`` alone (the global RNG
-    is left as it was)."""
+    is left as it was). ``check=False`` leaves the contract check to the caller (after the memory estimate: the check
+    runs the agent on the task's full sequence length)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return make_agent(cfg.agent, cfg.task, **cfg.agent_kwargs())
+        return build_agent(AgentSpec(cfg.agent, cfg.agent_kwargs()), cfg.task, check=check)
 
 
 def _evaluation_point(agent: torch.nn.Module, cfg: PretrainConfig, state: dict, loss: float) -> dict:
@@ -434,16 +469,19 @@ def _chain_loss(agent: torch.nn.Module, task: CoTTask, seed: int, n: int = 256) 
     return F.cross_entropy(logits[sel].float(), targets).item()
 
 
-def _save(out: Path, cfg, agent, optimizer, data_rng, state, final_metrics=None) -> None:
-    """The checkpoint: weights, optimizer, training state and the data stream's RNG (the log is already written)."""
+def _save(out: Path, cfg, agent, optimizer, data_rng, state, final_metrics=None, source=None) -> None:
+    """The checkpoint: weights, optimizer, training state and the data stream's RNG (the log is already written);
+    with a fixed dataset, which one (its sha256) and the position in it."""
     meta = {"pretrain_config": config_to_dict(cfg), "training_state": state, "final_metrics": final_metrics}
+    if source is not None:
+        meta["data"] = source.record(state["samples"])
     save_checkpoint(out / RUN_SUBDIR, agent, cfg.task, meta=meta, optimizer=optimizer,
                     rng={"data": data_rng.bit_generator.state})
 
 
-def _restore(cfg: PretrainConfig, device: torch.device):
+def _restore(cfg: PretrainConfig, device: torch.device, source: DataSource | None = None):
     """Agent, optimizer, data stream, training state and final evaluation (None before the run ended) of the run in
-    ``cfg.out``, checked against ``cfg``."""
+    ``cfg.out``, checked against ``cfg`` (and its fixed dataset against ``source``)."""
     if cfg.out is None:
         raise ValueError("resume needs out: the run directory to continue")
     recover_checkpoint(Path(cfg.out) / RUN_SUBDIR)
@@ -468,6 +506,14 @@ def _restore(cfg: PretrainConfig, device: torch.device):
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{ckpt.path}: the saved training state is incomplete or garbled ({e}); it cannot be "
                               "resumed: start a new run") from e
+    if source is not None:
+        saved_data = ckpt.meta.get("data") or {}
+        if saved_data.get("sha256") != source.record(0)["sha256"]:
+            raise ValueError(f"--data {cfg.data} is not the dataset the run in {cfg.out} was trained on (its sha256 "
+                             "differs); resume it with that dataset")
+        if saved_data.get("position") != state["samples"]:
+            raise CheckpointError(f"{ckpt.path}: its position in the dataset ({saved_data.get('position')}) is not "
+                                  f"its sample count ({state['samples']}); it cannot be resumed: start a new run")
     if state["stop_reason"] == "max_samples" and state["samples"] < cfg.max_samples:
         state["stop_reason"] = None  # a larger budget continues the run
     if state["stop_reason"] == "learned" and not cfg.stop_when_learned:
@@ -495,12 +541,17 @@ def main(args) -> int:
     if "out" not in given:
         raise ValueError("--out DIR is required (the run directory)")
     base = _saved_config(Path(given["out"])) if given.get("resume") else None
+    if given.get("data") is not None and not base:  # a new run on a dataset: its task, but for the flags typed
+        base = {"task": read_record(given["data"], f"--data {given['data']}")["task"]}
     cfg = config_from_args(PretrainConfig, given, base)
     result = pretrain(cfg, progress=args.progress)
     how = {"learned": "the chain is learned", "max_samples": "the sample budget (--max-samples) is spent"}
     print(f"stopped after {result.samples:,} samples ({result.steps} steps, {result.wall_time_s:.1f} s): "
           f"{how[result.stop_reason]}"
           + (f" (at {result.time_to_learned_s:.1f} s)" if result.time_to_learned_s else ""))
+    if cfg.data is not None:
+        rows = read_record(cfg.data)["rows"]
+        print(f"data: {cfg.data}, {rows:,} rows, {result.samples / rows:.2f} passes over them")
     if result.metrics:
         print(json.dumps({k: v for k, v in result.metrics.items() if k != "mistakes"}))
     print(f"checkpoint: {Path(cfg.out) / RUN_SUBDIR}")

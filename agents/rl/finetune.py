@@ -38,7 +38,7 @@ from tensordict import TensorDict
 from torchrl.objectives import LossModule
 from tqdm import tqdm
 
-from parity_env.checks import check_choice, check_int
+from parity_env.checks import check_choice, check_int, check_run_seed
 from parity_env.contract import REWARD_MODES, CoTTask
 from parity_env.registry import make_task, task_from_dict
 
@@ -56,8 +56,9 @@ from ..run.checkpoint import (
     save_checkpoint,
 )
 from ..run.config import config_differences, config_to_dict
-from ..run.evaluate import evaluate
+from ..run.evaluate import EVAL_CHUNK, evaluate
 from ..run.logs import LOGGERS, RunLog, check_logger
+from ..run.memory import check_fits, training_bytes
 from ..run.task_options import TaskExpectation
 from ..run.training import check_finite, check_weights, resolve_device, run_directory, set_threads
 from .advantages import kl_k3, masked_mean
@@ -137,13 +138,20 @@ class FinetuneConfig:
         for name in ("steps", "batch_size", "group_size", "epochs", "star_samples", "eval_every", "eval_n",
                      "target_evals", "checkpoint_every"):
             setattr(self, name, check_int(name, getattr(self, name), 1))
-        for name in ("seed", "final_eval_n"):
+        self.seed = check_run_seed(self.seed)
+        for name in ("final_eval_n",):
             setattr(self, name, check_int(name, getattr(self, name), 0))
         for name in ("threads", "minibatch_size"):
             if getattr(self, name) is not None:
                 setattr(self, name, check_int(name, getattr(self, name), 1))
         if self.steps_after_solved is not None:
             self.steps_after_solved = check_int("steps_after_solved", self.steps_after_solved, 0)
+        rows = math.ceil(self.star_samples / self.batch_size) * self.batch_size if self.algo == "star" else \
+            self.batch_size  # the episodes one step collects
+        if self.minibatch_size is not None and self.minibatch_size > rows:
+            raise ValueError(f"minibatch_size {self.minibatch_size} is larger than the {rows} episodes a step collects "
+                             f"(batch_size{' x rounds of star_samples' if self.algo == 'star' else ''}); give at most "
+                             f"{rows}")
         if self.batch_size % self.group_size:
             raise ValueError(f"group_size must divide batch_size {self.batch_size}; got group_size = {self.group_size}")
         self.temperature = check_temperature(self.temperature)
@@ -206,6 +214,9 @@ def finetune(
     agent, task = _load_start(start, task, device)
     if cfg.reward is not None:
         task = task.replace(reward=cfg.reward)
+    rows = cfg.minibatch_size or cfg.batch_size  # the most rows one update scores (every shipped algorithm)
+    check_fits(training_bytes(agent, task, rows), f"an RL update on {rows} episodes of {task.seq_len} tokens",
+               "lower --batch-size (or --minibatch-size)")
     # a run killed before its first checkpoint resumes by starting again
     resuming = cfg.resume and cfg.out is not None and has_checkpoint(Path(cfg.out) / RUN_SUBDIR)
     with run_directory(cfg.out, cfg.resume) as out:
@@ -410,17 +421,20 @@ def _step_log(state: dict, episodes: TensorDict, losses: dict, t_collect: float,
 
 @torch.no_grad()
 def greedy_probe(agent: torch.nn.Module, task: CoTTask, n: int, rng: np.random.Generator) -> dict:
-    """Greedy accuracy and mean answer length (bits before EOS) on ``n`` fresh prompts: the stopping rule's probe."""
+    """Greedy accuracy and mean answer length (tokens before EOS) on ``n`` fresh prompts, in chunks of
+    ``EVAL_CHUNK``: the stopping rule's probe."""
     was_training = agent.training
     agent.eval()
-    bits, prompts = task.sample_prompts(n, rng)
-    gen = generate(agent, task, prompts.to(agent_device(agent)), temperature=0.0)
-    verdict = task.judge(bits, gen.tokens)
+    correct, length = [], []
+    for start in range(0, n, EVAL_CHUNK):
+        problems, prompts = task.sample_prompts(min(EVAL_CHUNK, n - start), rng)
+        gen = generate(agent, task, prompts.to(agent_device(agent)), temperature=0.0)
+        verdict = task.judge(problems, gen.tokens)
+        correct.append(verdict.answer_correct)
+        length.append(verdict.answer_length)
     agent.train(was_training)
-    return {
-        "greedy_accuracy": verdict.answer_correct.float().mean().item(),
-        "greedy_mean_length": verdict.answer_length.float().mean().item(),
-    }
+    return {"greedy_accuracy": torch.cat(correct).float().mean().item(),
+            "greedy_mean_length": torch.cat(length).float().mean().item()}
 
 
 def _save(out: Path, agent, task: CoTTask, cfg: FinetuneConfig, state: dict, optimizer, loss_module, generator, shuffle,

@@ -33,6 +33,7 @@ import base64
 import json
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE = "config.json", "model.safetensors", "o
 LOSS_FILE = "loss.safetensors"
 RUN_SUBDIR = "checkpoint"  # a run directory (pretrain --out) keeps its latest checkpoint here
 _TENSOR_TAG = "__uint8_tensor_base64__"  # how a torch RNG state (a uint8 tensor) is written inside JSON
-_RESERVED = ("format_version", "agent", "model", "task", "probe", "rng")
+_RESERVED = ("format_version", "agent", "model", "task", "probe", "rng", "save_id")
 PROBE_ATOL = 1e-3  # float32 logits of the same weights differ by ~1e-6 across kernels; an edited config by far more
 
 
@@ -108,8 +109,9 @@ def save_checkpoint(
     if not bool(probe.isfinite().all()):
         raise ValueError(f"refusing to save a checkpoint whose agent gives non-finite logits; the last good checkpoint "
                          f"at {path} is kept")
+    save_id = uuid.uuid4().hex  # in every file of this save: a reader checks that it read one save
     config = {"format_version": FORMAT_VERSION, "agent": spec.to_dict(), "task": task.to_dict(),
-              "probe": probe.tolist(), **meta}
+              "probe": probe.tolist(), "save_id": save_id, **meta}
     config["rng"] = {k: _encode_rng(v) for k, v in (rng or {}).items()}
     text = json.dumps(config, indent=1)  # fails here, before anything is written, if meta is not JSON-plain
 
@@ -118,12 +120,13 @@ def save_checkpoint(
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        save_file(state, str(tmp / MODEL_FILE), metadata={"aliases": json.dumps(aliases)})
+        save_file(state, str(tmp / MODEL_FILE), metadata={"aliases": json.dumps(aliases), "save_id": save_id})
         if optimizer is not None:
             tensors, groups = _flatten_optimizer(optimizer.state_dict())
-            save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"param_groups": json.dumps(groups)})
+            save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"param_groups": json.dumps(groups),
+                                                                     "save_id": save_id})
         if loss_module is not None:
-            save_file(_own_state(loss_module, agent), str(tmp / LOSS_FILE))
+            save_file(_own_state(loss_module, agent), str(tmp / LOSS_FILE), metadata={"save_id": save_id})
         (tmp / CONFIG_FILE).write_text(text)
         for f in tmp.iterdir():  # data on disk before the rename makes it visible
             with open(f, "rb") as fh:
@@ -286,11 +289,65 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict:
     return config
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` on anything wrong with it."""
-    ckpt_dir = resolve_checkpoint_dir(path)
-    config_path = ckpt_dir / CONFIG_FILE
+LOAD_ATTEMPTS = 50
+"""How often a load reads a checkpoint again when a writer replaced it while it was being read."""
+
+
+class _Torn(CheckpointError):
+    """The files read belong to different saves: a writer replaced the checkpoint meanwhile (its config.json then
+    changed too, and the load reads again), or files were copied from another checkpoint."""
+
+
+def _identity(ckpt_dir: Path) -> tuple | None:
+    """What changes when a save replaces the checkpoint at ``ckpt_dir``: its config.json's inode and mtime."""
+    try:
+        st = (ckpt_dir / CONFIG_FILE).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def _read_files(ckpt_dir: Path) -> tuple[dict, dict]:
+    """The config and the tensors (with their file metadata) of every file of the checkpoint at ``ckpt_dir``, all of
+    one save (``_Torn`` otherwise)."""
     config = read_checkpoint_config(ckpt_dir)
+    files = {MODEL_FILE: _load_tensors(ckpt_dir / MODEL_FILE)}
+    for name in (OPTIMIZER_FILE, LOSS_FILE):
+        if (ckpt_dir / name).exists():
+            files[name] = _load_tensors(ckpt_dir / name)
+    save_id = config.get("save_id")
+    if save_id is not None:  # checkpoints written before save ids (or files rewritten by other tools): no check
+        torn = [name for name, (_, meta) in files.items() if meta.get("save_id", save_id) != save_id]
+        if torn:
+            raise _Torn(f"{ckpt_dir}: {', '.join(torn)} belong to another save than {CONFIG_FILE}")
+    return config, files
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` on anything wrong with it.
+
+    Every file read belongs to one save: when a writer replaces the checkpoint while it is being read (a run saving
+    while ``parity-cot evaluate`` reads it), the load reads the newest complete one again."""
+    last: Exception | None = None
+    for attempt in range(LOAD_ATTEMPTS):
+        ckpt_dir = resolve_checkpoint_dir(path)
+        before = _identity(ckpt_dir)
+        try:
+            config, files = _read_files(ckpt_dir)
+        except (CheckpointError, OSError) as e:
+            if _identity(ckpt_dir) != before:  # replaced meanwhile: read it again
+                last = e
+                time.sleep(0.002 * (attempt + 1))
+                continue
+            raise
+        return _build(ckpt_dir, config, files, device)
+    raise CheckpointError(f"{path}: it kept being replaced while it was read ({LOAD_ATTEMPTS} attempts; the last: "
+                          f"{last}); wait for the run that writes it to pause, or load a copy")
+
+
+def _build(ckpt_dir: Path, config: dict, files: dict, device: str | torch.device) -> Checkpoint:
+    """The checkpoint from its files, read (``_read_files``): the task, the agent rebuilt and checked, the rest."""
+    config_path = ckpt_dir / CONFIG_FILE
     version = config.get("format_version")
     if version not in (1, 2, FORMAT_VERSION):
         raise CheckpointError(f"{config_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
@@ -307,7 +364,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except AgentError as e:
         raise CheckpointError(f"{config_path}: cannot rebuild its agent: {e}") from e
 
-    state, file_meta = _load_tensors(ckpt_dir / MODEL_FILE)
+    state, file_meta = files[MODEL_FILE]
     aliases = file_meta.get("aliases")
     for name, kept in (json.loads(aliases) if aliases else {}).items():
         if kept in state:
@@ -327,10 +384,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
                 f"{config_path}: the agent rebuilt from this config does not compute what was saved (its logits on "
                 "the probe differ): the agent or task config was edited after saving, or the agent's code changed")
 
-    optimizer_state = None
-    if (ckpt_dir / OPTIMIZER_FILE).exists():
-        optimizer_state = _load_optimizer(ckpt_dir / OPTIMIZER_FILE)
-    loss_state = _load_tensors(ckpt_dir / LOSS_FILE)[0] if (ckpt_dir / LOSS_FILE).exists() else None
+    optimizer_state = _read_optimizer(ckpt_dir / OPTIMIZER_FILE, *files[OPTIMIZER_FILE]) \
+        if OPTIMIZER_FILE in files else None
+    loss_state = files[LOSS_FILE][0] if LOSS_FILE in files else None
     rng = {k: _decode_rng(v) for k, v in (config.get("rng") or {}).items()}
     return Checkpoint(agent=agent, task=task, meta=config, optimizer_state=optimizer_state, path=ckpt_dir, rng=rng,
                       loss_state=loss_state)
@@ -375,8 +431,8 @@ def _check_state(file: Path, expected: dict[str, torch.Tensor], got: dict[str, t
             )
 
 
-def _load_optimizer(file: Path) -> dict:
-    tensors, file_meta = _load_tensors(file)
+def _read_optimizer(file: Path, tensors: dict[str, torch.Tensor], file_meta: dict) -> dict:
+    """An optimizer state_dict from the tensors and metadata of its file (``_flatten_optimizer``'s inverse)."""
     try:
         meta = json.loads(file_meta["param_groups"])
         groups, plain = meta["groups"], meta["plain_state"]

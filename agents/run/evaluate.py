@@ -14,17 +14,22 @@ first-token margin and continuation probability).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from parity_env.checks import check_int
-from parity_env.contract import CoTTask
+from parity_env.checks import check_int, check_run_seed, check_seed
+from parity_env.contract import CoTTask, Verdicts
 
 from ..models.agent import agent_device
 from ..models.generate import check_temperature, generate
 from .task_options import TaskExpectation
+
+EVAL_CHUNK = 4096
+"""Prompts generated at once: a larger evaluation runs in chunks of this many (memory stays that of one chunk; an
+evaluation of at most this many prompts is one chunk, as it always was)."""
 
 
 def _mean(x: torch.Tensor) -> float | None:
@@ -40,15 +45,17 @@ def evaluate(
     seed: int = 0,
     device: str | torch.device | None = None,
     show_mistakes: int = 0,
+    progress: bool = False,
 ) -> dict:
     """Greedy and sampled metrics of ``agent`` on ``n`` fresh prompts per mode (one seeded stream of prompts).
 
-    Returns, for each mode (greedy, sampled), ``{mode}_accuracy``, ``{mode}_chain_accuracy`` (exact long forms among
-    all responses), ``{mode}_mean_length`` (tokens before EOS: bits, for parity) and ``{mode}_long_fraction``;
+    Returns, for each mode (greedy, sampled), ``{mode}_accuracy``, ``{mode}_chain_accuracy`` (exact long forms among all
+    responses), ``{mode}_mean_length`` (tokens before EOS: bits, for parity) and ``{mode}_long_fraction``;
     ``sampled_long_accuracy`` and ``sampled_long_chain_accuracy`` (answer and exact-chain accuracy among the sampled
     long-form responses; None without one), ``sampled_n_long``, temperature and n; then the task's own numbers
-    (``task.extra_metrics`` on the greedy prompts). With ``show_mistakes`` K > 0 also "mistakes": up to K greedy
-    failures as readable token strings. ``device`` (default: where the agent is) moves the agent there.
+    (``task.extra_metrics`` on the greedy prompts of the first chunk). With ``show_mistakes`` K > 0 also "mistakes": up
+    to K greedy failures as readable token strings. More than ``EVAL_CHUNK`` prompts are generated in chunks. ``device``
+    (default: where the agent is) moves the agent there.
     """
     n = check_int("n", n, 1)
     temperature = check_temperature(temperature)
@@ -56,35 +63,46 @@ def evaluate(
     agent.to(device)
     was_training = agent.training
     agent.eval()
-    rng = np.random.default_rng(check_int("seed", seed, 0))
+    rng = np.random.default_rng(check_seed(seed))
     gen = torch.Generator(device=device).manual_seed(int(seed))
     out: dict = {"n": n, "temperature": temperature}
     extra: dict = {}
+    chunks = range(0, n, EVAL_CHUNK)
+    bar = tqdm(total=2 * n, unit="prompt", unit_scale=True, desc="evaluate", dynamic_ncols=True,
+               disable=not progress or n <= EVAL_CHUNK)
     for mode, temp in (("greedy", 0.0), ("sampled", temperature)):
-        problems, prompts = task.sample_prompts(n, rng)
-        prompts = prompts.to(device)
-        g = generate(agent, task, prompts, temperature=temp, generator=gen)
-        v = task.judge(problems, g.tokens)
+        parts = []
+        for start in chunks:
+            problems, prompts = task.sample_prompts(min(EVAL_CHUNK, n - start), rng)
+            prompts = prompts.to(device)
+            g = generate(agent, task, prompts, temperature=temp, generator=gen)
+            v = task.judge(problems, g.tokens)
+            parts.append(v)
+            bar.update(prompts.shape[0])
+            if mode == "greedy" and start == 0:  # the task's own numbers and the mistakes: the first chunk's prompts
+                extra = task.extra_metrics(agent, problems, prompts, v)
+                if show_mistakes > 0:
+                    out["mistakes"] = _mistakes(task, problems, prompts, g.tokens, v, show_mistakes)
+        v = Verdicts(**{f.name: torch.cat([getattr(part, f.name) for part in parts]) for f in fields(Verdicts)})
         out[f"{mode}_accuracy"] = _mean(v.answer_correct)
         out[f"{mode}_chain_accuracy"] = _mean(v.demonstrated)
         out[f"{mode}_mean_length"] = _mean(v.answer_length)
         out[f"{mode}_long_fraction"] = _mean(v.is_long)
-        if mode == "greedy":
-            extra = task.extra_metrics(agent, problems, prompts, v)
-            if show_mistakes > 0:
-                wrong = torch.nonzero(~v.answer_correct).squeeze(1)[:show_mistakes].tolist()
-                right = task.short_responses(problems[wrong]) if wrong else []
-                out["mistakes"] = [
-                    f"{task.format_tokens(prompts[i].cpu())} -> {task.format_tokens(g.tokens[i].cpu())}"
-                    f"   (short answer {task.format_tokens(r)})"
-                    for i, r in zip(wrong, right)
-                ]
-        else:
+        if mode == "sampled":
             out["sampled_long_accuracy"] = _mean(v.answer_correct[v.is_long])
             out["sampled_long_chain_accuracy"] = _mean(v.demonstrated[v.is_long])
             out["sampled_n_long"] = int(v.is_long.sum())
+    bar.close()
     agent.train(was_training)
     return {**out, **extra}
+
+
+def _mistakes(task: CoTTask, problems, prompts: torch.Tensor, tokens: torch.Tensor, v: Verdicts, k: int) -> list[str]:
+    """Up to ``k`` greedy failures as readable token strings, with the short answer that was due."""
+    wrong = torch.nonzero(~v.answer_correct).squeeze(1)[:k].tolist()
+    right = task.short_responses(problems[wrong]) if wrong else []
+    return [f"{task.format_tokens(prompts[i].cpu())} -> {task.format_tokens(tokens[i].cpu())}"
+            f"   (short answer {task.format_tokens(r)})" for i, r in zip(wrong, right)]
 
 
 @torch.no_grad()
@@ -160,7 +178,7 @@ class EvaluateConfig:
 
     def __post_init__(self) -> None:
         self.n = check_int("n", self.n, 1)
-        self.seed = check_int("seed", self.seed, 0)
+        self.seed = check_run_seed(self.seed)
         self.mistakes = check_int("mistakes", self.mistakes, 0)
         self.temperature = check_temperature(self.temperature)
         if not self.temperature > 0:
@@ -183,7 +201,7 @@ def main(args) -> int:
     ckpt = load_checkpoint(cfg.checkpoint, device=device)
     cfg.task.check(ckpt.task, f"checkpoint {ckpt.path}")
     metrics = evaluate(ckpt.agent, ckpt.task, n=cfg.n, temperature=cfg.temperature, seed=cfg.seed, device=device,
-                       show_mistakes=cfg.mistakes)
+                       show_mistakes=cfg.mistakes, progress=args.progress)
     if cfg.json:
         print(json.dumps(metrics))
         return 0

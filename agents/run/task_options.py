@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from parity_env.checks import import_object
 from parity_env.contract import REWARD_MODES, CoTTask, TaskError
-from parity_env.registry import BUILTIN, import_object, make_task, task_from_dict, task_keys
+from parity_env.registry import BUILTIN, make_task, task_from_dict, task_keys
 
 from .fields import field_docs, first_sentence, unwrap_optional
 

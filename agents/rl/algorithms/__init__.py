@@ -29,7 +29,7 @@ from typing import Any, Callable
 from tensordict import TensorDict
 from torchrl.objectives import LossModule
 
-from parity_env.registry import import_object
+from parity_env.checks import import_object
 
 SHIPPED = ("reinforce", "ppo", "grpo", "star")
 """The shipped algorithms, one module each in this package."""
@@ -120,7 +120,13 @@ def build_algorithm(algo: str, agent, task, cfg) -> Algorithm:
     """Algorithm ``algo`` (a shipped or registered name, or a factory's import path) for ``agent`` on ``task``
     under the fine-tuning config ``cfg``."""
     source = _source(algo)
-    built = source.build(agent, task, cfg) if algo in SHIPPED else source(agent, task, cfg)
+    if algo in SHIPPED:
+        built = source.build(agent, task, cfg)
+    else:
+        try:
+            built = source(agent, task, cfg)
+        except Exception as e:  # a user's factory may fail in any way: name it, not a traceback
+            raise ValueError(f"algo {algo!r}: its factory failed ({type(e).__name__}: {e})") from e
     if isinstance(built, Algorithm):
         return built
     if isinstance(built, LossModule):
