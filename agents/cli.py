@@ -5,6 +5,9 @@
     parity-cot finetune runs/pre --algo reinforce --out runs/rl # RL through TorchRL (agents.rl.finetune)
     parity-cot reproduce                                        # the central result end to end (agents.jobs.reproduce)
     parity-cot plot runs/rl                                     # a run's curves as a PNG (agents.jobs.plot)
+    parity-cot sweep --d 8 16 --p-long 0.1 0.4 --out runs/sweep # a grid of main jobs on Ray (agents.jobs.sweep)
+    parity-cot dataset demonstrations --n 51200 --out data/d24  # datasets out (agents.jobs.dataset)
+    parity-cot export runs/rl --hf hf/rl                        # a Hugging Face model out (agents.jobs.export)
 
 Each module provides ``add_arguments(parser)`` and ``main(args) -> int``; modules are imported only when their
 subcommand runs, so ``parity-cot --help`` stays fast. The conventions are the same in every subcommand: flags
@@ -27,6 +30,7 @@ import argparse
 import errno
 import importlib
 import importlib.metadata
+import os
 import sys
 
 SUBCOMMANDS = {
@@ -35,10 +39,10 @@ SUBCOMMANDS = {
     "finetune": ("agents.rl.finetune", "RL fine-tuning of a checkpoint through TorchRL"),
     "reproduce": ("agents.jobs.reproduce", "the main job: pre-training, RL, the NTP-only control, table and figure"),
     "plot": ("agents.jobs.plot", "a run's curves (loss, accuracy, length, ...) from its log, as a PNG"),
-    "sweep": ("agents.jobs.sweep", "the phase diagram: a grid of (agent, d, p_long, algo, seed) cells on Ray"),
-    "sweep-plot": ("agents.jobs.sweep_plot", "a sweep's phase diagrams (heatmaps over d x p_long) as PNGs"),
+    "sweep": ("agents.jobs.sweep", "the phase diagram: a grid of (agent, task settings, algo, seed) cells on Ray"),
+    "sweep-plot": ("agents.jobs.sweep_plot", "a sweep's phase diagrams (heatmaps over two grid axes) as PNGs"),
     "dataset": ("agents.jobs.dataset", "demonstrations and a run's episodes as Hugging Face and Minari datasets"),
-    "export": ("agents.jobs.export", "a gpt or hf checkpoint as a Hugging Face model directory with the task's tokenizer"),
+    "export": ("agents.jobs.export", "a gpt or hf checkpoint as a Hugging Face model directory, with a tokenizer"),
 }
 
 
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     if args.progress and not sys.stderr.isatty():
         args.progress = False  # progress bars only where someone watches them
+    if not args.progress:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers' own bars too (agents.models.hf reads it)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     try:
         return int(module.main(args) or 0)

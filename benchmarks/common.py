@@ -42,6 +42,28 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the agent factory's keyword arguments, e.g. '{\"n_layer\": 2}' (default {})")
 
 
+def add_task_arguments(parser: argparse.ArgumentParser, d: int = 24) -> None:
+    """``--task NAME``, ``--task-config JSON`` and parity's ``--d`` (its default ``d``), the task a script runs."""
+    from agents.run.config import parse_json_object
+
+    parser.add_argument("--task", default="parity",
+                        help="the task: parity, multiplication, a registered name or 'module:factory' (default parity)")
+    parser.add_argument("--task-config", type=parse_json_object, default={}, metavar="JSON",
+                        help="the task's settings, e.g. '{\"digits\": 3}' (default {})")
+    parser.add_argument("--d", type=int, default=None, help=f"parity's prompt bits (default {d})")
+    parser.set_defaults(default_d=d)
+
+
+def task_of(args: argparse.Namespace, **settings):
+    """The task of ``add_task_arguments``' options with the script's own ``settings`` (p_long, ...) over them."""
+    from parity_env import make_task
+
+    config = dict(args.task_config)
+    if args.d is not None or args.task == "parity":
+        config["d"] = args.d if args.d is not None else config.get("d", args.default_d)
+    return make_task(args.task, **{**config, **settings})
+
+
 def agent_options(args: argparse.Namespace) -> dict:
     """The ``PretrainConfig`` fields given by ``add_agent_arguments``' options."""
     return {"agent": args.agent, "agent_config": args.agent_config}

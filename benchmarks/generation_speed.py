@@ -16,17 +16,17 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
-from common import add_agent_arguments, add_results_arguments, device_sync, write_result
+from common import add_agent_arguments, add_results_arguments, add_task_arguments, device_sync, task_of, write_result
 
 from agents import make_agent
 from agents.models.agent import is_incremental
 from agents.models.generate import generate
 from agents.models.registry import agent_spec
-from parity_env import Task
 
 
-def tokens_per_s(agent, task: Task, prompts: torch.Tensor, incremental: bool, repeats: int) -> dict:
+def tokens_per_s(agent, task, prompts: torch.Tensor, incremental: bool, repeats: int) -> dict:
     """Best-of-``repeats`` new tokens per second of generating ``task.max_response_len`` tokens for every prompt."""
     sync = device_sync(prompts.device)
     generate(agent, task, prompts[:64], allow_eos=False, incremental=incremental)  # warm-up
@@ -44,23 +44,23 @@ def tokens_per_s(agent, task: Task, prompts: torch.Tensor, incremental: bool, re
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--d", type=int, default=50)
+    add_task_arguments(parser, d=50)
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     add_agent_arguments(parser)
     add_results_arguments(parser, out=True)
     args = parser.parse_args()
-    task = Task(d=args.d)
+    task = task_of(args)
     torch.set_num_threads(1)  # as in pre-training: these matmuls are too small to gain from a second thread
     torch.manual_seed(0)
     device = torch.device(args.device)
     agent = make_agent(args.agent, task, **args.agent_config).to(device).eval()
     if not is_incremental(agent):
         parser.error(f"--agent {args.agent} has no incremental-decoding interface: there is nothing to compare")
-    prompts = torch.randint(0, 2, (args.batch, args.d + 1), device=device)
-    out = {"d": args.d, "batch": args.batch, "new_tokens_per_row": task.max_response_len, "device": str(device),
-           "agent": agent_spec(agent).to_dict()}
+    prompts = task.sample_prompts(args.batch, np.random.default_rng(0))[1].to(device)  # (batch, prompt_len)
+    out = {"task": task.to_dict(), "d": task.config().get("d"), "batch": args.batch,
+           "new_tokens_per_row": task.max_response_len, "device": str(device), "agent": agent_spec(agent).to_dict()}
     for key, incremental in (("cached", True), ("uncached", False)):
         out[key] = tokens_per_s(agent, task, prompts, incremental, args.repeats)
         print(f"{key}: {out[key]['tokens_per_s']:,.0f} new tokens/s (best of {args.repeats}: "

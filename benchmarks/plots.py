@@ -70,6 +70,16 @@ def model_label(data: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- drawings
+def calibration_setting(data: dict) -> str:
+    """The task of a calibration result: d = 24 for parity (older results recorded only d), else its settings."""
+    if "task" not in data:
+        return f"d={data['d']}"
+    task = data["task"]
+    settings = task_settings(task)
+    return f"d={settings['d']}" if task.get("name") == "parity" else ", ".join(f"{k}={v}" for k, v in settings.items()
+                                                                             if k != "p_long")
+
+
 def draw_calibration(data: dict, results: Path):
     rows = data["rows"]
     p = [r["p_long"] for r in rows]
@@ -78,7 +88,7 @@ def draw_calibration(data: dict, results: Path):
                  label="sampled long fraction (bar: pass band)")
     ax1.plot([0.008, 0.3], [0.008, 0.3], "k:", label="p_long")
     ax1.set(xscale="log", yscale="log", xlabel="p_long", ylabel="long fraction at temperature 1",
-            title=f"length calibration after NTP (d={data['d']})")
+            title=f"length calibration after NTP ({calibration_setting(data)})")
     ax1.legend(fontsize=8)
     ax2.plot(p, [r["greedy_accuracy"] for r in rows], "o-", label="greedy accuracy")
     ax2.plot(p, [r["sampled_long_accuracy"] or 0 for r in rows], "s-", label="accuracy of sampled long answers")
@@ -542,6 +552,169 @@ def main() -> None:
         parser.error("give result NAMEs or --all (not both)")
     for name in figure_names(args.results) if args.all else args.names:
         draw(name, args.results, args.figures)
+
+
+
+# --------------------------------------------------------------------------------------------------- multiplication
+MUL_STAGES = (("NTP alone", "C0"), ("NTP then reinforce", "C3"), ("NTP then grpo", "C1"), ("NTP-only control", "C7"))
+
+
+def _mul_cell_label(digits: int, p_long: float) -> str:
+    return f"{digits}x{digits}\np={p_long:g}"
+
+
+def _mul_groups(cells: list[dict]) -> dict[tuple[int, float], list[dict]]:
+    """The cells of a multiplication result grouped by (digits, p_long), in order."""
+    groups: dict[tuple[int, float], list[dict]] = {}
+    for c in sorted(cells, key=lambda c: (c["digits"], c["p_long"], c["seed"])):
+        groups.setdefault((c["digits"], c["p_long"]), []).append(c)
+    return groups
+
+
+def _mul_main_group(groups: dict) -> tuple[int, float]:
+    """The cell drawn in detail: 3 x 3 at p_long 0.25 when present, else the one with the most seeds."""
+    return (3, 0.25) if (3, 0.25) in groups else max(groups, key=lambda k: len(groups[k]))
+
+
+def draw_multiplication(data: dict, results: Path):
+    """Top: length calibration after NTP (sampled long fraction, and P(first token != ####), against p_long) and
+    greedy accuracy per cell (bars: seed means, dots: seeds) after NTP alone, NTP then each RL algorithm, and the
+    NTP-only control on as many sequences. Bottom, for the main cell: greedy answer length and greedy accuracy during
+    RL (the control's curve against its sequences); and the exact-chain rates per cell."""
+    cells = [c for c in data["cells"] if "pretrain" in c]
+    algos = data.get("algos", ["reinforce", "grpo"])
+    groups = _mul_groups(cells)
+    fig = plt.figure(figsize=(16, 9.5), constrained_layout=True)
+    grid = fig.add_gridspec(2, 3)
+    ax_cal, ax_acc = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1:])
+    ax_len, ax_rl, ax_chain = (fig.add_subplot(grid[1, k]) for k in range(3))
+
+    digits = sorted({d for d, _ in groups})
+    for i, d in enumerate(digits):
+        cs = [c for c in cells if c["digits"] == d]
+        ax_cal.plot([c["p_long"] for c in cs], [c["pretrain"]["metrics"]["sampled_long_fraction"] for c in cs], "o",
+                    color=f"C{i}", alpha=0.8, label=f"{d} x {d}: sampled long fraction")
+        ax_cal.plot([c["p_long"] for c in cs],
+                    [c["pretrain"]["metrics"].get("first_token_long_probability") for c in cs], "x", color=f"C{i}",
+                    alpha=0.8, label=f"{d} x {d}: P(first token != ####)")
+    ax_cal.plot([0, 0.55], [0, 0.55], "k:", lw=1, label="y = p_long")
+    ax_cal.axhline(0.5, color="grey", lw=0.6, ls="--")
+    ax_cal.set(xlabel="p_long (long demonstrations in the mixture)", ylabel="after NTP, temperature 1",
+               title="length calibration after NTP", xlim=(0, 0.55), ylim=(0, 0.6))
+    ax_cal.legend(fontsize=7)
+
+    stage_values = [("NTP alone", lambda c: c["pretrain"]["metrics"]["greedy_accuracy"])]
+    for algo in algos:
+        stage_values.append((f"NTP then {algo}", lambda c, a=algo: c.get("rl", {}).get(a, {}).get("metrics", {})
+                             .get("greedy_accuracy")))
+    stage_values.append(("NTP-only control", lambda c: c.get("control", {}).get("metrics", {}).get("greedy_accuracy")))
+    colors = dict(MUL_STAGES)
+    width = 0.8 / len(stage_values)
+    for s, (name, value) in enumerate(stage_values):
+        for g, cs in enumerate(groups.values()):
+            vals = [v for v in map(value, cs) if v is not None]
+            if not vals:
+                continue
+            x = g - 0.4 + width * (s + 0.5)
+            ax_acc.bar(x, np.mean(vals), width * 0.9, color=colors.get(name, "C4"), alpha=0.55,
+                       label=name if g == 0 else None)
+            ax_acc.plot([x] * len(vals), vals, "k.", ms=3)
+    ax_acc.set_xticks(range(len(groups)), [_mul_cell_label(*k) for k in groups], fontsize=8)
+    ax_acc.set(ylabel="greedy accuracy (product right)", ylim=(0, 1.03),
+               title="greedy accuracy after NTP alone, NTP then RL, and NTP alone on as many more sequences "
+                     "(bars: mean, dots: seeds)")
+    ax_acc.legend(fontsize=8, loc="upper left", ncol=2)
+
+    main = _mul_main_group(groups)
+    long_length = groups[main][0]["long_length"]
+    for c in groups[main]:
+        start = c["pretrain"]["metrics"]
+        for algo in algos:
+            run = c.get("rl", {}).get(algo)
+            if run is None:
+                continue
+            probes = [e for e in run["log"] if e.get("greedy_accuracy") is not None]
+            steps = [0] + [e["step"] for e in probes]
+            style = dict(color=colors.get(f"NTP then {algo}", "C4"), marker="o", ms=3, lw=1, alpha=0.8,
+                         label=algo if c is groups[main][0] else None)
+            ax_len.plot(steps, [start["greedy_mean_length"]] + [e["greedy_mean_length"] for e in probes], **style)
+            ax_len.plot([e["step"] for e in run["log"]], [e["mean_length"] for e in run["log"]], lw=0.6, alpha=0.5,
+                        color=style["color"])
+            ax_rl.plot([0] + [e["episodes"] for e in probes],
+                       [start["greedy_accuracy"]] + [e["greedy_accuracy"] for e in probes], **style)
+        control = c.get("control")
+        if control:
+            pts = [p for p in control["log"] if p.get("greedy_accuracy") is not None]
+            ax_rl.plot([0] + [p["samples"] - c["pretrain"]["samples"] for p in pts],
+                       [start["greedy_accuracy"]] + [p["greedy_accuracy"] for p in pts], "s-", ms=3, lw=1,
+                       color="C7", label="NTP-only control" if c is groups[main][0] else None)
+    ax_len.axhline(long_length, color="grey", lw=0.8, ls="--", label=f"the chain ({long_length} tokens)")
+    ax_len.axhline(groups[main][0]["short_length"], color="grey", lw=0.8, ls=":", label="the short answer")
+    ax_len.set(xlabel="RL step", ylabel="answer length (tokens before EOS)", ylim=(0, long_length + 2),
+               title=f"{main[0]} x {main[0]}, p_long = {main[1]}: greedy length (dots) and sampled (thin) during RL")
+    ax_len.legend(fontsize=7, loc="lower right")
+    ax_rl.axhline(0.95, color="k", lw=0.5, ls="--")
+    ax_rl.set(xlabel="sequences after pre-training (RL episodes / demonstrations)", ylabel="greedy accuracy",
+              ylim=(0, 1.03), title=f"{main[0]} x {main[0]}, p_long = {main[1]}: RL against the NTP-only control")
+    ax_rl.legend(fontsize=7, loc="center right")
+
+    chain_values = [("sampled long answers exact after NTP", "C0",
+                     lambda c: c["pretrain"]["metrics"].get("sampled_long_chain_accuracy"))]
+    for algo in algos:
+        chain_values.append((f"greedy answers exact chains after {algo}", colors.get(f"NTP then {algo}", "C4"),
+                             lambda c, a=algo: c.get("rl", {}).get(a, {}).get("metrics", {})
+                             .get("greedy_chain_accuracy")))
+    width = 0.8 / len(chain_values)
+    for s, (name, color, value) in enumerate(chain_values):
+        for g, cs in enumerate(groups.values()):
+            vals = [v for v in map(value, cs) if v is not None]
+            if vals:
+                x = g - 0.4 + width * (s + 0.5)
+                ax_chain.bar(x, np.mean(vals), width * 0.9, color=color, alpha=0.55, label=name if g == 0 else None)
+                ax_chain.plot([x] * len(vals), vals, "k.", ms=3)
+    ax_chain.set_xticks(range(len(groups)), [_mul_cell_label(*k) for k in groups], fontsize=7)
+    ax_chain.set(ylabel="exactly the chain", ylim=(0, 1.03), title="exact chains (the answer reward leaves them free)")
+    ax_chain.legend(fontsize=7, loc="lower left")
+    for ax in (ax_cal, ax_acc, ax_len, ax_rl, ax_chain):
+        ax.grid(alpha=0.3)
+    recipe = data["settings"]["recipe"]
+    where = data["hardware"].get("gpu") if data["settings"]["device"].startswith("cuda") else data["hardware"]["cpu"]
+    fig.suptitle(f"multiplication with a chain of partial products: {model_label(recipe)}, lr {recipe.get('lr')}, "
+                 f"{data['settings']['rl_steps']} RL steps of {data['settings']['rl_batch']} episodes "
+                 f"({where})", fontsize=10)
+    return fig
+
+
+def draw_multiplication_recipe(data: dict, results: Path):
+    """Per recipe and seed: the exact fraction of the chain check's sampled long answers against wall time (left)
+    and against demonstrations seen (right); the check passes at 0.99."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
+    recipes = list(dict.fromkeys(r["recipe"] for r in data["runs"]))
+    for run in data["runs"]:
+        log = run["log"]
+        ok = [(p["check_n_long"] - p["check_n_wrong"]) / max(p["check_n_long"], 1) for p in log]
+        style = dict(color=f"C{recipes.index(run['recipe'])}", lw=1, alpha=0.85, marker=".", ms=3)
+        first = run is next(r for r in data["runs"] if r["recipe"] == run["recipe"])
+        axes[0].plot([p["elapsed_s"] / 60 for p in log], ok, label=run["recipe"] if first else None, **style)
+        axes[1].plot([p["samples"] for p in log], ok, **style)
+    for ax in axes:
+        ax.axhline(0.99, color="k", ls=":", lw=1)
+        ax.grid(alpha=0.3)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].axvline(10, color="grey", lw=0.8, ls="--")
+    axes[0].set(xlabel="wall time (minutes, one CPU thread)", ylabel="exact chains among sampled long answers")
+    axes[1].set(xlabel="demonstrations seen")
+    axes[0].legend(fontsize=8)
+    t = task_settings(data["task"])
+    fig.suptitle(f"pre-training recipes, multiplication {t['digits']} x {t.get('digits_b') or t['digits']}, "
+                 f"p_long = {t['p_long']} ({data['hardware']['cpu']}, load "
+                 f"{data['hardware']['load_average_1min']:.1f})",
+                 fontsize=10)
+    return fig
+
+
+DRAWINGS["multiplication"] = draw_multiplication
+DRAWINGS["multiplication_recipe"] = draw_multiplication_recipe
 
 
 if __name__ == "__main__":

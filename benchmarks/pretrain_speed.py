@@ -20,11 +20,10 @@ import time
 from dataclasses import replace
 
 import torch
-from common import add_agent_arguments, add_results_arguments, agent_options, write_result
+from common import add_agent_arguments, add_results_arguments, add_task_arguments, agent_options, task_of, write_result
 
 from agents.ntp.pretrain import PretrainConfig, pretrain
 from agents.run.config import config_to_dict
-from parity_env import Task
 
 
 def matmul_peak(threads: int, n: int = 512, repeats: int = 50) -> float:
@@ -62,13 +61,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--max-samples", type=int, default=1_500_000,
                         help="per-seed budget (a seed that needs more fails)")
-    parser.add_argument("--d", type=int, default=24)
     parser.add_argument("--p-long", type=float, default=0.01)
+    add_task_arguments(parser)
     add_agent_arguments(parser)
     add_results_arguments(parser)
     args = parser.parse_args()
-    base = PretrainConfig(task=Task(d=args.d, p_long=args.p_long), **agent_options(args), max_samples=args.max_samples,
-                          final_eval_n=2048)
+    base = PretrainConfig(task=task_of(args, p_long=args.p_long), **agent_options(args),
+                          max_samples=args.max_samples, final_eval_n=2048)
     peak = matmul_peak(base.threads or torch.get_num_threads())
     runs = [timed_run(replace(base, seed=seed), peak) for seed in args.seeds]
     times = [r["time_to_learned_s"] for r in runs if r["learned"]]

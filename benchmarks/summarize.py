@@ -34,7 +34,8 @@ def _hw(r: dict) -> str:
 
 
 def calibration(r):
-    yield f"{r['budget']:,} demonstrations per p_long, d = {r['d']}, {r['n']:,} prompts per mode"
+    d = r["d"] if "d" in r else task_settings(r["task"]).get("d")
+    yield f"{r['budget']:,} demonstrations per p_long, d = {d}, {r['n']:,} prompts per mode"
     yield "| p_long | chain learned at | sampled long fraction | long accuracy | greedy accuracy | greedy length |"
     yield "|---|---|---|---|---|---|"
     for x in r["rows"]:
@@ -235,6 +236,79 @@ def main() -> None:
         print(f"### {path.stem}\n{_hw(r)}\n")
         print("\n".join(summary(r)) if summary else "(no summary)")
         print()
+
+
+
+# --------------------------------------------------------------------------------------------------- multiplication
+def _mul_runs(cs: list[dict], value, fmt: str = ".3f") -> str:
+    """A value per seed of the cells ``cs``, joined (n/a where a stage is missing)."""
+    out = []
+    for c in cs:
+        try:
+            out.append(value(c))
+        except (KeyError, TypeError):
+            out.append(None)
+    return _join(out, fmt)
+
+
+def multiplication(r):
+    s = r["settings"]
+    yield (f"recipe {json.dumps(s['recipe'])}; NTP until the chain check passes, at most {s['long_budget']:,} long "
+           f"demonstrations ({s['max_samples']:,} samples); RL {s['rl_steps']} steps x {s['rl_batch']} episodes "
+           f"({', '.join(r['algos'])}); NTP-only control on as many sequences at the peak lr; {s['eval_n']} prompts "
+           "per mode. Per cell, one value per seed:")
+    rl_heads = " | ".join(f"greedy after {a} (length; exact chains)" for a in r["algos"])
+    yield ("| digits | p_long | seeds | NTP: learned at (samples) | NTP wall (s) | sampled long fraction | "
+           f"long answers right | long answers exact | greedy after NTP | {rl_heads} | NTP-only control greedy | "
+           "first probe >= 0.95 (s, reinforce) |")
+    yield "|" + "---|" * (10 + len(r["algos"]))
+    groups: dict = {}
+    for c in sorted(r["cells"], key=lambda c: (c["digits"], c["p_long"], c["seed"])):
+        if "pretrain" in c:
+            groups.setdefault((c["digits"], c["p_long"]), []).append(c)
+    for (d, p), cs in groups.items():
+        learned = " / ".join(f"{c['pretrain']['learned_at_samples']:,}" if c["pretrain"]["learned"] else "not learned"
+                             for c in cs)
+        rl = []
+        for a in r["algos"]:
+            rl.append(" / ".join(
+                f"{m['greedy_accuracy']:.3f} ({m['greedy_mean_length']:.1f}; {m['greedy_chain_accuracy']:.3f})"
+                if (m := c.get("rl", {}).get(a, {}).get("metrics")) else "n/a" for c in cs))
+        f95 = " / ".join(_f((c.get("rl", {}).get("reinforce", {}).get("first_95") or {}).get("wall_s"), ".0f")
+                         for c in cs)
+        yield (f"| {d} x {d} | {p} | {' '.join(str(c['seed']) for c in cs)} | {learned} | "
+               f"{_mul_runs(cs, lambda c: c['pretrain']['wall_s'], '.0f')} | "
+               f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['sampled_long_fraction'])} | "
+               f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['sampled_long_accuracy'])} | "
+               f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['sampled_long_chain_accuracy'])} | "
+               f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['greedy_accuracy'])} | {' | '.join(rl)} | "
+               f"{_mul_runs(cs, lambda c: c['control']['metrics']['greedy_accuracy'])} | {f95} |")
+
+
+def multiplication_recipe(r):
+    t = task_settings(r["task"])
+    yield f"multiplication {t['digits']} x {t['digits']}, p_long = {t['p_long']}, at most {r['max_samples']:,} samples"
+    for x in r["runs"]:
+        f = x["final"]
+        when = (f"learned at {x['learned_at_samples']:,} samples, {x['time_to_learned_s']:.0f} s" if x["learned"]
+                else f"not learned in {x['samples']:,} samples ({x['wall_time_s']:.0f} s)")
+        yield (f"- {x['recipe']} {json.dumps(x['overrides'])}, seed {x['seed']}: {when}; greedy "
+               f"{f['greedy_accuracy']:.3f}, sampled long fraction {f['sampled_long_fraction']:.3f}, long answers "
+               f"right {_f(f['sampled_long_accuracy'])}, exact {_f(f['sampled_long_chain_accuracy'])}")
+
+
+def multiplication_speed(r):
+    for x in r["env"]:
+        yield f"- {x['env']}, {x['loop']}, batch {x['batch']}: {x['token_steps_per_s']:,.0f} token-steps/s"
+    for key in ("collection_pretrained", "collection_after_rl"):
+        if key in r:
+            c = r[key]
+            yield (f"- {key} ({c['tokens_per_episode']:.1f} tokens/episode, batch {c['batch_size']}): TorchRL "
+                   f"{c['torchrl_tokens_per_s']:,.0f} vs generate {c['generate_tokens_per_s']:,.0f} tokens/s, ratio "
+                   f"{c['ratio']:.2f}")
+
+
+SUMMARIES.update({f.__name__: f for f in (multiplication, multiplication_recipe, multiplication_speed)})
 
 
 if __name__ == "__main__":

@@ -26,20 +26,25 @@ AGENTS = [
 FAST = ["--batch-size", "16", "--eval-n", "32", "--final-eval-n", "32", "--no-progress"]
 
 
-@pytest.mark.parametrize("name, config", AGENTS)
-def test_every_agent_through_every_stage(name, config, tmp_path, capsys):
-    if name == "hf":
-        pytest.importorskip("transformers")
+TASKS = {  # the task flags of a tiny run of each shipped task
+    "parity": ["--d", "4", "--p-long", "0.5"],
+    "multiplication": ["--task", "multiplication", "--digits", "1", "--p-long", "0.5"],
+}
+
+
+def through_every_stage(task_flags: list[str], agent: list[str], tmp_path, capsys, algo: str = "reinforce") -> dict:
+    """pretrain -> checkpoint -> evaluate -> finetune -> --resume -> evaluate on the command line; returns the last
+    evaluation."""
     pre, rl = str(tmp_path / "pre"), str(tmp_path / "rl")
-    code, out, err = run_cli(["pretrain", "--agent", name, "--agent-config", json.dumps(config), "--d", "4",
-                              "--p-long", "0.5", "--max-samples", "512", "--eval-every", "256", "--eval-n", "16",
-                              "--check-n-long", "8", "--final-eval-n", "32", "--out", pre, "--no-progress"], capsys)
+    code, out, err = run_cli(["pretrain", *task_flags, *agent, "--max-samples", "512", "--eval-every", "256",
+                              "--eval-n", "16", "--check-n-long", "8", "--final-eval-n", "32", "--out", pre,
+                              "--no-progress"], capsys)
     assert code == 0, err
-    ckpt = load_checkpoint(pre)
-    assert ckpt.agent.agent_spec.name == name and ckpt.agent.agent_spec.config == config and ckpt.task == TASK
     code, out, err = run_cli(["evaluate", pre, "--n", "32", "--json"], capsys)
     assert code == 0 and 0 <= json.loads(out)["greedy_accuracy"] <= 1, err
-    code, out, err = run_cli(["finetune", pre, "--out", rl, "--steps", "2", "--checkpoint-every", "1", *FAST], capsys)
+    algo_flags = ["--algo", algo, *(["--star-samples", "32"] if algo == "star" else [])]
+    code, out, err = run_cli(["finetune", pre, "--out", rl, "--steps", "2", "--checkpoint-every", "1", *algo_flags,
+                              *FAST], capsys)
     assert code == 0 and "after 2 steps" in out, err
     code, out, err = run_cli(["finetune", pre, "--out", rl, "--steps", "3", "--resume", "--no-progress"], capsys)
     assert code == 0 and "after 3 steps" in out, err
@@ -47,6 +52,25 @@ def test_every_agent_through_every_stage(name, config, tmp_path, capsys):
     assert steps == [1, 2, 3]
     code, out, err = run_cli(["evaluate", rl, "--n", "32", "--json"], capsys)
     assert code == 0 and "greedy_chain_accuracy" in json.loads(out), err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+@pytest.mark.parametrize("name, config", AGENTS)
+def test_every_agent_through_every_stage(task, name, config, tmp_path, capsys):
+    if name == "hf":
+        pytest.importorskip("transformers")
+    metrics = through_every_stage(TASKS[task], ["--agent", name, "--agent-config", json.dumps(config)], tmp_path,
+                                  capsys)
+    ckpt = load_checkpoint(tmp_path / "pre")
+    assert ckpt.agent.agent_spec.name == name and ckpt.agent.agent_spec.config == config
+    assert ckpt.task.to_dict()["name"] == task and (task != "parity" or ckpt.task == TASK)
+    assert ("first_token_long_probability" in metrics) == (task == "multiplication")  # the task's own numbers
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "ppo", "grpo", "star"])
+def test_every_algorithm_on_a_tiny_multiplication(algo, tmp_path, capsys):
+    through_every_stage(TASKS["multiplication"], ["--d-model", "16", "--n-head", "2"], tmp_path, capsys, algo)
 
 
 def test_a_registered_name_and_the_checkpoint_that_names_it(tmp_path):

@@ -312,3 +312,57 @@ def test_llm_route(tiny):
     for route in ("llm_route", "finetune_grpo"):
         assert r[route]["completions_per_s"] > 0 and len(r["runs"][route][0]["step_times_s"]) == 2
         assert probability(r[route]["greedy_before"]) and probability(r[route]["greedy_after"][0])
+
+
+# --------------------------------------------------------------------------------------------------- multiplication
+TINY_RUNS["multiplication"] = ("multiplication", ("--scale", "tiny", "--run-dir", RUN_DIR, *TINY_AGENT))
+TINY_RUNS["multiplication_recipe"] = ("multiplication_recipe", (
+    "--recipes", "gpt2-1e-3", "--seeds", 0, "--digits", 2, "--max-samples", 512, "--eval-every", 256, "--n", 32,
+    "--agent-config", TINY_AGENT[1]))
+FIGURES.update({"multiplication": "multiplication", "multiplication_recipe": "multiplication_recipe"})
+
+
+def test_multiplication(tiny):
+    r = tiny("multiplication")
+    (cell,) = r["cells"]
+    assert cell["complete"] and (cell["digits"], cell["p_long"], cell["seed"]) == (2, 0.5, 0)
+    assert cell["pretrain"]["samples"] == 1024 and probability(cell["pretrain"]["metrics"]["sampled_long_fraction"])
+    assert sorted(cell["rl"]) == ["grpo", "reinforce"] and all(run["episodes"] == 2 * 16 for run in cell["rl"].values())
+    assert cell["control"]["sequences"] == 2 * 16 and probability(cell["control"]["metrics"]["greedy_accuracy"])
+    assert all(probability(run["metrics"]["greedy_chain_accuracy"]) for run in cell["rl"].values())
+    assert r["settings"]["recipe"]["agent_config"] == {"d_model": 16, "n_head": 2}
+
+
+def test_multiplication_resume_keeps_finished_cells(tiny, tmp_path):
+    r = tiny("multiplication")
+    shutil.copy(tiny.results / "multiplication.json", tmp_path / "multiplication.json")
+    printed = run_script("multiplication", "--scale", "tiny", "--run-dir", tiny.results / "multiplication_runs",
+                         *TINY_AGENT, "--resume", "--results", tmp_path)
+    assert "1 cells already done" in printed
+    assert json.loads((tmp_path / "multiplication.json").read_text())["cells"] == r["cells"]
+
+
+def test_multiplication_recipe(tiny):
+    r = tiny("multiplication_recipe")
+    (run,) = r["runs"]
+    assert run["recipe"] == "gpt2-1e-3" and run["samples"] == 512 and run["config"]["short_rows"] == 32
+    assert run["config"]["agent_config"] == {"d_model": 16, "n_head": 2} and len(run["log"]) == 2
+
+
+def test_multiplication_speed(tiny, tmp_path):
+    tiny("multiplication")
+    run = tiny.results / "multiplication_runs" / "d2-p0.5-s0"
+    run_script("multiplication_speed", "--checkpoint", run / "pretrain", "--after", run / "reinforce", "--batch", 4,
+               "--collect-batch", 8, "--min-time", 0.01, "--repeats", 1, "--results", tmp_path)
+    r = json.loads((tmp_path / "multiplication_speed.json").read_text())
+    assert [row["loop"] for row in r["env"]] == ["step_and_maybe_reset", "rollout"] * 3
+    assert all(row["token_steps_per_s"] > 0 for row in r["env"]) and r["task"]["config"]["digits"] == 2
+    assert r["collection_pretrained"]["ratio"] > 0 and r["collection_after_rl"]["generate_tokens_per_s"] > 0
+
+
+def test_summarize_multiplication(tiny, tmp_path):
+    for name in ("multiplication", "multiplication_recipe"):
+        shutil.copy(tiny.results / f"{name}.json", tmp_path / f"{name}.json")
+    printed = run_script("summarize", "--results", tmp_path)
+    assert "### multiplication\n" in printed and "| 2 x 2 | 0.5 | 0 |" in printed
+    assert "- gpt2-1e-3" in printed

@@ -25,7 +25,11 @@ def test_the_csv_log_mirrors_log_jsonl_across_a_resume(tmp_path, capsys):
     assert run_cli([*PRE, "--max-samples", "256", "--out", str(run), "--resume"], capsys)[0] == 0
     entries = read_log(run / LOG_FILE)
     assert [e["steps"] for e in entries] == [2, 4, 6, 8]  # the dead point and the cut line are gone
-    assert _csv(run, "pretrain", "loss") == [(e["steps"], e["loss"]) for e in entries]
+    assert _csv(run, "pretrain", "train/loss") == [(e["steps"], e["loss"]) for e in entries]
+    assert _csv(run, "pretrain", "eval/greedy_accuracy") == [(e["steps"], e["greedy_accuracy"]) for e in entries]
+    assert _csv(run, "pretrain", "time/elapsed_s")[-1][0] == 8
+    hparams = (run / "logs" / "pretrain" / "texts" / "hparams0.txt").read_text()
+    assert "task.name: parity" in hparams and "task.config.d: 4" in hparams and "lr: 0.003" in hparams
 
 
 def test_a_run_without_a_directory_keeps_its_entries_in_memory(tmp_path):

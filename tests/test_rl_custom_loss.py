@@ -7,15 +7,16 @@ from torchrl.objectives import A2CLoss, ClipPPOLoss, ReinforceLoss
 from agents import make_agent
 from agents.rl import FinetuneConfig, finetune, prompt_value_operator, sequence_actor
 from agents.run.checkpoint import load_checkpoint, save_checkpoint
-from parity_env import Task
+from parity_env import Task, make_task
 
 TASK = Task(d=6, p_long=0.3)
+TASKS = {"parity": TASK, "multiplication": make_task("multiplication", digits=1, p_long=0.3)}
 CFG = dict(steps=4, batch_size=32, eval_every=2, eval_n=64, final_eval_n=64)
 
 
-def tiny():
+def tiny(task=TASK):
     torch.manual_seed(0)
-    return make_agent("gpt", TASK, d_model=32, n_head=2)
+    return make_agent("gpt", task, d_model=32, n_head=2)
 
 
 def mean_baseline(episodes):
@@ -23,12 +24,14 @@ def mean_baseline(episodes):
     return episodes
 
 
+@pytest.mark.parametrize("task_name", list(TASKS))
 @pytest.mark.parametrize("kind", ["ClipPPOLoss", "A2CLoss", "ReinforceLoss"])
-def test_classic_losses_train_with_their_default_keys(kind):
-    agent = tiny()
+def test_classic_losses_train_with_their_default_keys(kind, task_name):
+    task = TASKS[task_name]
+    agent = tiny(task)
     before = [p.detach().clone() for p in agent.parameters()]
-    actor = sequence_actor(agent, TASK)  # each response is one action: log-prob (B,), behaviour "action_log_prob"
-    critic, prepare = prompt_value_operator(TASK), None
+    actor = sequence_actor(agent, task)  # each response is one action: log-prob (B,), behaviour "action_log_prob"
+    critic, prepare = prompt_value_operator(task), None
     if kind == "ClipPPOLoss":
         loss, prepare = ClipPPOLoss(actor, None), mean_baseline  # critic-free: the advantage comes from prepare
     elif kind == "A2CLoss":
@@ -37,7 +40,7 @@ def test_classic_losses_train_with_their_default_keys(kind):
         loss = ReinforceLoss(actor, critic)
     assert loss.tensor_keys.sample_log_prob == "action_log_prob"  # nothing was set: TorchRL's default key
     cfg = FinetuneConfig(**CFG, epochs=2, minibatch_size=16)
-    result = finetune(agent, cfg, loss_module=loss, prepare=prepare, task=TASK, progress=False)
+    result = finetune(agent, cfg, loss_module=loss, prepare=prepare, task=task, progress=False)
     assert len(result.log) == 4 and all(e["loss"] is not None for e in result.log)
     assert max(float((a.detach() - b).abs().max()) for a, b in zip(agent.parameters(), before)) > 0  # trained
     if kind != "ClipPPOLoss":

@@ -332,7 +332,8 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
         data_rng = np.random.default_rng(cfg.seed)
         state = dict.fromkeys(STATE_KEYS, 0) | {"decay_start": None, "time_to_learned_s": None, "stop_reason": None}
 
-    log = RunLog(out, cfg.logger, "steps", state["steps"] if resuming else None, "pretrain")
+    log = RunLog(out, cfg.logger, "steps", state["steps"] if resuming else None, "pretrain",
+                 hparams=config_to_dict(cfg))
     steps_before = state["steps"]
     normaliser = cfg.batch_size * task.expected_response_tokens  # expected response tokens per batch
     params = list(agent.parameters())

@@ -255,7 +255,8 @@ def _train(agent, task: CoTTask, cfg: FinetuneConfig, loss_module, prepare, out:
     collector = EpisodeCollector(env, agent, task, cfg.temperature, generator, reference)
     eval_every = algorithm.eval_every or cfg.eval_every
 
-    log = RunLog(out, cfg.logger, "step", state["step"] if resuming else None, "finetune")
+    log = RunLog(out, cfg.logger, "step", state["step"] if resuming else None, "finetune",
+                 hparams={**config_to_dict(cfg), "task": task.to_dict()})
     elapsed_before = state["elapsed_s"]
     name = cfg.algo if loss_module is None else type(loss_module).__name__
 

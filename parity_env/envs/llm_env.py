@@ -24,8 +24,10 @@ The two modes of TorchRL's ``ChatEnv`` family (its "history" mode needs a chat f
   ids to such text). A word that is not a token name makes the response malformed: reward 0.
 
 Either way ``"query"`` (``ChatEnv``'s data key; ``MCAdvantage``'s default group key) is the prompt's text, and rows
-come in blocks of ``group_size`` consecutive rows sharing a prompt (GRPO's groups: ``MCAdvantage(grpo_size=
-group_size)``; with a policy sampling ``num_samples`` answers per prompt instead, keep group_size 1). A response longer
+come in blocks of ``group_size`` consecutive rows sharing a prompt: GRPO's groups, ``MCAdvantage(grpo_size=
+group_size)`` (the env makes the groups; a wrapper's ``num_samples`` would add a batch dimension the env does not
+have; two groups that drew the same prompt join one group of 2 x group_size, which is still one prompt's rollouts,
+so every group MCAdvantage completes is a whole one). A response longer
 than ``task.max_response_len`` is judged on its first max_response_len tokens (as the token-level envs end it).
 The step writes ``("next", "reward")`` with shape (*batch, 1, 1) (a trailing token axis, as TorchRL's LLM reward
 transforms write it, so that an advantage broadcasts over a response's tokens), ``done`` and ``terminated`` True,
@@ -195,6 +197,8 @@ class CoTResponseEnv(EnvBase):
         return out, malformed
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        if self._problems is None:
+            raise RuntimeError(f"{type(self).__name__}: reset the env before stepping it (no prompt was drawn yet)")
         responses, malformed = self._responses(tensordict)
         v = self.task.judge(self._problems, responses)
         success = np.asarray(v.correct(self.task.reward)) & ~malformed
@@ -262,7 +266,10 @@ class FullLogProbs(Transform):
     return_log_probs=True, pad_output=False)`` of the model that sampled, before it is updated. Use it on the replay
     buffer, before ``MCAdvantage`` (a replay buffer applies the inverse transforms last first):
     ``ReplayBuffer(..., transform=Compose(MCAdvantage(grpo_size=G), FullLogProbs(scorer)))``, or call it on a batch.
-    ``RetrieveLogProb`` does the same as an env transform (under ``("next", ...)``)."""
+    ``RetrieveLogProb`` does the same as an env transform (under ``("next", ...)``). The scorer pads rows of several
+    lengths on the left: exact for models that count positions from the attention mask or rotate them (an export of
+    the gpt agent: OPT, GPT-NeoX; Llama), not for transformers' GPT-2 (parity_cot.json's
+    max_left_padded_logit_diff says which)."""
 
     def __init__(self, scorer: Any):
         if getattr(scorer, "generate", True) or getattr(scorer, "input_mode", None) != "tokens":

@@ -15,7 +15,8 @@ Tensordict entries (B = batch size, L = d + 1 + max_response_len)::
     reward           (B, 1) float32 1.0 on the final step of a correct response, else 0.0
     done, terminated, truncated (B, 1) bool
     action           (B,)   int64   the emitted token: 0, 1 or EOS (2)
-    bits             (B, d) int64   optional, read at reset: fixes the prompts of the rows reset
+    bits             (B, d) int64   optional, read at reset: fixes the prompts of the rows reset (or ``problems``,
+                                    the generic envs' name for the same)
 
 Prompts and groups: a reset without a ``_reset`` mask draws a fresh 64-bit key from the env's private generator (seeded
 by ``seed`` / ``set_seed``), and row r starts with its block's prompt 0, ``protocol.hashed_prompt_bits(key, r //
@@ -233,7 +234,7 @@ class ParityCoTTorchEnv(EnvBase):
 
     # ------------------------------------------------------------------------------------------------ reset
     def _read_bits(self, tensordict: TensorDictBase | None) -> torch.Tensor | None:
-        bits = None if tensordict is None else tensordict.get("bits", None)
+        bits = None if tensordict is None else tensordict.get("bits", tensordict.get("problems", None))
         if bits is None:
             return None
         n, d, G = self.batch_size[0], self.d, self.group_size
