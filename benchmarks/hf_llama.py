@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--agent-config", type=parse_json_object, default=LLAMA, metavar="JSON",
                         help="the hf agent's config (default: a 2-layer Llama of width 64)")
     parser.add_argument("--eval-n", type=int, default=4096)
+    parser.add_argument("--max-samples", type=int, default=5_000_000, help="pre-training's sample budget per seed")
+    parser.add_argument("--steps", type=int, default=500, help="RL's most steps per seed")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/hf_llama"), help="where the runs are written")
     add_results_arguments(parser)
     args = parser.parse_args()
@@ -40,6 +42,7 @@ def main() -> None:
     for seed in args.seeds:
         cfg = ReproduceConfig(task=Task(d=args.d, p_long=args.p_long), agent="hf", agent_config=args.agent_config,
                               seed=seed, out=str(args.run_dir / f"seed{seed}"), eval_n=args.eval_n,
+                              max_samples=args.max_samples, steps=args.steps,
                               resume=(args.run_dir / f"seed{seed}").exists())
         r = reproduce(cfg, progress=False)
         stages = r["stages"]

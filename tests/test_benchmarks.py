@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from agents.ntp.pretrain import PretrainConfig, pretrain
@@ -50,6 +51,12 @@ TINY_RUNS = {  # result name -> (script, arguments)
                                     "--sb3-steps", 256, "--sb3-episodes", 20)),
     "exact_chains": ("exact_chains", ("--checkpoint", CHECKPOINT, "--algos", "reinforce", "--seeds", 0, "--steps", 2,
                                       "--after", 0, "--n", 128)),
+    "hf_llama": ("hf_llama", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--eval-n", 64, "--max-samples", 1024,
+                              "--steps", 2, "--run-dir", RUN_DIR, "--agent-config",
+                              '{"model_type": "llama", "hidden_size": 16, "num_hidden_layers": 1, '
+                              '"num_attention_heads": 2, "intermediate_size": 32}')),
+    "linear_model": ("linear_model", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--budget", 512, "--n", 64,
+                                      "--rl-from", 0.5, "--rl-steps", 2, "--star-rounds", 1, "--star-samples", 64)),
     "too_early": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--fractions", 0.5, 1.0,
                                 "--rl-steps", 2, "--snapshot-every", 512, "--max-samples", 2048)),
 }
@@ -57,7 +64,7 @@ FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold
            "pretrain_speed": "pretrain_speed", "paper_scale": "paper_scale", "generation_speed": "generation_speed",
            "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "temperature": "temperature_hot",
            "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early",
-           "exact_chains": "exact_chains"}
+           "exact_chains": "exact_chains", "hf_llama": "hf_llama", "linear_model": "linear_model"}
 """Figure name -> the tiny run it draws (a split sweep's figure draws its NAME_*.json parts)."""
 SWEEP_FIGURES = {"phase_cpu": "phase_gpt_reinforce"}
 """Committed figures of ``parity-cot sweep`` (results/NAME/ is the sweep's directory) -> the file sweep-plot draws."""
@@ -150,6 +157,18 @@ def test_paper_scale(tiny):
     assert run["control"]["samples"] >= run["pretrain"]["samples"] + run["finetune"]["episodes"]
     assert probability(run["control"]["metrics"]["greedy_accuracy"])
     assert (tiny.results / "paper_scale_runs" / "seed0" / "finetune" / "checkpoint").is_dir()
+
+
+def test_hf_llama(tiny):
+    r = tiny("hf_llama")
+    (run,) = r["runs"]
+    assert r["agent_config"]["model_type"] == "llama" and probability(run["stages"]["finetuned"]["greedy_accuracy"])
+    assert run["stages"]["control"]["samples"] == run["stages"]["finetuned"]["samples"]
+
+
+def test_linear_model(tiny):
+    r = tiny("linear_model")
+    assert [run["p_long"] for run in r["runs"]] == [0.5] and probability(r["runs"][0]["sampled_long_fraction"])
 
 
 # --------------------------------------------------------------------------------------------------- speed
@@ -247,9 +266,11 @@ def test_every_committed_result_draws_its_committed_figure(tmp_path):
     run_script("plots", "--all", "--figures", tmp_path)
     committed = sorted(p.stem for p in (BENCHMARKS / "figures").glob("*.png") if p.stem not in SWEEP_FIGURES)
     assert sorted(p.stem for p in tmp_path.glob("*.png")) == committed
-    for name in committed:  # the same panels and size as the committed figure
+    for name in committed:  # the same picture: every pixel within rendering noise of the committed figure
         drawn, kept = (matplotlib.image.imread(d / f"{name}.png") for d in (tmp_path, BENCHMARKS / "figures"))
         assert drawn.shape == kept.shape, name
+        differ = np.abs(drawn - kept).max(-1) > 0.1  # (H, W): pixels that changed colour, not shade
+        assert differ.mean() < 1e-3, f"{name}: {differ.mean():.4%} of the pixels differ from the committed figure"
 
 
 @pytest.mark.parametrize("name", SWEEP_FIGURES)
