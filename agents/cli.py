@@ -50,10 +50,16 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but an option error is one line (the message and where the options are listed), not the usage."""
 
     def error(self, message: str):
+        """Exit with status 2 and the one-line ``message``, pointing at --help."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``parity-cot`` parser: one subcommand per job, each with the flags of its config.
+
+    Only the subcommand found in ``argv`` (default: the process's arguments) gets its flags, so that only the subcommand
+    that runs pays for its imports; every subcommand gets ``--no-progress`` with them.
+    """
     parser = OneLineParser(
         prog="parity-cot",
         description="RL after next-token prediction (Tsilivis et al., 2025): tasks with short and chain-of-thought "
@@ -107,7 +113,8 @@ def failure(e: BaseException) -> tuple[int | None, str]:
     """(exit code, one line) for a failure at the command line's boundary; (None, "") for a bug (a traceback).
 
     1: the run diverged. 2: bad input or environment: an option, a file, a checkpoint, an agent, task or algorithm
-    (user code included), the file system (no space, file too large, read-only, permissions) or memory."""
+    (user code included), the file system (no space, file too large, read-only, permissions) or memory.
+    """
     from .models.errors import DivergedError
 
     if isinstance(e, DivergedError):
@@ -129,15 +136,15 @@ def failure(e: BaseException) -> tuple[int | None, str]:
 def describe_os_error(e: OSError) -> str:
     """An OSError as what happened to which file and what to do."""
     where = f" {e.filename}" if getattr(e, "filename", None) else ""
-    advice = {
+    advice: dict[int | None, str] = {
         errno.ENOSPC: f"no space left on the device of{where}: free some space, or choose another --out",
         errno.EFBIG: f"file too large{where} (the process's file-size limit, ulimit -f): raise the limit",
         errno.EROFS: f"read-only file system{where}: choose a writable --out",
         errno.EACCES: f"permission denied{where}: choose a directory you can write, or fix its permissions",
         errno.EPERM: f"operation not permitted{where}: choose a directory you can write, or fix its permissions",
         errno.EDQUOT: f"disk quota exceeded{where}: free some space, or choose another --out",
-    }.get(e.errno)
-    return advice or one_line(e)
+    }
+    return advice.get(e.errno) or one_line(e)
 
 
 def os_text(text: str) -> str:

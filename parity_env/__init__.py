@@ -1,5 +1,7 @@
-"""parity_env: tasks with short and long (chain-of-thought) answers as Gymnasium, native vector and native TorchRL
-environments: parity (the paper's main setting), multiplication with a chain of partial products, and yours.
+"""parity_env: tasks with short and long (chain-of-thought) answers as Gymnasium, vector and TorchRL environments.
+
+The environments are Gymnasium, native vector and native TorchRL ones; the tasks are parity (the paper's main
+setting), multiplication with a chain of partial products, and yours.
 
     import gymnasium as gym, parity_env
     env = gym.make("ParityCoT-v0", d=24, p_long=0.01)              # parity's tuned envs

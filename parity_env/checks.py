@@ -1,5 +1,6 @@
-"""The validators every layer uses: integers, probabilities, finite numbers, seeds, option dicts, random generators,
-and import paths ("package.module:function", resolved as Python's own tools resolve them).
+"""The validators every layer uses: integers, probabilities, finite numbers, seeds, option dicts, and more.
+
+Also random generators, and import paths ("package.module:function", resolved as Python's own tools resolve them).
 
 Each returns the value in its canonical type or raises naming the value, what was allowed and (where there is one)
 the fix; bools are never taken for numbers, NaN never passes a range check. Nothing here knows of any task.
@@ -98,8 +99,11 @@ def make_rng(seed: Any) -> np.random.Generator:
 
 
 def import_object(path: str, what: str) -> Any:
-    """The object at ``"package.module:attr"``, imported as Python's own tools would: the current directory is on the
-    path (as for ``python -m``), so a module beside the command works. ``what`` names it in errors."""
+    """The object at ``"package.module:attr"``, imported as Python's own tools would.
+
+    The current directory is on the path (as for ``python -m``), so a module beside the command works. ``what`` names
+    it in errors.
+    """
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise ValueError(f"{what}: {path!r} is not an import path 'package.module:function'")
@@ -113,7 +117,7 @@ def import_object(path: str, what: str) -> Any:
                         "package, run from its directory, or add its directory to PYTHONPATH") from e
     except Exception as e:  # a module that raises while importing: name it, not a traceback
         raise ValueError(f"{what}: importing module {module_name!r} failed ({type(e).__name__}: {e})") from e
-    obj = module
+    obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
     if obj is None:

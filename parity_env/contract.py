@@ -1,5 +1,6 @@
-"""The task contract: what a task with short and long (chain-of-thought) answers provides, and all that the envs, the
-demonstration sampler, evaluation and every stage of the agents may use.
+"""The task contract: what a task with short and long (chain-of-thought) answers provides.
+
+This is all that the envs, the demonstration sampler, evaluation and every stage of the agents may use.
 
 A task is a value (a frozen dataclass of JSON-plain settings, by convention) that subclasses ``CoTTask`` and gives:
 
@@ -36,7 +37,7 @@ import abc
 import dataclasses
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -54,8 +55,10 @@ class TaskError(ValueError):
 
 @dataclass(frozen=True)
 class Verdicts:
-    """Per-row judgements of responses, all (B,): numpy arrays from ``CoTTask.verdicts``, tensors from ``judge`` on a
-    tensor."""
+    """Per-row judgements of responses, all (B,).
+
+    Numpy arrays from ``CoTTask.verdicts``, tensors from ``judge`` on a tensor.
+    """
 
     answer_correct: Any
     """bool: the "answer" reward (the end-to-end one): the response has an EOS and its final answer is right."""
@@ -88,8 +91,10 @@ def response_ends(responses: np.ndarray, eos: int) -> tuple[np.ndarray, np.ndarr
 
 
 def exactly(responses: np.ndarray, end: np.ndarray, finished: np.ndarray, form: np.ndarray, pad: int) -> np.ndarray:
-    """(B,) bool: the tokens before EOS of ``responses`` (B, R) are exactly ``form`` (B, m), a form padded with ``pad``
-    after its end where lengths vary."""
+    """(B,) bool: the tokens before EOS of ``responses`` (B, R) are exactly ``form`` (B, m).
+
+    ``form`` is padded with ``pad`` after its end where lengths vary.
+    """
     B, R = responses.shape
     m = form.shape[1]
     length = (form != pad).sum(axis=1)  # (B,) the form's tokens
@@ -98,6 +103,9 @@ def exactly(responses: np.ndarray, end: np.ndarray, finished: np.ndarray, form: 
         m = R
     same = (responses[:, :m] == form) | (np.arange(m) >= length[:, None])  # (B, m)
     return finished & (end == length) & same.all(axis=1)
+
+
+_Task = TypeVar("_Task", bound="CoTTask")  # ``replace`` returns a task of its own class
 
 
 class CoTTask(abc.ABC):
@@ -177,14 +185,19 @@ class CoTTask(abc.ABC):
 
     @abc.abstractmethod
     def answer_correct(self, problems: np.ndarray, responses: np.ndarray, end: np.ndarray) -> np.ndarray:
-        """The "answer" reward's rule (B,) bool for ``responses`` (B, R) whose first EOS is at ``end`` (B,) (only
-        finished responses, end < R, are asked; the answer is in ``responses[i, :end[i]]``)."""
+        """The "answer" reward's rule (B,) bool for ``responses`` (B, R) whose first EOS is at ``end`` (B,).
+
+        Only finished responses, end < R, are asked; the answer is in ``responses[i, :end[i]]``.
+        """
 
     # ---------------------------------------------------------------------------------------------- derived
     @property
     def ntp_threshold(self) -> float | None:
-        """The p_long above which a model that learned the mixture exactly (calibrated on every prompt) decodes the
-        long form greedily, where the task's structure gives one (parity 1/3; multiplication 1/2); None: not derived."""
+        """The p_long above which a model that learned the mixture exactly decodes the long form greedily.
+
+        Such a model is calibrated on every prompt. Given where the task's structure gives one (parity 1/3;
+        multiplication 1/2); None: not derived.
+        """
         return None
 
     @property
@@ -203,8 +216,11 @@ class CoTTask(abc.ABC):
         return self.p_long * (self.long_length + 1) + (1 - self.p_long) * (self.short_length + 1)
 
     def check_settings(self) -> None:
-        """Validate the settings every task has (p_long, reward, max_response_len; None: room for the long form and
-        its EOS), replacing them with their canonical values (frozen dataclasses included)."""
+        """Validate the settings every task has, replacing them with their canonical values.
+
+        The settings are p_long, reward and max_response_len (None: room for the long form and its EOS); frozen
+        dataclasses included.
+        """
         set_ = object.__setattr__  # frozen dataclasses: the validated values replace the given ones once, here
         set_(self, "p_long", check_probability("p_long", self.p_long))
         set_(self, "reward", check_choice("reward", self.reward, REWARD_MODES))
@@ -231,9 +247,11 @@ class CoTTask(abc.ABC):
         return dict(getattr(self, "_config", {}))
 
     def to_dict(self) -> dict:
-        """{"name", "config"[, "factory"]}: what checkpoints and results record (``registry.task_from_dict`` reads it
-        back); a task from outside this package also records its factory's import path, to be rebuilt where its name
-        is not registered."""
+        """{"name", "config"[, "factory"]}: what checkpoints and results record.
+
+        ``registry.task_from_dict`` reads it back; a task from outside this package also records its factory's import
+        path, to be rebuilt where its name is not registered.
+        """
         name = getattr(self, "_registry_name", None) or self.name
         out = {"name": name, "config": self.config()}
         factory = getattr(self, "_factory_path", None) or import_path(type(self))
@@ -241,7 +259,7 @@ class CoTTask(abc.ABC):
             out["factory"] = factory
         return out
 
-    def replace(self, **changes: Any) -> CoTTask:
+    def replace(self: _Task, **changes: Any) -> _Task:
         """A copy with some settings changed (validated again)."""
         if not dataclasses.is_dataclass(self):
             raise TaskError(f"task {self.name!r} is not a dataclass: build another one with make_task instead")
@@ -260,9 +278,11 @@ class CoTTask(abc.ABC):
         return problems, torch.from_numpy(np.ascontiguousarray(self.prompt_tokens(problems), dtype=np.int64))
 
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of the mixture, laid out as an env's observation at the end of the episode: tokens
-        (n, seq_len) int64 (prompt, answer, EOS, PAD), the response mask (n, seq_len) bool (answer and EOS) and
-        is_long (n,) bool. The problems are drawn first, then one uniform per row decides its form."""
+        """``n`` demonstrations of the mixture, laid out as an env's observation at the end of the episode.
+
+        Tokens (n, seq_len) int64 (prompt, answer, EOS, PAD), the response mask (n, seq_len) bool (answer and EOS)
+        and is_long (n,) bool. The problems are drawn first, then one uniform per row decides its form.
+        """
         n = check_int("n", n, 0)
         rng = make_rng(seed)
         problems = self.sample_problems(n, rng)
@@ -288,9 +308,11 @@ class CoTTask(abc.ABC):
         return tokens, mask, is_long
 
     def hashed_problems(self, key: int, blocks: np.ndarray, episodes: np.ndarray) -> np.ndarray:
-        """Problems (N, k) for blocks ``blocks`` (N,) at episode counters ``episodes`` (N,) under a 64-bit ``key``: the
-        batched envs' rule (row r's k-th episode uses block r // group_size's k-th problem). Counter-based: each (block,
-        episode) has its own generator seeded by (key, block, episode), so equal pairs give equal problems."""
+        """Problems (N, k) for blocks ``blocks`` (N,) at episode counters ``episodes`` (N,) under a 64-bit ``key``.
+
+        The batched envs' rule: row r's k-th episode uses block r // group_size's k-th problem. Counter-based: each
+        (block, episode) has its own generator seeded by (key, block, episode), so equal pairs give equal problems.
+        """
         blocks, episodes = np.asarray(blocks, dtype=np.int64), np.asarray(episodes, dtype=np.int64)
         key = int(key) % 2**64
         pairs, inverse = np.unique(np.stack([blocks, episodes], axis=1), axis=0, return_inverse=True)
@@ -299,13 +321,17 @@ class CoTTask(abc.ABC):
         return drawn[inverse.reshape(-1)]
 
     def check_problems(self, problems: np.ndarray) -> None:
-        """Raise a ValueError naming the first of ``problems`` (n, k) the task could never draw (a given prompt, say);
-        by default every problem whose prompt is made of the vocabulary's tokens is accepted."""
+        """Raise a ValueError naming the first of ``problems`` (n, k) the task could never draw (a given prompt, say).
+
+        By default every problem whose prompt is made of the vocabulary's tokens is accepted.
+        """
         del problems  # no rule of its own: a task that has one overrides this
 
     def prompt_ids(self, problems: np.ndarray) -> np.ndarray:
-        """int64 ids (n,) of the prompts of ``problems``: equal prompts give equal ids (a 64-bit hash of the tokens,
-        weights splitmix64(position + 1) times (token + 1), summed modulo 2^64)."""
+        """int64 ids (n,) of the prompts of ``problems``: equal prompts give equal ids.
+
+        A 64-bit hash of the tokens: weights splitmix64(position + 1) times (token + 1), summed modulo 2^64.
+        """
         from .hashing import splitmix64
 
         tokens = np.asarray(self.prompt_tokens(problems), dtype=np.uint64) + np.uint64(1)  # (n, P)
@@ -315,9 +341,11 @@ class CoTTask(abc.ABC):
 
     # ---------------------------------------------------------------------------------------------- the checker
     def verdicts(self, problems: np.ndarray, responses: np.ndarray) -> Verdicts:
-        """Every verdict on ``responses`` (B, R) (the emitted tokens; anything after the first EOS is ignored) to
-        ``problems`` (B, k), as numpy arrays. Built on ``answer_correct`` and the two forms; a task may override it
-        with a faster rule giving the same verdicts."""
+        """Every verdict on ``responses`` (B, R) to ``problems`` (B, k), as numpy arrays.
+
+        ``responses`` are the emitted tokens; anything after the first EOS is ignored. Built on ``answer_correct``
+        and the two forms; a task may override it with a faster rule giving the same verdicts.
+        """
         problems, responses = np.asarray(problems), np.asarray(responses)
         finished, end = response_ends(responses, self.eos)
         answer = np.zeros(len(responses), dtype=bool)
@@ -340,8 +368,11 @@ class CoTTask(abc.ABC):
 
     # ---------------------------------------------------------------------------------------------- envs, text
     def make_env(self, batch_size: int, device: Any = "cpu", seed: int | None = None, group_size: int = 1) -> Any:
-        """The native batched TorchRL env of this task, ``batch_size`` rows: the class ``torch_env`` names (the
-        generic ``parity_env.envs.torch_env.CoTTorchEnv``; parity names its tuned one)."""
+        """The native batched TorchRL env of this task, ``batch_size`` rows.
+
+        The class ``torch_env`` names: the generic ``parity_env.envs.torch_env.CoTTorchEnv``; parity names its tuned
+        one.
+        """
         module, _, cls = self.torch_env.partition(":")
         env_class = getattr(importlib.import_module(module), cls)
         return env_class(task=self, batch_size=[batch_size], device=device, seed=seed, group_size=group_size)
@@ -352,14 +383,19 @@ class CoTTask(abc.ABC):
         return " ".join(names[int(t)] for t in np.asarray(tokens).ravel() if int(t) != self.pad)
 
     def extra_metrics(self, agent: Any, problems: np.ndarray, prompts: torch.Tensor, greedy: Verdicts) -> dict:
-        """The task's own evaluation numbers, from ``agent`` on the evaluation's greedy prompts (n, prompt_len) (on the
-        agent's device), their problems (n, k) and the greedy verdicts (tensors): {} by default."""
+        """The task's own evaluation numbers: {} by default.
+
+        From ``agent`` on the evaluation's greedy prompts (n, prompt_len) (on the agent's device), their problems
+        (n, k) and the greedy verdicts (tensors).
+        """
         return {}
 
 
 def import_path(obj: Any) -> str | None:
-    """The "module:qualname" of a class or function another process can import, or None (defined in __main__ or
-    inside a function)."""
+    """The "module:qualname" of a class or function another process can import.
+
+    None when it cannot be imported (defined in __main__ or inside a function).
+    """
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
     if not module or module == "__main__" or "<" in qualname:
         return None
@@ -367,8 +403,11 @@ def import_path(obj: Any) -> str | None:
 
 
 def check_task(task: Any) -> CoTTask:
-    """Return ``task`` if it keeps the contract, else raise ``TaskError`` naming the method and what was expected: the
-    vocabulary, the lengths, and every method run once on four problems (each form judged right by the checker)."""
+    """Return ``task`` if it keeps the contract, else raise ``TaskError`` naming the method and what was expected.
+
+    Checked: the vocabulary, the lengths, and every method run once on four problems (each form judged right by the
+    checker).
+    """
     if not isinstance(task, CoTTask):
         raise TaskError(f"a task must be a parity_env.CoTTask; got {type(task).__name__}")
     name = f"task {task.name!r}"

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .checks import import_object
 from .contract import CoTTask, TaskError, check_task, import_path
@@ -31,14 +32,18 @@ _FACTORIES: dict[str, Callable | str] = dict(BUILTIN)  # name -> factory, or its
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """How to rebuild a task: ``make_task(name, **config)``; ``factory`` is the import path used where the name is not
-    registered (a user's task registered under a name of their own)."""
+    """How to rebuild a task: ``make_task(name, **config)``.
+
+    ``factory`` is the import path used where the name is not registered (a user's task registered under a name of
+    their own).
+    """
 
     name: str
     config: dict
     factory: str | None = None
 
     def to_dict(self) -> dict:
+        """The spec as JSON-plain data, as checkpoints record it (``factory`` only when set)."""
         out = {"name": self.name, "config": self.config}
         if self.factory is not None:
             out["factory"] = self.factory
@@ -46,13 +51,16 @@ class TaskSpec:
 
 
 def known_tasks() -> list[str]:
+    """The registered task names, sorted."""
     return sorted(_FACTORIES)
 
 
 def register_task(name: str, factory: Callable | str, gym_id: str | None = None) -> None:
-    """Make ``make_task(name, ...)`` call ``factory(**config)`` (a callable or a "module:function" path); with
-    ``gym_id`` (e.g. "RunningSumCoT-v0") also register the generic Gymnasium and vector envs for it. Registering the
-    same factory again is allowed; another factory under a taken name raises."""
+    """Make ``make_task(name, ...)`` call ``factory(**config)`` (a callable or a "module:function" path).
+
+    With ``gym_id`` (e.g. "RunningSumCoT-v0") also register the generic Gymnasium and vector envs for it.
+    Registering the same factory again is allowed; another factory under a taken name raises.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise TaskError(f"a task name must be an identifier such as 'running_sum'; got {name!r}")
     if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
@@ -66,8 +74,10 @@ def register_task(name: str, factory: Callable | str, gym_id: str | None = None)
 
 
 def register_gym_id(gym_id: str, task: str) -> None:
-    """Register ``gym_id`` with Gymnasium: the generic single env (and native vector env) serving the registered
-    task ``task``; ``gym.make(gym_id, **settings)`` passes the task's settings as keywords."""
+    """Register ``gym_id`` with Gymnasium: the generic single env (and native vector env) serving the task ``task``.
+
+    ``task`` is a registered task; ``gym.make(gym_id, **settings)`` passes the task's settings as keywords.
+    """
     from gymnasium.envs.registration import register, registry
 
     if gym_id not in registry:
@@ -97,8 +107,10 @@ def _factory(name: str, factory_path: str | None = None) -> Callable:
 
 
 def task_keys(name: str) -> list[str] | None:
-    """The config keys the factory of task ``name`` takes (None: any, or its signature cannot be read); an unknown name
-    raises."""
+    """The config keys the factory of task ``name`` takes; an unknown name raises.
+
+    None: any, or its signature cannot be read.
+    """
     factory = _factory(name)
     try:
         params = inspect.signature(factory).parameters.values()
@@ -110,8 +122,11 @@ def task_keys(name: str) -> list[str] | None:
 
 
 def make_task(name: str = "parity", **config: Any) -> CoTTask:
-    """Build task ``name`` with the factory's keyword arguments ``config``; raises ``TaskError`` for an unknown name,
-    keys the factory does not take (listing those it does), a rejected value, or a task that breaks the contract."""
+    """Build task ``name`` with the factory's keyword arguments ``config``.
+
+    Raises ``TaskError`` for an unknown name, keys the factory does not take (listing those it does), a rejected
+    value, or a task that breaks the contract.
+    """
     return build_task(TaskSpec(name, config))
 
 
@@ -125,7 +140,7 @@ def build_task(spec: TaskSpec) -> CoTTask:
         raise TaskError(f"task {name!r}: its config must be JSON-plain (checkpoints record it): {e}") from e
     keys = task_keys(name) if name in _FACTORIES or ":" in name else None
     unknown = sorted(set(config) - set(keys)) if keys is not None else []
-    if unknown:
+    if keys is not None and unknown:
         raise TaskError(f"task {name!r} does not take {unknown}; its config keys are: {', '.join(keys) or 'none'}")
     try:
         task = factory(**config)
@@ -163,8 +178,10 @@ def task_from_dict(data: Any) -> CoTTask:
 
 
 def resolve_task(task: Any, name: str, **keywords: Any) -> CoTTask:
-    """An env's task: ``task=`` (a task, or its dict) or the task's settings as keywords (None = not given), never
-    both; the task must be ``name``'s (the parity envs serve parity; the generic envs take any task)."""
+    """An env's task: ``task=`` (a task, or its dict) or the task's settings as keywords, never both.
+
+    None = not given. The task must be ``name``'s (the parity envs serve parity; the generic envs take any task).
+    """
     given = {k: v for k, v in keywords.items() if v is not None}
     if task is None:
         return make_task(name, **given)

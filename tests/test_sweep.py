@@ -176,7 +176,7 @@ def test_nothing_else_in_the_package_imports_ray():
         (["--cpus-per-cell", "64"], "no cell fits this Ray cluster"),
         (["--agent", "gpt", "lstm"], "unknown agent 'lstm'"),
         (["--agent-config", '{"n_layer": 0}'], "n_layer must be a positive integer"),
-        (["--seeds", "-1"], "seed must be an integer >= 0"),
+        (["--seeds", "-1"], "seed must be an integer in [0, 4294967295]"),
         (["--device", "cuda"], "needs --gpus-per-cell > 0"),
         (["--cpus-per-cell", "0"], "--cpus-per-cell must be a finite number > 0"),
         (["--address", "127.0.0.1:1", "--connect-timeout", "1"], "no Ray cluster answers there"),

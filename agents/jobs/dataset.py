@@ -155,8 +155,10 @@ class EpisodesConfig:
 
 # --------------------------------------------------------------------------------------------------- episodes
 class _GivenProblems:
-    """A TorchRL env whose resets take the problems given (``problems``; parity's tuned env reads them as ``bits``):
-    what ``EpisodeCollector`` needs of an env, reset and step."""
+    """A TorchRL env whose resets take the problems given: what ``EpisodeCollector`` needs of an env, reset and step.
+
+    The problems come as ``problems``; parity's tuned env reads them as ``bits``.
+    """
 
     def __init__(self, env: Any):
         self.env = env
@@ -176,10 +178,12 @@ class _GivenProblems:
 
 def collect_episodes(agent: Any, task: CoTTask, n: int, temperature: float = 1.0, seed: int = 0,
                      batch_size: int = 256, device: Any = "cpu") -> dict[str, np.ndarray]:
-    """``n`` episodes of ``agent`` in ``task``'s TorchRL env, collected as fine-tuning collects them
-    (``EpisodeCollector``), on problems drawn from ``np.random.default_rng(seed)`` (batches of ``batch_size``, a last
-    partial one drawn whole and cut), sampling from ``torch.Generator().manual_seed(seed)``: the columns of a dataset
-    of episodes (module docstring) as numpy arrays."""
+    """``n`` episodes of ``agent`` in ``task``'s TorchRL env, collected as fine-tuning collects them.
+
+    Collected by ``EpisodeCollector``, on problems drawn from ``np.random.default_rng(seed)`` (batches of
+    ``batch_size``, a last partial one drawn whole and cut), sampling from ``torch.Generator().manual_seed(seed)``:
+    the columns of a dataset of episodes (module docstring) as numpy arrays.
+    """
     import torch
 
     from ..rl.episodes import EpisodeCollector
@@ -212,8 +216,10 @@ def collect_episodes(agent: Any, task: CoTTask, n: int, temperature: float = 1.0
 
 # --------------------------------------------------------------------------------------------------- Minari
 def env_spec(task: CoTTask) -> Any:
-    """The Gymnasium spec of ``task``'s generic env (``CoTEnv(task=task.to_dict())``): what a Minari dataset records
-    to rebuild its env."""
+    """The Gymnasium spec of ``task``'s generic env: what a Minari dataset records to rebuild its env.
+
+    The env is ``CoTEnv(task=task.to_dict())``.
+    """
     from gymnasium.envs.registration import EnvSpec
 
     return EnvSpec(id=ENV_SPEC_ID, entry_point=ENV_ENTRY_POINT, kwargs={"task": task.to_dict()})
@@ -234,9 +240,12 @@ def check_minari_id(dataset_id: str) -> None:
 
 
 def episode_arrays(task: CoTTask, problems: np.ndarray, responses: np.ndarray) -> list[dict]:
-    """Each row as an episode of ``CoTEnv``: reset with its problem, then one step per response token up to its EOS
-    (the whole row if it has none: truncated). Observations (steps + 1, L) as the env gives them, actions (steps,),
-    rewards, terminations and truncations (steps,)."""
+    """Each row as an episode of ``CoTEnv``.
+
+    Reset with its problem, then one step per response token up to its EOS (the whole row if it has none:
+    truncated). Observations (steps + 1, L) as the env gives them, actions (steps,), rewards, terminations and
+    truncations (steps,).
+    """
     P, R, L, pad = task.prompt_len, task.max_response_len, task.seq_len, task.pad
     responses = np.asarray(responses, dtype=np.int64)
     finished, end = response_ends(responses, task.eos)
@@ -260,8 +269,11 @@ def episode_arrays(task: CoTTask, problems: np.ndarray, responses: np.ndarray) -
 
 def write_minari(dataset_id: str, task: CoTTask, problems: np.ndarray, responses: np.ndarray, record: dict,
                  data_format: str = "hdf5") -> Any:
-    """A Minari dataset ``dataset_id`` (Minari's local store) of the rows ``responses`` (n, R) to ``problems`` (n, k)
-    as episodes of ``CoTEnv`` (``episode_arrays``); ``record`` goes in its metadata under "parity_cot"."""
+    """A Minari dataset ``dataset_id`` (Minari's local store) of the rows as episodes of ``CoTEnv``.
+
+    The rows are ``responses`` (n, R) to ``problems`` (n, k), written as ``episode_arrays`` gives them; ``record``
+    goes in its metadata under "parity_cot".
+    """
     check_minari_id(dataset_id)
     import minari
     from minari.data_collector import EpisodeBuffer
@@ -281,10 +293,12 @@ def write_minari(dataset_id: str, task: CoTTask, problems: np.ndarray, responses
 
 
 def read_minari(dataset_id: str) -> dict[str, Any]:
-    """A Minari dataset written by ``write_minari`` back as arrays: record, problems (n, k), responses (n, R) (the
-    actions, PAD after them), tokens (n, L) (each episode's last observation), returns (n,), steps (n,),
-    terminated / truncated (n,), and the episodes themselves (``episodes``: Minari's dicts of observations, actions,
-    rewards, terminations, truncations)."""
+    """A Minari dataset written by ``write_minari`` back as arrays.
+
+    The record, problems (n, k), responses (n, R) (the actions, PAD after them), tokens (n, L) (each episode's last
+    observation), returns (n,), steps (n,), terminated / truncated (n,), and the episodes themselves (``episodes``:
+    Minari's dicts of observations, actions, rewards, terminations, truncations).
+    """
     require("minari", "reading a Minari dataset")
     import minari
 
@@ -313,9 +327,11 @@ def read_minari(dataset_id: str) -> dict[str, Any]:
 
 
 def replay_minari(back: dict[str, Any], k: int) -> int:
-    """Replay the first ``k`` episodes of a dataset ``read_minari`` gave in its recovered env (``CoTEnv``): each step's
-    observation, reward, termination and truncation must be the stored ones (else a RuntimeError naming the episode
-    and step). Returns the episodes replayed."""
+    """Replay the first ``k`` episodes of a dataset ``read_minari`` gave in its recovered env (``CoTEnv``).
+
+    Each step's observation, reward, termination and truncation must be the stored ones (else a RuntimeError naming
+    the episode and step). Returns the episodes replayed.
+    """
     env = back["dataset"].recover_environment()
     k = min(k, len(back["episodes"]))
     for i, e in enumerate(back["episodes"][:k]):
@@ -446,6 +462,7 @@ COMMANDS: dict[str, tuple[type, Any, str]] = {
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot dataset`` flags on ``parser``: one subcommand per kind of dataset, with its config's flags."""
     import argparse
 
     from ..run.config import add_config_arguments
@@ -461,6 +478,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run ``parity-cot dataset`` with the parsed ``args``, printing its report line by line; returns the exit code."""
     from ..run.config import config_from_args
 
     given = dict(vars(args))

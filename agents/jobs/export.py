@@ -50,12 +50,14 @@ class ExportConfig:
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot export`` flags on ``parser``: those of ``ExportConfig``."""
     from ..run.config import add_config_arguments
 
     add_config_arguments(parser, ExportConfig)
 
 
 def main(args) -> int:
+    """Run ``parity-cot export`` with the parsed ``args``; returns the exit code."""
     from ..run.checkpoint import read_checkpoint_config
     from ..run.config import config_from_args
 

@@ -28,9 +28,12 @@ def cpu_model() -> str:
 
 
 def hardware(packages: tuple[str, ...] = PACKAGES) -> dict:
-    """The node, CPU model, cores (and those usable under taskset), torch's threads and version, the 1-minute load
+    """The machine this process runs on, and how busy it is.
+
+    The node, CPU model, cores (and those usable under taskset), torch's threads and version, the 1-minute load
     average (above the cores: other work shared the CPU, so timings are inflated), the GPU when there is one, and the
-    versions of ``packages``."""
+    versions of ``packages``.
+    """
     import torch
 
     info = {"node": platform.node(), "cpu": cpu_model(), "cores": os.cpu_count(),

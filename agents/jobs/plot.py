@@ -43,11 +43,11 @@ def draw_run(run: Path, out: Path) -> Path:
         raise FileNotFoundError(f"{run / LOG_FILE} does not exist or is empty: RUN must be a pretrain or finetune run "
                                 f"directory{hint}")
     pretraining = "samples" in entries[0]
-    x_key, panels = ("samples", PRETRAIN) if pretraining else ("step", FINETUNE)
+    x_key, every = ("samples", PRETRAIN) if pretraining else ("step", FINETUNE)
     for e in entries:
         if pretraining and e.get("check_n_long"):
             e["chain_exact"] = 1 - e["check_n_wrong"] / e["check_n_long"]
-    panels = [p for p in panels if any(p[0] in e for e in entries)]
+    panels = [p for p in every if any(p[0] in e for e in entries)]
     fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(12, 6.5), squeeze=False, constrained_layout=True)
     for ax, (key, title, log_scale) in zip(axes.T.ravel(), panels):
         points = [(e[x_key], e[key]) for e in entries if e.get(key) is not None]
@@ -98,12 +98,14 @@ def run_task(run: Path):
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot plot`` flags on ``parser``: those of ``PlotConfig``."""
     from ..run.config import add_config_arguments
 
     add_config_arguments(parser, PlotConfig)
 
 
 def main(args) -> int:
+    """Run ``parity-cot plot`` with the parsed ``args`` (redraw a main job's figure); returns the exit code."""
     from ..run.config import config_from_args
     from .reproduce import FIGURE, RESULTS, redraw
 

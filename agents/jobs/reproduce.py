@@ -88,20 +88,24 @@ class ReproduceConfig:
         self.finetune_config()  # and the algorithm
 
     def pretrain_config(self, **changes) -> PretrainConfig:
+        """The pre-training stage's config: this job's task, agent, seed, device and budget, ``changes`` over them."""
         lr = {} if self.lr is None else {"lr": self.lr}
         return PretrainConfig(**{"task": self.task, "agent": self.agent, "agent_config": self.agent_config,
                                  "seed": self.seed, "device": self.device, "final_eval_n": self.eval_n,
                                  "max_samples": self.max_samples, **lr, **changes})
 
     def finetune_config(self, **changes) -> FinetuneConfig:
+        """The RL stage's config: this job's algorithm, steps, seed, device and evaluation, ``changes`` over them."""
         return FinetuneConfig(algo=self.algo, steps=self.steps, seed=self.seed, device=self.device,
                               final_eval_n=self.eval_n, **changes)
 
 
 def reproduce(cfg: ReproduceConfig, progress: bool = True, verbose: bool = True) -> dict:
-    """Run (or with ``cfg.resume`` finish) the three stages; returns, and writes to OUT/results.json, everything the
-    table and the figure show (each stage's whole evaluation under ``stages.NAME.metrics``). ``verbose`` prints a
-    line per stage."""
+    """Run (or with ``cfg.resume`` finish) the three stages.
+
+    Returns, and writes to OUT/results.json, everything the table and the figure show (each stage's whole
+    evaluation under ``stages.NAME.metrics``). ``verbose`` prints a line per stage.
+    """
     out = Path(cfg.out)
     if cfg.resume and (out / RESULTS).exists():
         results = json.loads((out / RESULTS).read_text())
@@ -180,8 +184,10 @@ def _point(p: dict, x: str) -> dict:
 
 
 def format_table(results: dict) -> str:
-    """The before / after / control table as fixed-width text; "exact chain": greedy answers that are exactly the
-    correct chain (the answer reward checks only the last bit)."""
+    """The before / after / control table as fixed-width text.
+
+    "exact chain": greedy answers that are exactly the correct chain (the answer reward checks only the last bit).
+    """
     head = (f"{'':18}{'greedy acc':>11}{'greedy len':>11}{'exact chain':>12}{'long frac':>10}{'wall (s)':>9}"
             f"{'samples':>10}")
     lines = [head, "-" * len(head)]
@@ -200,8 +206,11 @@ def redraw(run: Path, out: Path) -> Path:
 
 
 def draw_figure(results: dict, path: Path) -> None:
-    """Greedy accuracy (top) and answer length (bottom): during pre-training (left), then RL against the NTP-only
-    control on the same number of further sequences (right)."""
+    """Draw the main job's figure to ``path``: greedy accuracy (top) and answer length (bottom).
+
+    During pre-training (left), then RL against the NTP-only control on the same number of further sequences
+    (right).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -245,12 +254,14 @@ def draw_figure(results: dict, path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------------- command line
 def add_arguments(parser) -> None:
+    """The ``parity-cot reproduce`` flags on ``parser``: those of ``ReproduceConfig``."""
     from ..run.config import add_config_arguments
 
     add_config_arguments(parser, ReproduceConfig)
 
 
 def main(args) -> int:
+    """Run ``parity-cot reproduce`` with the parsed ``args`` and print its table; returns the exit code."""
     from ..run.config import config_from_args
 
     given = dict(vars(args))

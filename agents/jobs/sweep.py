@@ -1,4 +1,4 @@
-"""The phase diagram at scale: ``parity-cot sweep``, a grid of (agent, task settings, algorithm, seed) cells on Ray.
+r"""The phase diagram at scale: ``parity-cot sweep``, a grid of (agent, task settings, algorithm, seed) cells on Ray.
 
     pip install 'parity-cot[sweep]'                                   # Ray: the optional extra; nothing else needs it
     parity-cot sweep --d 8 16 24 32 --p-long 0.003 0.01 0.03 0.1 0.25 0.4 --seeds 0 1 --out runs/sweep
@@ -56,8 +56,8 @@ The paper-scale grid on a cluster: start Ray on every node (``ray start --head``
 --address=HEAD_IP:6379`` on the others) with this package installed in the same environment everywhere, and run on
 the head node (or any node of the cluster)::
 
-    parity-cot sweep --address auto --agent gpt --algo reinforce grpo ppo star \\
-        --d 8 16 24 32 40 50 --p-long 0.001 0.003 0.01 0.03 0.1 0.25 0.4 --seeds 0 1 2 3 4 \\
+    parity-cot sweep --address auto --agent gpt --algo reinforce grpo ppo star \
+        --d 8 16 24 32 40 50 --p-long 0.001 0.003 0.01 0.03 0.1 0.25 0.4 --seeds 0 1 2 3 4 \
         --max-samples 20000000 --steps 2000 --cpus-per-cell 1 --out /mnt/nfs/sweep
 
 ``python benchmarks/sweep_cost.py DIR --d ... --p-long ... --seeds 5 --algos 4 --slots N`` (in the repository)
@@ -79,6 +79,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from parity_env.checks import check_int, check_number, check_run_seed
 
@@ -203,24 +204,29 @@ class SweepConfig:
         self.axes()  # a setting on two axes is an error now
 
     def axes(self) -> dict[str, list]:
-        """The grid axes over the task's settings, in order: --task-grid's, then --d, then --p-long (defaults:
-        parity's d, every task's p_long)."""
+        """The grid axes over the task's settings, in order: --task-grid's, then --d, then --p-long.
+
+        Defaults: parity's d, every task's p_long.
+        """
         axes = dict(self.task_grid)
         for name, given, default in (("d", self.d, PARITY_D if self.task == "parity" else None),
                                      ("p_long", self.p_long, P_LONG)):
             if given is not None and name in axes:
                 raise ValueError(f"--{name.replace('_', '-')} and --task-grid both give the {name} axis; give it once")
-            if given is not None or (name not in axes and name not in self.task_config and default is not None):
-                axes[name] = list(given if given is not None else default)
+            values = given if given is not None else default
+            if values is not None and (given is not None or (name not in axes and name not in self.task_config)):
+                axes[name] = list(values)
         if not axes:
             raise ValueError("the grid has no axis: give --task-grid, --p-long or (parity) --d")
         return axes
 
     def grid(self) -> dict:
+        """The sweep's grid as DIR records it: agents, task, task config, axes, algorithms and seeds."""
         return {"agent": list(self.agent), "task": self.task, "task_config": dict(self.task_config),
                 "axes": self.axes(), "algo": list(self.algo), "seeds": list(self.seeds)}
 
     def cell_options(self) -> dict:
+        """The per-cell options (``CELL_OPTIONS``) as JSON-plain data, as DIR records them."""
         return json.loads(json.dumps({k: getattr(self, k) for k in CELL_OPTIONS}))
 
     def cells(self) -> list[dict]:
@@ -264,8 +270,10 @@ def _check_p_long(v) -> float:
 
 # --------------------------------------------------------------------------------------------------- checks
 def check_cells(cfg: SweepConfig) -> list[dict]:
-    """Every cell's stage configs built, and every agent built once per task shape: a bad value fails here, before
-    Ray starts or anything is written. Returns the cells."""
+    """Every cell's stage configs built, and every agent built once per task shape.
+
+    A bad value fails here, before Ray starts or anything is written. Returns the cells.
+    """
     from ..ntp.pretrain import initial_agent
     from .sweep_cell import cell_config
 
@@ -314,6 +322,7 @@ def _differences(saved: dict, cfg: SweepConfig) -> list[str]:
 
 def check_out(cfg: SweepConfig) -> dict | None:
     """The sweep recorded in --out (None: a new sweep); an error if --out holds something else or another grid."""
+    assert cfg.out is not None  # SweepConfig requires it
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} is a file, not a directory; choose a directory for the sweep")
@@ -332,13 +341,17 @@ def check_out(cfg: SweepConfig) -> dict | None:
 
 # --------------------------------------------------------------------------------------------------- the sweep
 def sweep(cfg: SweepConfig, progress: bool = True) -> dict:
-    """Run (or resume) the sweep ``cfg``; returns a summary of this run (cells run, ok, failed, skipped, Ray's
-    overhead) and appends each finished cell to DIR/results.jsonl."""
+    """Run (or resume) the sweep ``cfg``.
+
+    Returns a summary of this run (cells run, ok, failed, skipped, Ray's overhead) and appends each finished cell to
+    DIR/results.jsonl.
+    """
     from ..run.training import run_directory
     from .sweep_ray import check_room, slots, start_ray
 
     cells = check_cells(cfg)  # bad values fail here: nothing written, no Ray started
     check_out(cfg)
+    assert cfg.out is not None  # SweepConfig requires it
     out = Path(cfg.out)
     t_ray = time.perf_counter()
     ray, started_ray = start_ray(cfg.address, cfg.num_cpus, cfg.num_gpus, cfg.connect_timeout)
@@ -389,7 +402,7 @@ def _run(ray, cfg: SweepConfig, todo: list[dict], out: Path, progress: bool) -> 
     from .sweep_cell import run_cell
     from .sweep_ray import one_line, run_cells
 
-    summary = {"run": len(todo), "ok": 0, "failed": 0, "failed_cells": [], "ray_overhead": None}
+    summary: dict[str, Any] = {"run": len(todo), "ok": 0, "failed": 0, "failed_cells": [], "ray_overhead": None}
     if not todo:
         return summary
     options = cfg.cell_options()
@@ -433,6 +446,7 @@ EPILOG = (f"The cells are the product of the grid flags (--agent, --task-grid, -
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot sweep`` flags on ``parser``: those of ``SweepConfig``."""
     from ..run.config import add_config_arguments
 
     parser.epilog = EPILOG
@@ -440,6 +454,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run ``parity-cot sweep`` with the parsed ``args``; returns the exit code (2: Ray missing or unreachable)."""
     from ..run.config import config_from_args
     from .sweep_ray import one_line
 

@@ -1,5 +1,7 @@
-"""One cell of a sweep: the main job (``agents.jobs.reproduce``) on the cell's task, agent, algorithm and seed with the
-sweep's budgets, in DIR/cells/<name>; what each Ray task runs.
+"""One cell of a sweep: what each Ray task runs.
+
+The main job (``agents.jobs.reproduce``) on the cell's task, agent, algorithm and seed with the sweep's budgets, in
+DIR/cells/<name>.
 
 A failure of any kind is caught and returned as a "failed" results line, so one bad cell never stops the others;
 a cell killed midway resumes its stages from their checkpoints when it runs again.
@@ -29,8 +31,10 @@ def cell_task(cell: dict, task_config: dict):
 
 
 def cell_config(cell: dict, options: dict, task_config: dict, cell_dir: Path | None = None):
-    """The main job's config of a cell: its task, agent, algorithm and seed, and the sweep's budgets (``cell_dir``
-    None: for validation only)."""
+    """The main job's config of a cell: its task, agent, algorithm and seed, and the sweep's budgets.
+
+    ``cell_dir`` None: for validation only.
+    """
     from .reproduce import ReproduceConfig
 
     return ReproduceConfig(task=cell_task(cell, task_config), agent=cell["agent"],

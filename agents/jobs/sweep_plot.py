@@ -38,8 +38,10 @@ def figure_path(out: Path, agent: str, task: str, algo: str, extra: dict) -> Pat
 
 
 def plot_sweep(out: str | Path, expect: TaskExpectation | None = None) -> list[Path]:
-    """Draw the phase diagrams of the sweep in ``out`` (only its cells of the ``expect``ed task, when given); returns
-    the PNGs written."""
+    """Draw the phase diagrams of the sweep in ``out``; returns the PNGs written.
+
+    Only the sweep's cells of the ``expect``ed task are drawn, when it is given.
+    """
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(f"{out} is not a directory: give the --out DIR of a sweep")
@@ -200,12 +202,14 @@ class SweepPlotConfig:
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot sweep-plot`` flags on ``parser``: those of ``SweepPlotConfig``."""
     from ..run.config import add_config_arguments
 
     add_config_arguments(parser, SweepPlotConfig)
 
 
 def main(args) -> int:
+    """Run ``parity-cot sweep-plot`` with the parsed ``args``, printing the figures written; returns the exit code."""
     from ..run.config import config_from_args
 
     cfg = config_from_args(SweepPlotConfig, vars(args))

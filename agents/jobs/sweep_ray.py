@@ -9,17 +9,20 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 INSTALL_HINT = "the sweep runs on Ray: pip install 'parity-cot[sweep]' (or pip install 'ray>=2.40,<3')"
 
 
 def one_line(e: BaseException | str) -> str:
+    """An error (or text) as one line of at most 300 characters, for a results line or a one-line message."""
     text = " ".join(str(e).split())
     return text[:300] + ("..." if len(text) > 300 else "")
 
 
 def import_ray():
+    """The ``ray`` module, or an ImportError saying how to install the ``[sweep]`` extra."""
     try:
         import ray
     except ImportError:
@@ -28,8 +31,10 @@ def import_ray():
 
 
 def probe(address: str, timeout: float) -> None:
-    """A TCP connection to a 'HOST:PORT' or 'ray://HOST:PORT' address within ``timeout`` seconds, else a
-    ConnectionError ('auto' is left to Ray, which fails at once when no cluster runs here)."""
+    """A TCP connection to a 'HOST:PORT' or 'ray://HOST:PORT' address within ``timeout`` seconds.
+
+    Else a ConnectionError ('auto' is left to Ray, which fails at once when no cluster runs here).
+    """
     target = address[len("ray://"):] if address.startswith("ray://") else address
     if address == "auto" or ":" not in target:
         return
@@ -47,8 +52,11 @@ def probe(address: str, timeout: float) -> None:
 
 
 def start_ray(address: str | None, num_cpus: int | None, num_gpus: int | None, connect_timeout: float):
-    """Ray, ready for the cells: the one already initialised in this process (a given address is still checked to
-    answer), the ``address`` cluster, or a new local one. Returns (ray, whether this call started it)."""
+    """Ray, ready for the cells; returns (ray, whether this call started it).
+
+    The one already initialised in this process (a given address is still checked to answer), the ``address``
+    cluster, or a new local one.
+    """
     ray = import_ray()
     if address is not None:
         probe(address, connect_timeout)
@@ -93,9 +101,11 @@ def check_room(ray, cpus_per_cell: float, gpus_per_cell: float) -> None:
 
 def run_cells(ray, run_cell: Callable, todo: list[dict], args: tuple, resources: dict, on_result: Callable,
               failed_record: Callable[[dict, str, str], dict]) -> list[tuple[float, float]]:
-    """Submit every cell of ``todo`` as a Ray task ``run_cell(cell, *args)`` and call ``on_result(record)`` as each
-    finishes, with Ray's timings added to the record (``ray``: submitted, started, ended, received, dispatch_s,
-    end_to_result_s, ...). Returns (overhead_s, cell wall_s) per cell that reported its times."""
+    """Submit every cell of ``todo`` as a Ray task ``run_cell(cell, *args)``, calling ``on_result`` as each finishes.
+
+    ``on_result(record)`` is called with Ray's timings added to the record (``ray``: submitted, started, ended,
+    received, dispatch_s, end_to_result_s, ...). Returns (overhead_s, cell wall_s) per cell that reported its times.
+    """
     remote = ray.remote(run_cell)
     pending: dict[Any, tuple[dict, float]] = {}
     for cell in todo:

@@ -34,8 +34,10 @@ def file_safe(text: str) -> str:
 
 
 def cell_name(cell: dict) -> str:
-    """The cell's directory name under DIR/cells: <agent>[-<task>]-<setting><value>...-<algo>-s<seed> (parity's cells
-    leave the task out, as they always did: gpt-d8-p0.1-reinforce-s0)."""
+    """The cell's directory name under DIR/cells: <agent>[-<task>]-<setting><value>...-<algo>-s<seed>.
+
+    Parity's cells leave the task out, as they always did: gpt-d8-p0.1-reinforce-s0.
+    """
     task = "" if cell["task"] == "parity" else f"-{file_safe(cell['task'])}"
     settings = "-".join(file_safe(f"{SHORT_KEYS.get(k, k)}{v!r}") for k, v in cell["settings"].items())
     return f"{file_safe(cell['agent'])}{task}-{settings}-{file_safe(cell['algo'])}-s{cell['seed']}"
@@ -56,8 +58,10 @@ def cell_key(record: dict) -> tuple:
 
 
 def failed_record(cell: dict, options: dict) -> dict:
-    """A cell's results line before (or without) a result: "failed" until the cell says otherwise. The settings are
-    also at the top of the line, for tools that read it flat."""
+    """A cell's results line before (or without) a result: "failed" until the cell says otherwise.
+
+    The settings are also at the top of the line, for tools that read it flat.
+    """
     record = {"cell": cell_name(cell), "status": "failed", "options": options, "ntp": None, "rl": None,
               "control": None, "rl_steps_to_solve": None, "stages": {}}
     flat = {k: v for k, v in cell["settings"].items() if k not in record and k not in KEY}
@@ -120,8 +124,10 @@ def read_sweep(out: Path) -> dict | None:
 
 
 def write_sweep(out: Path, grid: dict, options: dict, saved: dict | None) -> dict:
-    """Record the sweep's grid (grown by the values this run adds to a recorded one) and per-cell options; returns
-    the grid recorded."""
+    """Record the sweep's grid and per-cell options; returns the grid recorded.
+
+    The grid recorded is grown by the values this run adds to a recorded one.
+    """
     now = time.strftime("%Y-%m-%d %H:%M:%S")
     if saved is not None:  # the grid grows: recorded values first, in their order
         old = saved["grid"]

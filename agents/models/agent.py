@@ -68,8 +68,11 @@ def takes_logits_from(agent: torch.nn.Module) -> bool:
 
 
 def as_long_tokens(tokens: Any) -> torch.Tensor:
-    """``tokens`` (B, T) as int64, for an agent's forward or decode: any integer dtype is accepted (e.g. the uint8
-    tokens of ParityCoTTorchEnv), anything else is a TypeError / ValueError naming what was given."""
+    """``tokens`` (B, T) as int64, for an agent's forward or decode.
+
+    Any integer dtype is accepted (e.g. the uint8 tokens of ParityCoTTorchEnv), anything else is a TypeError /
+    ValueError naming what was given.
+    """
     if not isinstance(tokens, torch.Tensor):
         raise TypeError(f"tokens must be an integer torch.Tensor (B, T); got {type(tokens).__name__}")
     if tokens.dtype == torch.int64 and tokens.dim() == 2:  # the common case, checked first: it is on every step
@@ -89,8 +92,11 @@ def check_logits_from(logits_from: Any, T: int) -> int:
 
 
 def agent_logits(agent: torch.nn.Module, tokens: torch.Tensor, logits_from: int = 0) -> torch.Tensor:
-    """Logits (B, T - logits_from, A) of positions ``logits_from`` .. T - 1 of ``tokens`` (B, T) (any integer
-    dtype; negative ``logits_from`` counts from the end): one pass, skipping the earlier outputs if the agent can."""
+    """Logits (B, T - logits_from, A) of positions ``logits_from`` .. T - 1 of ``tokens`` (B, T).
+
+    ``tokens`` may have any integer dtype; a negative ``logits_from`` counts from the end. One pass, skipping the
+    earlier outputs if the agent can.
+    """
     tokens = tokens.long()
     if logits_from and takes_logits_from(agent):
         return agent(tokens, logits_from=logits_from)
@@ -99,8 +105,10 @@ def agent_logits(agent: torch.nn.Module, tokens: torch.Tensor, logits_from: int 
 
 
 def example_tokens(task, batch_size: int = 2) -> torch.Tensor:
-    """Fixed int64 sequences (batch_size, seq_len) of the task: fresh prompts (seed 0), then emitted tokens drawn
-    uniformly (seed 0); what the contract check and the checkpoint probe feed an agent."""
+    """Fixed int64 sequences (batch_size, seq_len) of the task: what the contract check and checkpoint probe feed.
+
+    An agent is fed these: fresh prompts (seed 0), then emitted tokens drawn uniformly (seed 0).
+    """
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -110,9 +118,12 @@ def example_tokens(task, batch_size: int = 2) -> torch.Tensor:
 
 
 def check_agent(agent: Any, task, batch_size: int = 2) -> None:
-    """Raise ``AgentError`` unless ``agent`` keeps the contract on ``task``: a Module with parameters whose forward
-    on (B, seq_len) int64 tokens returns float logits (B, seq_len, n_actions), and all or none of the incremental
-    methods. One forward pass in eval mode, without gradients, on ``example_tokens``."""
+    """Raise ``AgentError`` unless ``agent`` keeps the contract on ``task``.
+
+    The contract: a Module with parameters whose forward on (B, seq_len) int64 tokens returns float logits
+    (B, seq_len, n_actions), and all or none of the incremental methods. One forward pass in eval mode, without
+    gradients, on ``example_tokens``.
+    """
     if not isinstance(agent, torch.nn.Module):
         raise AgentError(f"an agent must be a torch.nn.Module; got {type(agent).__name__}")
     name = agent_name(agent)
@@ -151,26 +162,30 @@ class Decoder:
     length: int  # tokens consumed per row so far
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token (b,) per kept row; returns the logits (b, A) of the next token."""
         raise NotImplementedError
 
     def keep(self, mask: torch.Tensor) -> None:
+        """Keep only the rows where ``mask`` (b,) is True, in order (finished rows are dropped)."""
         raise NotImplementedError
 
 
 class StateDecoder(Decoder):
     """Through the agent's own incremental-decoding interface."""
 
-    def __init__(self, agent: torch.nn.Module, prompts: torch.Tensor):
-        self.agent = agent
+    def __init__(self, agent: Any, prompts: torch.Tensor):
+        self.agent = agent  # an nn.Module with the contract's decode, new_state and select_state (unknown to mypy)
         self.logits, self.state = agent.decode(prompts.long(), agent.new_state(prompts.shape[0]))  # (B, A)
         self.length = prompts.shape[1]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token (b,) per kept row to the agent's state; returns the logits (b, A) of the next token."""
         self.logits, self.state = self.agent.decode(tokens.long()[:, None], self.state)  # (b, A)
         self.length += 1
         return self.logits
 
     def keep(self, mask: torch.Tensor) -> None:
+        """Keep only the rows where ``mask`` (b,) is True: the agent's ``select_state`` of them."""
         self.state = self.agent.select_state(self.state, mask.nonzero().squeeze(1))
         self.logits = self.logits[mask]
 
@@ -185,18 +200,23 @@ class RecomputeDecoder(Decoder):
         self.length = prompts.shape[1]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Append one token (b,) per kept row and read the whole context again; returns the next logits (b, A)."""
         self.context = torch.cat([self.context, tokens.long()[:, None]], dim=1)  # (b, t + 1)
         self.logits = agent_logits(self.agent, self.context, -1)[:, -1]  # (b, A)
         self.length += 1
         return self.logits
 
     def keep(self, mask: torch.Tensor) -> None:
+        """Keep only the rows where ``mask`` (b,) is True."""
         self.context, self.logits = self.context[mask], self.logits[mask]
 
 
 def make_decoder(agent: torch.nn.Module, prompts: torch.Tensor, incremental: bool | None = None) -> Decoder:
-    """A decoder prefilled with ``prompts`` (B, P): the agent's incremental interface when it has one (or when
-    ``incremental`` is True), else recomputation (``incremental=False`` forces it: the baseline benchmarks compare)."""
+    """A decoder prefilled with ``prompts`` (B, P).
+
+    The agent's incremental interface when it has one (or when ``incremental`` is True), else recomputation
+    (``incremental=False`` forces it: the baseline benchmarks compare).
+    """
     if incremental is None:
         incremental = is_incremental(agent)
     if incremental and not is_incremental(agent):

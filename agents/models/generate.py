@@ -25,6 +25,7 @@ from .errors import DivergedError
 
 @dataclass
 class Generation:
+    """A batch of generated responses, as ``generate`` returns them."""
     tokens: torch.Tensor  # (B, R) int64, PAD after EOS
     logprobs: torch.Tensor  # (B, R) float32, 0 after EOS
     lengths: torch.Tensor  # (B,) int64 tokens emitted, EOS included
@@ -75,8 +76,9 @@ def generate(
     allow_eos: bool = True,
     incremental: bool | None = None,
 ) -> Generation:
-    """Continue ``prompts`` (B, P) for up to ``task.max_response_len`` tokens; each row stops at its EOS, the batch
-    when all rows have.
+    """Continue ``prompts`` (B, P) for up to ``task.max_response_len`` tokens.
+
+    Each row stops at its EOS, the batch when all rows have.
 
     ``allow_eos=False`` forbids EOS (every row emits exactly ``task.max_response_len`` tokens: the speed benchmark).
     ``incremental=False`` recomputes the whole context at every step even for an agent with the incremental

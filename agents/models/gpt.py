@@ -70,6 +70,7 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1); got {self.dropout}")
 
     def to_dict(self) -> dict:
+        """The config as a plain dict (``dataclasses.asdict``)."""
         return asdict(self)
 
 
@@ -88,6 +89,7 @@ class KVCache:
         self.pos = 0
 
     def reset(self) -> None:
+        """Rewind the write position to 0, so that the cache is reused for a new batch of sequences."""
         self.pos = 0
 
 
@@ -105,6 +107,7 @@ def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention, reading and writing the key/value cache when one is given."""
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.n_head, self.hs = cfg.n_head, cfg.d_model // cfg.n_head
@@ -150,6 +153,7 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
+    """A pre-LayerNorm transformer block: attention, then an MLP, each in a residual branch."""
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.d_model)
@@ -167,6 +171,11 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """The ``gpt`` agent: a decoder-only transformer over the task's tokens whose head gives the action logits.
+
+    Positions are learned or rotary (``GPTConfig.positional``); it implements the agent contract's incremental decoding
+    with a key/value cache.
+    """
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg
@@ -192,14 +201,17 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=self.cfg.init_std)
 
     def num_parameters(self) -> int:
+        """The number of parameters (every weight, embeddings included)."""
         return sum(p.numel() for p in self.parameters())
 
     def new_cache(self, batch_size: int, device=None, dtype=None) -> KVCache:
+        """An empty key/value cache for ``batch_size`` rows, on the head's device and dtype unless given."""
         p = self.head.weight
         return KVCache(self.cfg, batch_size, device or p.device, dtype or p.dtype)
 
     # the agent contract's incremental decoding (agents.models.agent): the state is the key/value cache
     def new_state(self, batch_size: int) -> KVCache:
+        """The incremental-decoding state for ``batch_size`` rows: an empty key/value cache."""
         return self.new_cache(batch_size)
 
     def decode(self, tokens: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
@@ -215,8 +227,9 @@ class GPT(nn.Module):
         return small
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None, logits_from: int = 0) -> torch.Tensor:
-        """Action logits (B, T - logits_from, n_actions) for tokens ``idx`` (B, T) of any integer dtype; with a cache,
-        ``idx`` continues it.
+        """Action logits (B, T - logits_from, n_actions) for tokens ``idx`` (B, T) of any integer dtype.
+
+        With a cache, ``idx`` continues it.
 
         ``logits_from`` (0 <= logits_from < T, or negative from the end: -1 = the last position) skips the outputs of
         the earlier positions: the last block computes only their keys and values (no query, MLP or head), which is
@@ -266,8 +279,11 @@ model_type mistral). About 0.4M parameters at 2 x 128 and 3.2M at 4 x 256; any f
 
 
 def make_gpt(task, preset: str | None = None, **config) -> GPT:
-    """The ``gpt`` agent for ``task``: ``GPTConfig`` fields as keyword arguments over the ``preset`` (one of
-    ``PRESETS``) if given (block_size defaults to the task's seq_len; vocab_size and n_actions are the task's)."""
+    """The ``gpt`` agent for ``task``: ``GPTConfig`` fields as keyword arguments over the ``preset`` if given.
+
+    The preset is one of ``PRESETS``; block_size defaults to the task's seq_len; vocab_size and n_actions are the
+    task's.
+    """
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; the presets are {', '.join(PRESETS)}")

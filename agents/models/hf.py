@@ -58,7 +58,7 @@ import torch.nn as nn
 
 try:
     import transformers
-    from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, PreTrainedConfig
+    from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, PreTrainedConfig, PreTrainedModel
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     from transformers.utils import logging as hf_logging
@@ -78,7 +78,7 @@ _PROGRESS: bool | None = None  # set_progress: None follows the terminal and HF_
 class HFAgent(nn.Module):
     """A transformers causal LM (``self.model``) whose logits are cut to the task's ``n_actions`` emit-able tokens."""
 
-    def __init__(self, model: nn.Module, task):
+    def __init__(self, model: PreTrainedModel, task):
         super().__init__()
         self.model = model
         self.n_actions = task.n_actions
@@ -88,16 +88,20 @@ class HFAgent(nn.Module):
         self._keeps_logits = "logits_to_keep" in params
         # Rows of a batch are never padded on the left, and a PAD only follows an EOS, so causal attention without
         # a mask is right: silence the one-time "pass an attention_mask" warning GPT-2 and others give on PAD ids.
+        warning = "warn_if_padding_and_no_attention_mask"
         for module in model.modules():  # GPT-2 warns from its inner GPT2Model
-            if hasattr(module, "warn_if_padding_and_no_attention_mask"):
-                module.warn_if_padding_and_no_attention_mask = _no_warning
+            if hasattr(module, warning):
+                setattr(module, warning, _no_warning)
 
     def num_parameters(self) -> int:
+        """The number of parameters (every weight, embeddings included)."""
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, tokens: torch.Tensor, logits_from: int = 0) -> torch.Tensor:
-        """Float logits (B, T - logits_from, n_actions) of tokens (B, T) of any integer dtype; ``logits_from``
-        (0 <= logits_from < T, or negative from the end) skips the logits of the earlier positions."""
+        """Float logits (B, T - logits_from, n_actions) of tokens (B, T) of any integer dtype.
+
+        ``logits_from`` (0 <= logits_from < T, or negative from the end) skips the logits of the earlier positions.
+        """
         tokens = as_long_tokens(tokens)
         T = tokens.shape[1]
         keep = T - check_logits_from(logits_from, T)  # the last `keep` positions (T: all)
@@ -138,9 +142,12 @@ def _no_warning(*args: Any, **kwargs: Any) -> None:
 # ------------------------------------------------------------------------------------------------------- factory
 def make_hf(task, model_type: str | None = None, path: str | None = None, hf_config: dict | None = None,
             **config: Any) -> HFAgent:
-    """The ``hf`` agent for ``task``: a fresh ``model_type`` model whose config fields are the other keys, the model
-    saved in the local directory ``path``, or a fresh model of the saved config ``hf_config`` (a config.json's contents;
-    what a checkpoint of a model read from a directory records). Raises ValueError naming a bad key or value."""
+    """The ``hf`` agent for ``task``; raises ValueError naming a bad key or value.
+
+    A fresh ``model_type`` model whose config fields are the other keys, the model saved in the local directory
+    ``path``, or a fresh model of the saved config ``hf_config`` (a config.json's contents; what a checkpoint of a
+    model read from a directory records).
+    """
     given = [name for name, value in (("model_type", model_type), ("path", path), ("hf_config", hf_config))
              if value is not None]
     if len(given) != 1:
@@ -155,6 +162,7 @@ def make_hf(task, model_type: str | None = None, path: str | None = None, hf_con
     elif hf_config is not None:
         model = _from_saved_config(hf_config)
     else:
+        assert model_type is not None  # exactly one of the three is given
         model = _build(task, model_type, config)
     text = model.config.get_text_config(decoder=True)
     vocab = getattr(text, "vocab_size", None)
@@ -166,18 +174,22 @@ def make_hf(task, model_type: str | None = None, path: str | None = None, hf_con
                          f"sequences are {task.seq_len} tokens")
     agent = HFAgent(model, task)
     if path is not None:  # what a checkpoint records instead of the path (agents.models.registry.agent_spec)
-        agent.checkpoint_config = {"hf_config": saved_config(model)}
+        own = {"hf_config": saved_config(model)}
+        agent.checkpoint_config = own  # type: ignore[assignment]  # Module.__setattr__ takes any value
     return agent
 
 
-def saved_config(model: nn.Module) -> dict:
-    """The whole config of a transformers model as JSON-plain data (``hf_config``): every field, defaults included
-    (the defaults of another transformers version may differ), without its provenance (path, version, dtype)."""
+def saved_config(model: PreTrainedModel) -> dict:
+    """The whole config of a transformers model as JSON-plain data (``hf_config``).
+
+    Every field, defaults included (the defaults of another transformers version may differ), without its
+    provenance (path, version, dtype).
+    """
     config = json.loads(model.config.to_json_string(use_diff=False))
     return {k: v for k, v in config.items() if k not in _UNSAVED_KEYS}
 
 
-def _from_saved_config(hf_config: dict) -> nn.Module:
+def _from_saved_config(hf_config: dict) -> PreTrainedModel:
     if not isinstance(hf_config, dict) or not isinstance(hf_config.get("model_type"), str):
         raise ValueError(f"hf_config must be a saved config (a JSON object with its model_type, as config.json "
                          f"holds); got {str(hf_config)[:80]!r}")
@@ -197,7 +209,7 @@ def _from_saved_config(hf_config: dict) -> nn.Module:
                            None, f"hf_config ({model_type})")
 
 
-def _build(task, model_type: str, config: dict) -> nn.Module:
+def _build(task, model_type: str, config: dict) -> PreTrainedModel:
     if not isinstance(model_type, str):
         raise TypeError(f"model_type must be a string such as 'llama'; got {model_type!r}")
     if model_type not in CONFIG_MAPPING:
@@ -243,7 +255,7 @@ def _build(task, model_type: str, config: dict) -> nn.Module:
                            attention, f"model_type {model_type!r}")
 
 
-def _load(path: str) -> nn.Module:
+def _load(path: str) -> PreTrainedModel:
     if not isinstance(path, str):
         raise TypeError(f"path must be a string naming a local directory; got {type(path).__name__}")
     directory = Path(path).expanduser()
@@ -255,7 +267,7 @@ def _load(path: str) -> nn.Module:
     if not (directory / "config.json").is_file():
         raise ValueError(f"path {path!r} has no config.json: give a directory written by model.save_pretrained")
 
-    def load(attn: str) -> nn.Module:
+    def load(attn: str) -> PreTrainedModel:
         with quiet_unless_watched():
             return AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, attn_implementation=attn,
                                                         dtype=torch.float32)
@@ -264,8 +276,11 @@ def _load(path: str) -> nn.Module:
 
 
 def set_progress(enabled: bool | None) -> None:
-    """Show transformers' progress bars while this package loads models (True), never (False), or only where
-    someone watches them (None, the default: stderr is a terminal and HF_HUB_DISABLE_PROGRESS_BARS is not set)."""
+    """Show transformers' progress bars while this package loads models (True), never (False), or when watched.
+
+    None, the default, shows them only where someone watches them: stderr is a terminal and
+    HF_HUB_DISABLE_PROGRESS_BARS is not set.
+    """
     global _PROGRESS
     _PROGRESS = enabled
 
@@ -281,7 +296,7 @@ def progress_enabled() -> bool:
 
 @contextlib.contextmanager
 def quiet_unless_watched():
-    """transformers' progress bars inside the block as ``progress_enabled()`` says; their state restored after."""
+    """The progress bars of transformers inside the block as ``progress_enabled()`` says; their state restored after."""
     was, want = hf_logging.is_progress_bar_enabled(), progress_enabled()
     if want != was:
         (hf_logging.enable_progress_bar if want else hf_logging.disable_progress_bar)()
@@ -292,7 +307,7 @@ def quiet_unless_watched():
             (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 
-def _with_attention(build, attention: str | None, what: str) -> nn.Module:
+def _with_attention(build, attention: str | None, what: str) -> PreTrainedModel:
     """``build(attn_implementation)`` with the given one, else the first of ATTENTION the architecture supports."""
     choices = [attention] if attention is not None else list(ATTENTION)
     for i, attn in enumerate(choices):

@@ -50,7 +50,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -58,7 +58,13 @@ import torch.nn as nn
 
 try:
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig, PreTrainedTokenizerFast
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        GenerationConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerFast,
+    )
 except ImportError as e:  # the optional extra is missing
     raise ImportError(f"exporting to Hugging Face needs transformers: pip install 'parity-cot[hf]' ({e})") from e
 
@@ -66,6 +72,9 @@ from .agent import agent_name
 from .generate import generate
 from .gpt import GPT
 from .hf import HFAgent, _no_warning, quiet_unless_watched
+
+if TYPE_CHECKING:
+    from transformers import GenerationMixin  # what the causal LMs generate with (PreTrainedModel alone does not)
 
 EXPORT_FILE = "parity_cot.json"
 EXPORT_FORMAT = 1
@@ -85,8 +94,11 @@ class ExportError(ValueError):
 
 # --------------------------------------------------------------------------------------------------- tokenizer
 def task_tokenizer(task) -> PreTrainedTokenizerFast:
-    """A fast tokenizer whose ids are the task's token ids: WordLevel over ``task.token_names``, whitespace-split,
-    EOS and PAD as its eos and pad tokens, left padding (generation), the chat template of the module docstring."""
+    """A fast tokenizer whose ids are the task's token ids.
+
+    WordLevel over ``task.token_names``, whitespace-split, EOS and PAD as its eos and pad tokens, left padding
+    (generation), the chat template of the module docstring.
+    """
     names = task.token_names
     bad = [n for n in names if not n or any(c.isspace() for c in n)]
     if bad or len(set(names)) != len(names):
@@ -102,17 +114,22 @@ def task_tokenizer(task) -> PreTrainedTokenizerFast:
 
 
 def generation_config(task, vocab_size: int) -> GenerationConfig:
-    """Greedy by default, EOS and PAD of the task, a response's length at most, and every id an agent never emits
-    suppressed (``generate`` picks only 0 .. n_actions - 1, as the agent does)."""
+    """The exported model's generation config: greedy by default, EOS and PAD of the task, a response's length at most.
+
+    Every id an agent never emits is suppressed (``generate`` picks only 0 .. n_actions - 1, as the agent does).
+    """
     return GenerationConfig(bos_token_id=task.eos, eos_token_id=task.eos, pad_token_id=task.pad,
                             max_new_tokens=task.max_response_len, do_sample=False,
                             suppress_tokens=list(range(task.n_actions, vocab_size)))
 
 
 # --------------------------------------------------------------------------------------------------- models
-def to_hf(agent: nn.Module, task) -> nn.Module:
-    """The transformers causal LM computing what ``agent`` computes (eval mode, float32, on the CPU), with the
-    generation config of ``generation_config``; raises ExportError for an agent without a Hugging Face form."""
+def to_hf(agent: nn.Module, task) -> PreTrainedModel:
+    """The transformers causal LM computing what ``agent`` computes (eval mode, float32, on the CPU).
+
+    It has the generation config of ``generation_config``; raises ExportError for an agent without a Hugging Face
+    form.
+    """
     if isinstance(agent, GPT):
         model = gpt_to_hf(agent, task)
     elif isinstance(agent, HFAgent):
@@ -122,19 +139,24 @@ def to_hf(agent: nn.Module, task) -> nn.Module:
     return model
 
 
-def hf_agent_model(agent: HFAgent, task) -> nn.Module:
+def hf_agent_model(agent: HFAgent, task) -> PreTrainedModel:
     """A float32 CPU copy of the hf agent's transformers model, with the task's generation config."""
     import copy
 
-    model = copy.deepcopy(agent.model).to("cpu", torch.float32).eval()
+    model = copy.deepcopy(agent.model)  # then moved and cast in place (Module.to), in eval mode
+    model.to("cpu", torch.float32)  # type: ignore[arg-type]  # to() is wraps(Module.to): mypy reads "cpu" as self
+    model.eval()
     vocab = model.config.get_text_config(decoder=True).vocab_size
     model.generation_config = generation_config(task, vocab)
     return model
 
 
-def gpt_to_hf(gpt: GPT, task) -> nn.Module:
-    """The GPT as ``OPTForCausalLM`` (learned positions) or ``GPTNeoXForCausalLM`` (rotary), weights mapped exactly
-    (module docstring); raises ExportError where the head's bias cannot be folded exactly."""
+def gpt_to_hf(gpt: GPT, task) -> PreTrainedModel:
+    """The GPT as ``OPTForCausalLM`` (learned positions) or ``GPTNeoXForCausalLM`` (rotary).
+
+    Weights are mapped exactly (module docstring); raises ExportError where the head's bias cannot be folded
+    exactly.
+    """
     cfg = gpt.cfg
     if (cfg.vocab_size, cfg.n_actions) != (task.vocab_size, task.n_actions):
         raise ExportError(f"the gpt agent's vocabulary ({cfg.vocab_size} tokens, {cfg.n_actions} emitted) is not the "
@@ -171,8 +193,11 @@ def gpt_to_hf(gpt: GPT, task) -> nn.Module:
 
 
 def _fold_head(sd: dict, gpt: GPT, task) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the final LayerNorm's new shift, the (vocab, d_model) bias-free head) computing the GPT's head exactly on
-    the emitted tokens and a constant far below them on the others (float64)."""
+    """The GPT's head folded into a bias-free one.
+
+    Returns (the final LayerNorm's new shift, the (vocab, d_model) bias-free head) computing the GPT's head exactly on
+    the emitted tokens and a constant far below them on the others (float64).
+    """
     W, b = sd["head.weight"], sd["head.bias"]  # (A, C), (A,)
     gamma, beta = sd["ln_f.weight"], sd["ln_f.bias"]  # (C,)
     A, C = W.shape
@@ -258,8 +283,10 @@ def _neox_state(sd: dict, cfg, ln_bias: torch.Tensor, head: torch.Tensor) -> dic
 
 # --------------------------------------------------------------------------------------------------- checks
 def _check_sequences(task, n: int, seed: int) -> torch.Tensor:
-    """n sequences (n, seq_len): half demonstrations of the mixture (long and short), half fresh prompts with
-    uniformly random emitted tokens."""
+    """``n`` sequences (n, seq_len) to compare an export on.
+
+    Half demonstrations of the mixture (long and short), half fresh prompts with uniformly random emitted tokens.
+    """
     demos = torch.from_numpy(task.sample_demonstrations(n - n // 2, seed=seed)[0])
     rng = np.random.default_rng(seed)
     _, prompts = task.sample_prompts(n // 2, rng)
@@ -268,20 +295,24 @@ def _check_sequences(task, n: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def check_export(agent: nn.Module, model: nn.Module, task, n: int = 256, seed: int = 0) -> dict:
-    """Compare ``model`` (a transformers causal LM) with ``agent``: logits on ``n`` sequences and greedy answers to
-    ``n`` fresh prompts. Returns max_logit_diff (emitted tokens), max_logprob_diff (the whole-vocabulary log-softmax
-    against the agent's; None for an hf agent, whose other tokens were never trained), max_left_padded_logit_diff
-    (rows left-padded under an attention mask), tolerance, greedy_agree, greedy_ties and n; raises ExportError when
-    a difference exceeds the tolerance, LOGIT_ATOL + LOGIT_RTOL * the largest |logit| (the left-padded one: for the
-    gpt only, the hf agent's architecture decides it), or a greedy answer differs without a tie."""
+def check_export(agent: nn.Module, model: PreTrainedModel, task, n: int = 256, seed: int = 0) -> dict:
+    """Compare ``model`` (a transformers causal LM) with ``agent``.
+
+    Logits on ``n`` sequences and greedy answers to ``n`` fresh prompts. Returns max_logit_diff (emitted tokens),
+    max_logprob_diff (the whole-vocabulary log-softmax against the agent's; None for an hf agent, whose other tokens
+    were never trained), max_left_padded_logit_diff (rows left-padded under an attention mask), tolerance,
+    greedy_agree, greedy_ties and n; raises ExportError when a difference exceeds the tolerance,
+    LOGIT_ATOL + LOGIT_RTOL * the largest |logit| (the left-padded one: for the gpt only, the hf agent's architecture
+    decides it), or a greedy answer differs without a tie.
+    """
     device = next(agent.parameters()).device
     was = agent.training
     agent.eval()
     model.eval()
+    warning = "warn_if_padding_and_no_attention_mask"
     for module in model.modules():  # finished rows feed PAD to generate: no "pass an attention_mask" warning
-        if hasattr(module, "warn_if_padding_and_no_attention_mask"):
-            module.warn_if_padding_and_no_attention_mask = _no_warning
+        if hasattr(module, warning):
+            setattr(module, warning, _no_warning)
     try:
         tokens = _check_sequences(task, n, seed)
         ours = agent(tokens.to(device)).double().cpu()  # (n, L, A)
@@ -295,8 +326,9 @@ def check_export(agent: nn.Module, model: nn.Module, task, n: int = 256, seed: i
             logprob_diff = (full[..., :A] - torch.log_softmax(ours, -1)).abs().max().item()
         _, prompts = task.sample_prompts(n, np.random.default_rng(seed + 1))
         mine = generate(agent, task, prompts.to(device), temperature=0.0).tokens.cpu()  # (n, R)
-        hf = model.generate(input_ids=prompts, attention_mask=torch.ones_like(prompts), do_sample=False,
-                            max_new_tokens=task.max_response_len)[:, task.prompt_len :]
+        hf = cast("GenerationMixin", model).generate(  # a causal LM: its class mixes in GenerationMixin
+            input_ids=prompts, attention_mask=torch.ones_like(prompts), do_sample=False,
+            max_new_tokens=task.max_response_len)[:, task.prompt_len :]
         got = torch.full_like(mine, task.pad)
         got[:, : hf.shape[1]] = hf
         same = (got == mine).all(1)
@@ -322,10 +354,13 @@ def check_export(agent: nn.Module, model: nn.Module, task, n: int = 256, seed: i
             "greedy_ties": ties}
 
 
-def _left_padded_diff(model: nn.Module, tokens: torch.Tensor, ours: torch.Tensor, task, seed: int) -> float:
-    """Max |logit difference| on the emitted tokens between ``model`` reading ``tokens`` (n, L) cut to random lengths
-    and left-padded with PAD under an attention mask (how batched generation and TorchRL's scoring feed sequences of
-    several lengths) and the agent's logits ``ours`` (n, L, A) of the same positions."""
+def _left_padded_diff(model: PreTrainedModel, tokens: torch.Tensor, ours: torch.Tensor, task, seed: int) -> float:
+    """Max |logit difference| on the emitted tokens between ``model`` on left-padded rows and the agent.
+
+    ``model`` reads ``tokens`` (n, L) cut to random lengths and left-padded with PAD under an attention mask (how
+    batched generation and TorchRL's scoring feed sequences of several lengths); the agent's logits ``ours``
+    (n, L, A) are of the same positions.
+    """
     n, L = tokens.shape
     lengths = torch.from_numpy(np.random.default_rng(seed + 2).integers(task.prompt_len, L + 1, size=n))  # (n,)
     start = L - lengths  # (n,) where each row's tokens begin
@@ -341,9 +376,12 @@ def _left_padded_diff(model: nn.Module, tokens: torch.Tensor, ours: torch.Tensor
 
 # --------------------------------------------------------------------------------------------------- directories
 def check_target(out: str | os.PathLike, overwrite: bool = False, source: str | os.PathLike | None = None) -> Path:
-    """``out`` as the export's directory: refused (ExportError) when it is a file, a non-empty directory without
-    ``overwrite``, the ``source`` checkpoint's directory, one holding it (an overwrite would delete it) or one inside
-    it (a save of the checkpoint would delete the export)."""
+    """``out`` as the export's directory, or an ExportError.
+
+    Refused (ExportError) when it is a file, a non-empty directory without ``overwrite``, the ``source``
+    checkpoint's directory, one holding it (an overwrite would delete it) or one inside it (a save of the checkpoint
+    would delete the export).
+    """
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise ExportError(f"--hf {out} is a file, not a directory")
@@ -358,10 +396,13 @@ def check_target(out: str | os.PathLike, overwrite: bool = False, source: str | 
     return out
 
 
-def write_export(out: str | os.PathLike, model: nn.Module, tokenizer, info: dict, overwrite: bool = False) -> Path:
-    """Write the model, the tokenizer and ``info`` (parity_cot.json) to ``out``, atomically: a sibling temporary
-    directory renamed into place (an existing ``out`` is replaced only with ``overwrite``, once the new one is
-    complete)."""
+def write_export(out: str | os.PathLike, model: PreTrainedModel, tokenizer, info: dict,
+                 overwrite: bool = False) -> Path:
+    """Write the model, the tokenizer and ``info`` (parity_cot.json) to ``out``, atomically.
+
+    A sibling temporary directory is renamed into place (an existing ``out`` is replaced only with ``overwrite``,
+    once the new one is complete).
+    """
     out = check_target(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -399,9 +440,11 @@ def export_task(directory: str | os.PathLike):
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False, n: int = 256,
                       seed: int = 0, device: str | torch.device = "cpu") -> dict:
-    """Export the checkpoint (a checkpoint or run directory) to the Hugging Face directory ``out``: check the target,
-    load, map, check (``check_export``), then write (``write_export``). Returns parity_cot.json's contents. Nothing is
-    written unless every step passed."""
+    """Export the checkpoint (a checkpoint or run directory) to the Hugging Face directory ``out``.
+
+    Check the target, load, map, check (``check_export``), then write (``write_export``). Returns parity_cot.json's
+    contents. Nothing is written unless every step passed.
+    """
     from ..run.checkpoint import load_checkpoint, resolve_checkpoint_dir
     from .registry import agent_spec
 

@@ -100,6 +100,7 @@ class LinearConfig:
         self.init_std = float(self.init_std)
 
     def to_dict(self) -> dict:
+        """The config as a plain dict (``dataclasses.asdict``)."""
         return asdict(self)
 
 
@@ -131,6 +132,7 @@ class LinearAgent(nn.Module):
             nn.init.normal_(self.W, mean=0.0, std=cfg.init_std)
 
     def num_parameters(self) -> int:
+        """The number of parameters (the weight table and the bias)."""
         return sum(p.numel() for p in self.parameters())
 
     def _logits(self, tokens: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -161,11 +163,14 @@ class LinearAgent(nn.Module):
 
     # the agent contract's incremental decoding (agents.models.agent): the state is the tokens so far
     def new_state(self, batch_size: int) -> LinearState:
+        """The incremental-decoding state for ``batch_size`` rows: no tokens read yet."""
         return LinearState(torch.zeros(batch_size, self.cfg.block_size, dtype=torch.long, device=self.W.device))
 
     def decode(self, tokens: torch.Tensor, state: LinearState) -> tuple[torch.Tensor, LinearState]:
-        """Logits (b, A) of the token after ``tokens`` (b, t), which continue the rows of ``state`` (updated in
-        place): only the last position's row is computed, O(pos + t) lookups per row."""
+        """Logits (b, A) of the token after ``tokens`` (b, t), which continue the rows of ``state``.
+
+        ``state`` is updated in place: only the last position's row is computed, O(pos + t) lookups per row.
+        """
         tokens = as_long_tokens(tokens)  # (b, t)
         b, t = tokens.shape
         if b != state.tokens.shape[0]:
@@ -187,8 +192,10 @@ class LinearAgent(nn.Module):
 
 
 def make_linear(task, block_size: int | None = None, init_std: float = 0.0) -> LinearAgent:
-    """The ``linear`` agent for ``task``: ``block_size`` defaults to (and must be at least) the task's seq_len;
-    ``init_std`` 0 starts from the uniform policy, > 0 from normal weights (torch's default generator)."""
+    """The ``linear`` agent for ``task``: ``block_size`` defaults to (and must be at least) the task's seq_len.
+
+    ``init_std`` 0 starts from the uniform policy, > 0 from normal weights (torch's default generator).
+    """
     if block_size is None:
         block_size = task.seq_len
     elif isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral):

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -39,25 +40,31 @@ _FACTORIES: dict[str, Callable | str] = dict(BUILTIN)  # name -> factory, or its
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """How to rebuild an agent: ``make_agent(name, task, **config)``; ``factory`` is the import path used when the
-    name is not registered in the loading process (a user's agent registered under a name of their own)."""
+    """How to rebuild an agent: ``make_agent(name, task, **config)``.
+
+    ``factory`` is the import path used when the name is not registered in the loading process (a user's agent
+    registered under a name of their own).
+    """
 
     name: str
     config: dict = field(default_factory=dict)
     factory: str | None = None
 
     def to_dict(self) -> dict:
+        """The spec as JSON-plain data, as a checkpoint records it."""
         return {"name": self.name, "config": self.config, "factory": self.factory}
 
 
 def known_agents() -> list[str]:
+    """The registered agent names, sorted."""
     return sorted(_FACTORIES)
 
 
 def register_agent(name: str, factory: Callable | str) -> None:
     """Make ``make_agent(name, ...)`` call ``factory(task, **config)`` (a callable or a "module:function" path).
 
-    Registering the same factory again is allowed; another factory under a taken name raises."""
+    Registering the same factory again is allowed; another factory under a taken name raises.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise AgentError(f"an agent name must be an identifier such as 'lstm'; got {name!r}")
     if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
@@ -69,8 +76,10 @@ def register_agent(name: str, factory: Callable | str) -> None:
 
 
 def _import_factory(path: str, name: str) -> Callable:
-    """The factory at ``path`` ("module:function"), resolved as ``parity_env.checks.import_object`` does (the
-    current directory first, as for ``python -m``)."""
+    """The factory at ``path`` ("module:function").
+
+    Resolved as ``parity_env.checks.import_object`` does (the current directory first, as for ``python -m``).
+    """
     try:
         factory = import_object(path, f"agent {name!r}")
     except ValueError as e:
@@ -107,13 +116,16 @@ def make_agent(name: str = "gpt", task=None, **config: Any) -> torch.nn.Module:
     """Build agent ``name`` for ``task`` (a ``parity_env.Task``) with the factory's keyword arguments ``config``.
 
     Raises ``AgentError`` for an unknown name, a factory that cannot be imported, keys the factory rejects, a
-    config that is not JSON-plain (a checkpoint must record it), or an agent that breaks the contract."""
+    config that is not JSON-plain (a checkpoint must record it), or an agent that breaks the contract.
+    """
     return build_agent(AgentSpec(name, config), task)
 
 
 def build_agent(spec: AgentSpec, task, check: bool = True) -> torch.nn.Module:
-    """``make_agent`` from a spec; a name unknown here falls back on the spec's recorded factory path. ``check=False``
-    leaves the contract check (a forward pass on the task's full sequence length) to the caller."""
+    """``make_agent`` from a spec; a name unknown here falls back on the spec's recorded factory path.
+
+    ``check=False`` leaves the contract check (a forward pass on the task's full sequence length) to the caller.
+    """
     name, config = spec.name, dict(spec.config)
     if task is None:
         raise AgentError(f"make_agent({name!r}, task): the task is required (a parity_env.Task)")
@@ -131,15 +143,18 @@ def build_agent(spec: AgentSpec, task, check: bool = True) -> torch.nn.Module:
         raise AgentError(f"agent {name!r}: its factory failed ({type(e).__name__}: {e})") from e
     if not isinstance(agent, torch.nn.Module):
         raise AgentError(f"agent {name!r}: the factory returned {type(agent).__name__}; expected a torch.nn.Module")
-    agent.agent_spec = AgentSpec(name, config, _import_path(factory) or spec.factory)
+    made = AgentSpec(name, config, _import_path(factory) or spec.factory)
+    agent.agent_spec = made  # type: ignore[assignment]  # Module.__setattr__ takes any value
     if check:
         check_agent(agent, task)
     return agent
 
 
 def clone_agent(agent: torch.nn.Module, task) -> torch.nn.Module:
-    """A fresh agent built from ``agent``'s spec for ``task``, with a copy of its weights (to start several runs from
-    one pre-trained agent)."""
+    """A fresh agent built from ``agent``'s spec for ``task``, with a copy of its weights.
+
+    For starting several runs from one pre-trained agent.
+    """
     copy = build_agent(agent_spec(agent), task)
     copy.load_state_dict(agent.state_dict())
     return copy.to(agent_device(agent))
@@ -161,10 +176,12 @@ def _check_keywords(factory: Callable, name: str, config: dict) -> None:
 
 
 def agent_spec(agent: torch.nn.Module) -> AgentSpec:
-    """The spec that rebuilds ``agent`` (what a checkpoint records): the one ``make_agent`` recorded on it, with
-    the agent's own ``checkpoint_config`` as its config when the factory set one (a JSON config that needs no outside
-    file: the hf agent read from a directory gives its model's whole config); raises if it was built some other way
-    (it could not be rebuilt from a checkpoint)."""
+    """The spec that rebuilds ``agent`` (what a checkpoint records).
+
+    The one ``make_agent`` recorded on it, with the agent's own ``checkpoint_config`` as its config when the factory
+    set one (a JSON config that needs no outside file: the hf agent read from a directory gives its model's whole
+    config); raises if it was built some other way (it could not be rebuilt from a checkpoint).
+    """
     spec = getattr(agent, "agent_spec", None)
     if not isinstance(spec, AgentSpec):
         raise AgentError(f"agent {type(agent).__name__} was not built by agents.make_agent, so a checkpoint could "

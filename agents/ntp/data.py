@@ -1,5 +1,7 @@
-"""Fixed datasets of demonstrations: what ``parity-cot dataset demonstrations`` writes and ``parity-cot pretrain --data
-DIR`` trains on instead of fresh samples (finite-sample studies).
+"""Fixed datasets of demonstrations, for finite-sample studies.
+
+What ``parity-cot dataset demonstrations`` writes and ``parity-cot pretrain --data DIR`` trains on instead of fresh
+samples.
 
     demos = sample_stream(task, n=51_200, seed=0, batch_size=256)   # the first n rows of the online run's data
     write_demonstrations("data/d4", demos)                           # a Hugging Face dataset (parquet) + its record
@@ -77,8 +79,10 @@ DEMONSTRATION_COLUMNS = {
 
 
 class MissingExtraError(ImportError, ValueError):
-    """An optional package of the ``[data]`` extra is not installed (also a ValueError: the command line says so in
-    one line, exit 2)."""
+    """An optional package of the ``[data]`` extra is not installed.
+
+    Also a ValueError: the command line says so in one line, exit 2.
+    """
 
 
 def require(module: str, what: str) -> Any:
@@ -92,8 +96,10 @@ def require(module: str, what: str) -> Any:
 # --------------------------------------------------------------------------------------------------- demonstrations
 @dataclass
 class Demonstrations:
-    """Demonstrations of ``task`` as ``task.sample_demonstrations`` lays them out, with their problems where known and
-    the dataset's record (empty until written or read)."""
+    """Demonstrations of ``task`` as ``task.sample_demonstrations`` lays them out.
+
+    With their problems where known and the dataset's record (empty until written or read).
+    """
 
     task: CoTTask
     tokens: np.ndarray  # (n, L) int64
@@ -106,15 +112,18 @@ class Demonstrations:
         return int(self.tokens.shape[0])
 
     def sha256(self) -> str:
+        """The fingerprint of the demonstrations (tokens, response_mask, is_long), as the dataset's record holds it."""
         return fingerprint(self.tokens, self.response_mask, self.is_long)
 
 
 def sample_stream(task: CoTTask, n: int, seed: int = 0, batch_size: int = 256) -> Demonstrations:
-    """The first ``n`` rows of the stream a pre-training run of ``task`` with ``seed`` and ``batch_size`` draws online
-    (batches of ``task.sample_demonstrations(batch_size, seed=rng)`` from one ``np.random.default_rng(seed)``; a last
-    partial batch is drawn whole and cut), with their problems: the contract's sampler draws the problems first, so
+    """The first ``n`` rows of the stream a pre-training run of ``task`` with ``seed`` and ``batch_size`` draws online.
+
+    Batches of ``task.sample_demonstrations(batch_size, seed=rng)`` from one ``np.random.default_rng(seed)``; a last
+    partial batch is drawn whole and cut. With their problems: the contract's sampler draws the problems first, so
     ``task.sample_problems`` on a copy of the generator gives them (checked against the prompts; a task whose sampler
-    draws otherwise gets ``problems`` None)."""
+    draws otherwise gets ``problems`` None).
+    """
     import copy
 
     n = check_int("n", n, 1)
@@ -170,8 +179,10 @@ def write_demonstrations(out: str | os.PathLike, demos: Demonstrations, format: 
 
 
 def read_demonstrations(path: str | os.PathLike, verify: bool = True, what: str | None = None) -> Demonstrations:
-    """The demonstrations in the dataset directory ``path`` (``verify``: their sha256 must be the recorded one;
-    ``what`` names it in errors)."""
+    """The demonstrations in the dataset directory ``path``.
+
+    ``verify``: their sha256 must be the recorded one; ``what`` names it in errors.
+    """
     _check_kind(read_record(path, what), what or path)
     record, columns = read_dataset(path, ("tokens", "response_mask", "is_long", "problem"), what)
     path = what or path
@@ -211,8 +222,10 @@ class DataSource:
 
     @classmethod
     def open(cls, path: str | os.PathLike, task: CoTTask, seed: int) -> DataSource:
-        """The dataset in ``path`` for a run of ``task`` seeded by ``seed``; a TaskError (one line) when its task
-        differs from the run's."""
+        """The dataset in ``path`` for a run of ``task`` seeded by ``seed``.
+
+        A TaskError (one line) when its task differs from the run's.
+        """
         record = read_record(path, f"--data {path}")
         _check_kind(record, f"--data {path}")
         check_task_matches(record, task, path)
@@ -276,8 +289,10 @@ def fingerprint(*arrays: np.ndarray) -> str:
 
 
 def read_record(path: str | os.PathLike, what: str | None = None) -> dict:
-    """The record (``parity_cot.json``) of the dataset directory ``path`` (``what`` names it in errors, e.g. "--data
-    DIR"); a one-line error when there is none."""
+    """The record (``parity_cot.json``) of the dataset directory ``path``; a one-line error when there is none.
+
+    ``what`` names it in errors, e.g. "--data DIR".
+    """
     path = Path(path)
     what = what or str(path)
     if not path.is_dir():
@@ -328,10 +343,12 @@ def _numpy_column(column: Any) -> np.ndarray:
 
 def write_dataset(out: str | os.PathLike, columns: dict[str, Any], record: dict, format: str = "parquet",
                   progress: bool = False) -> dict:
-    """Write ``columns`` (name -> numpy array (n,) or (n, m), or a list of n strings) as a Hugging Face dataset in the
-    directory ``out``, which must be new or empty, with ``record`` (kind, task, ...) completed (rows, format, sha256
-    of the ARRAYS columns present) as its ``parity_cot.json``. Written into a temporary sibling, then renamed: an
-    interrupted write leaves nothing at ``out``. Returns the record."""
+    """Write ``columns`` as a Hugging Face dataset in the directory ``out``, which must be new or empty.
+
+    ``columns``: name -> numpy array (n,) or (n, m), or a list of n strings. ``record`` (kind, task, ...) is
+    completed (rows, format, sha256 of the ARRAYS columns present) and written as its ``parity_cot.json``. Written
+    into a temporary sibling, then renamed: an interrupted write leaves nothing at ``out``. Returns the record.
+    """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {list(FORMATS)}; got {format!r}")
     datasets = require("datasets", "writing a dataset")
@@ -380,8 +397,10 @@ def write_dataset(out: str | os.PathLike, columns: dict[str, Any], record: dict,
 
 def read_dataset(path: str | os.PathLike, names: tuple[str, ...] | None = None,
                  what: str | None = None) -> tuple[dict, dict[str, np.ndarray]]:
-    """(record, columns) of the dataset directory ``path``: the columns ``names`` that it has (None: all), as numpy
-    arrays ((n,) or (n, m); strings as object arrays)."""
+    """(record, columns) of the dataset directory ``path``.
+
+    The columns ``names`` that it has (None: all), as numpy arrays ((n,) or (n, m); strings as object arrays).
+    """
     record = read_record(path, what)
     path = Path(path)
     if record.get("format", "parquet") == "arrow":

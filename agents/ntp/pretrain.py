@@ -30,7 +30,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -173,9 +173,10 @@ class PretrainConfig:
                 raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
         if isinstance(self.weight_decay, bool) or not 0 <= self.weight_decay < math.inf:
             raise ValueError(f"weight_decay must be a finite number >= 0; got {self.weight_decay!r}")
-        self.betas = tuple(float(b) for b in self.betas)
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1); got {self.betas}")
+        betas = tuple(float(b) for b in self.betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1); got {betas}")
+        self.betas = (betas[0], betas[1])
         if self.schedule not in ("chain", "constant", "cosine"):
             raise ValueError(f"schedule must be 'chain', 'constant' or 'cosine'; got {self.schedule!r}")
         self.decay_half_life = check_int("decay_half_life", self.decay_half_life, 1)
@@ -198,8 +199,10 @@ class PretrainConfig:
         return {**self.agent_config, **sizes}
 
     def lr_at(self, samples: int, decay_start: int | None = None) -> float:
-        """Learning rate after ``samples`` demonstrations: linear warm-up, then the schedule; ``decay_start`` is the
-        sample count at which the "chain" schedule's decay started (None: not yet)."""
+        """Learning rate after ``samples`` demonstrations: linear warm-up, then the schedule.
+
+        ``decay_start`` is the sample count at which the "chain" schedule's decay started (None: not yet).
+        """
         if samples < self.warmup_samples:
             return self.lr * (samples + self.batch_size) / (self.warmup_samples + self.batch_size)
         if self.schedule == "chain":
@@ -226,6 +229,7 @@ RESUMABLE = ("max_samples", "device", "threads", "eval_every", "stop_when_learne
 
 @dataclass
 class PretrainResult:
+    """What ``pretrain`` returns: the trained agent, its final evaluation, the log and the run's costs."""
     agent: torch.nn.Module
     metrics: dict  # the final evaluation (empty when final_eval_n = 0)
     samples: int  # demonstrations trained on
@@ -269,9 +273,12 @@ def _split_batch(tokens: np.ndarray, mask: np.ndarray, is_long: np.ndarray, prom
 
 def _loss(agent: torch.nn.Module, parts, normaliser: float, prompt_len: int, device: torch.device, amp: bool
           ) -> tuple[torch.Tensor, int]:
-    """Weighted sum of the response tokens' cross-entropy over ``normaliser`` (the batch's expected target count),
-    and the forward FLOPs it took (0 for agents without ``forward_flops``)."""
-    total, flops = 0.0, 0
+    """Weighted sum of the response tokens' cross-entropy over ``normaliser``, and the forward FLOPs it took.
+
+    ``normaliser`` is the batch's expected target count; the FLOPs are 0 for agents without ``forward_flops``.
+    """
+    total: torch.Tensor | float = 0.0
+    flops = 0
     flops_of = getattr(agent, "forward_flops", None)
     for inputs, targets, weight in parts:
         x = torch.from_numpy(inputs).to(device, non_blocking=True)  # (b, T)
@@ -282,16 +289,18 @@ def _loss(agent: torch.nn.Module, parts, normaliser: float, prompt_len: int, dev
         total = total + weight * ce
         if flops_of is not None:
             flops += inputs.shape[0] * flops_of(inputs.shape[1], logits_from=prompt_len - 1)
+    assert isinstance(total, torch.Tensor)  # a batch has rows: at least one part
     return total / normaliser, flops
 
 
 # --------------------------------------------------------------------------------------------------- the run
 def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress: bool = True) -> PretrainResult:
-    """Train ``model`` (default: a fresh ``make_agent(cfg.agent, cfg.task, **cfg.agent_kwargs())`` seeded by
-    ``cfg.seed``), or resume ``cfg.out`` when ``cfg.resume``, until the chain is learned or the budget ends.
+    """Train ``model``, or resume ``cfg.out`` when ``cfg.resume``, until the chain is learned or the budget ends.
 
-    A given ``model`` is trained in place; its ``agent_spec`` (set by ``make_agent``) replaces ``cfg.agent`` and
-    ``cfg.agent_config`` in what the run records, and is needed to write a checkpoint."""
+    The default ``model`` is a fresh ``make_agent(cfg.agent, cfg.task, **cfg.agent_kwargs())`` seeded by
+    ``cfg.seed``. A given ``model`` is trained in place; its ``agent_spec`` (set by ``make_agent``) replaces
+    ``cfg.agent`` and ``cfg.agent_config`` in what the run records, and is needed to write a checkpoint.
+    """
     t_start = time.perf_counter()
     set_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -302,7 +311,8 @@ def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress
         check_agent(model, task)
         if cfg.out is not None or getattr(model, "agent_spec", None) is not None:
             spec = agent_spec(model)
-            cfg = replace(cfg, agent=spec.name, agent_config=spec.config, **dict.fromkeys(GPT_SIZE_FLAGS))
+            sizes: dict[str, Any] = dict.fromkeys(GPT_SIZE_FLAGS)  # cleared: the spec's config is the agent's
+            cfg = replace(cfg, agent=spec.name, agent_config=spec.config, **sizes)
     # a run killed before its first checkpoint resumes by starting again
     resuming = cfg.resume and cfg.out is not None and has_checkpoint(Path(cfg.out) / RUN_SUBDIR)
     # the dataset is read and its task checked before anything is written: a wrong one writes nothing
@@ -319,14 +329,18 @@ def pretrain(cfg: PretrainConfig, model: torch.nn.Module | None = None, progress
 
 def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None, device: torch.device,
            progress: bool, t_start: float, resuming: bool, source: DataSource | None = None) -> PretrainResult:
-    """The run of ``pretrain`` in its locked run directory ``out`` (None: nothing written), on fresh samples or on
-    the fixed dataset ``source`` (then ``data_rng`` only draws the short_rows subsets)."""
+    """The run of ``pretrain`` in its locked run directory ``out`` (None: nothing written).
+
+    On fresh samples or on the fixed dataset ``source`` (then ``data_rng`` only draws the short_rows subsets).
+    """
     task = cfg.task
     amp = device.type == "cuda"  # bf16 autocast helps on GPUs; on CPUs it is slower for models this small
     saved_metrics = None  # a finished run's final evaluation, reused when a resume trains no further
+    state: dict[str, Any]  # the training state a checkpoint saves (STATE_KEYS and the run's markers)
     if resuming:
         agent, optimizer, data_rng, state, saved_metrics = _restore(cfg, device, source)
     else:
+        assert model is not None  # pretrain builds it when the run does not resume
         agent = model.to(device)
         optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         data_rng = np.random.default_rng(cfg.seed)
@@ -340,7 +354,8 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
     elapsed_before = state["elapsed_s"]
     bar = tqdm(total=cfg.max_samples, initial=min(state["samples"], cfg.max_samples), unit="seq", unit_scale=True,
                disable=not progress, desc=f"pretrain {cfg.agent} {task.name} p_long={task.p_long}", dynamic_ncols=True)
-    loss_sum = loss_n = 0.0
+    loss_sum: torch.Tensor | float = 0.0
+    loss_n = 0.0
     data_pass = source.pass_of(max(state["samples"] - 1, 0)) if source is not None else 0
     agent.train()
     while state["stop_reason"] is None:
@@ -413,6 +428,7 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
               source=source)
     agent.eval()
     train_s = max(state["train_s"], 1e-9)
+    assert state["stop_reason"] is not None  # the loop ran until it was set
     return PretrainResult(
         agent=agent, metrics=metrics, samples=state["samples"], steps=state["steps"], wall_time_s=wall,
         time_to_learned_s=state["time_to_learned_s"], stop_reason=state["stop_reason"], log=log.entries,
@@ -423,9 +439,11 @@ def _train(cfg: PretrainConfig, model: torch.nn.Module | None, out: Path | None,
 
 
 def initial_agent(cfg: PretrainConfig, check: bool = True) -> torch.nn.Module:
-    """The fresh agent a run of ``cfg`` starts from: its initialisation drawn from ``cfg.seed`` alone (the global RNG
-    is left as it was). ``check=False`` leaves the contract check to the caller (after the memory estimate: the check
-    runs the agent on the task's full sequence length)."""
+    """The fresh agent a run of ``cfg`` starts from: its initialisation drawn from ``cfg.seed`` alone.
+
+    The global RNG is left as it was. ``check=False`` leaves the contract check to the caller (after the memory
+    estimate: the check runs the agent on the task's full sequence length).
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return build_agent(AgentSpec(cfg.agent, cfg.agent_kwargs()), cfg.task, check=check)
@@ -449,9 +467,10 @@ def _evaluation_point(agent: torch.nn.Module, cfg: PretrainConfig, state: dict, 
 
 @torch.no_grad()
 def _chain_loss(agent: torch.nn.Module, task: CoTTask, seed: int, n: int = 256) -> float:
-    """Teacher-forced cross-entropy of the long answer's tokens after its first two, EOS excluded, on ``n`` long
-    demonstrations (progress only; the second token is left out, as its position is also where the agent chooses to
-    continue or stop).
+    """Teacher-forced cross-entropy of the long answer's tokens after its first two, EOS excluded.
+
+    On ``n`` long demonstrations (progress only; the second token is left out, as its position is also where the
+    agent chooses to continue or stop).
 
     It falls long before sampled chains are right (see the module docstring), so it is logged, never a stopping rule.
     """
@@ -471,8 +490,10 @@ def _chain_loss(agent: torch.nn.Module, task: CoTTask, seed: int, n: int = 256) 
 
 
 def _save(out: Path, cfg, agent, optimizer, data_rng, state, final_metrics=None, source=None) -> None:
-    """The checkpoint: weights, optimizer, training state and the data stream's RNG (the log is already written);
-    with a fixed dataset, which one (its sha256) and the position in it."""
+    """The checkpoint: weights, optimizer, training state and the data stream's RNG (the log is already written).
+
+    With a fixed dataset, also which one (its sha256) and the position in it.
+    """
     meta = {"pretrain_config": config_to_dict(cfg), "training_state": state, "final_metrics": final_metrics}
     if source is not None:
         meta["data"] = source.record(state["samples"])
@@ -481,8 +502,11 @@ def _save(out: Path, cfg, agent, optimizer, data_rng, state, final_metrics=None,
 
 
 def _restore(cfg: PretrainConfig, device: torch.device, source: DataSource | None = None):
-    """Agent, optimizer, data stream, training state and final evaluation (None before the run ended) of the run in
-    ``cfg.out``, checked against ``cfg`` (and its fixed dataset against ``source``)."""
+    """Agent, optimizer, data stream, training state and final evaluation of the run in ``cfg.out``.
+
+    The final evaluation is None before the run ended. Checked against ``cfg`` (and its fixed dataset against
+    ``source``).
+    """
     if cfg.out is None:
         raise ValueError("resume needs out: the run directory to continue")
     recover_checkpoint(Path(cfg.out) / RUN_SUBDIR)
@@ -498,6 +522,8 @@ def _restore(cfg: PretrainConfig, device: torch.device, source: DataSource | Non
     optimizer = torch.optim.AdamW(agent.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     data_rng = np.random.default_rng()
     try:
+        if ckpt.optimizer_state is None:
+            raise KeyError("the optimizer's state")
         optimizer.load_state_dict(ckpt.optimizer_state)
         data_rng.bit_generator.state = ckpt.rng["data"]
         state = dict(ckpt.meta["training_state"])
@@ -529,6 +555,7 @@ EPILOG = ("Stops when the chain is learned (>= 99% of 200 long-form responses sa
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot pretrain`` flags on ``parser``: those of ``PretrainConfig``."""
     from ..run.config import add_config_arguments
 
     parser.epilog = EPILOG
@@ -536,6 +563,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run ``parity-cot pretrain`` with the parsed ``args``; returns the exit code."""
     from ..run.config import config_from_args
 
     given = dict(vars(args))
@@ -560,8 +588,10 @@ def main(args) -> int:
 
 
 def _saved_config(out: Path) -> dict:
-    """The PretrainConfig dict stored in the run's checkpoint (options not given on a resumed command line); {}
-    when there is none yet (the run itself then says why it cannot resume)."""
+    """The PretrainConfig dict stored in the run's checkpoint (options not given on a resumed command line).
+
+    {} when there is none yet (the run itself then says why it cannot resume).
+    """
     try:
         saved = read_checkpoint_config(out).get("pretrain_config")
     except CheckpointError:

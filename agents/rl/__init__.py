@@ -1,5 +1,7 @@
-"""RL fine-tuning through TorchRL: an incrementally decoding collection policy, whole-sequence actors, the shipped
-algorithms, and any TorchRL loss of your own.
+"""RL fine-tuning through TorchRL.
+
+An incrementally decoding collection policy, whole-sequence actors, the shipped algorithms, and any TorchRL loss of
+your own.
 
     from agents.rl import FinetuneConfig, finetune
     result = finetune("runs/pre", FinetuneConfig(algo="reinforce"))

@@ -36,7 +36,8 @@ class ResponseScorer(torch.nn.Module):
     Causal passes over the finished sequences cut after their responses: one for the short responses (at most
     ``short_tokens`` tokens: the short form and its EOS) and one for the others (each cut at its longest), so that a
     batch of mostly short answers does not pay for R positions a row. The logits of positions after a row's response
-    are 0 (they are masked)."""
+    are 0 (they are masked).
+    """
 
     def __init__(self, agent: torch.nn.Module, prompt_len: int, temperature: float = 1.0, short_tokens: int = 2):
         super().__init__()
@@ -48,10 +49,11 @@ class ResponseScorer(torch.nn.Module):
             raise ValueError("a scoring temperature must be > 0 (log-probabilities of greedy decoding are undefined)")
 
     def forward(self, tokens: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+        """Tempered logits (B, R, A) of the response positions; 0 after each row's response."""
         P, (B, R) = self.prompt_len, response_mask.shape
         lengths = response_mask.sum(1)  # (B,)
         short = lengths <= self.short_tokens  # (B,)
-        logits = None
+        logits: torch.Tensor | None = None
         for rows in (short.nonzero().squeeze(1), (~short).nonzero().squeeze(1)):
             if not rows.numel():
                 continue
@@ -60,6 +62,7 @@ class ResponseScorer(torch.nn.Module):
             part = F.pad(part.float(), (0, 0, 0, R - n))  # (b, R, A): j predicts token P + j
             logits = part.new_zeros(B, R, part.shape[-1]) if logits is None else logits
             logits = logits.index_copy(0, rows, part)  # out of place: autograd reaches both groups
+        assert logits is not None  # B > 0: one of the two groups has rows
         return logits / self.temperature
 
 
@@ -67,9 +70,11 @@ class SequenceCategorical(LLMMaskedCategorical):
     """The response as one action: log_prob and entropy summed over the unmasked positions, shape (B,)."""
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """The log-probability (B,) of the whole response ``value``: the unmasked positions' sum."""
         return super().log_prob(value).sum(-1)
 
     def entropy(self) -> torch.Tensor:
+        """The entropy (B,) of the whole response: the unmasked positions' sum."""
         return torch.where(self.mask, super().entropy(), 0.0).sum(-1)
 
 
@@ -81,13 +86,17 @@ class SequenceActor(ProbabilisticTensorDictSequential):
     """
 
     def get_dist(self, tensordict: TensorDictBase, tensordict_out=None, logits_key: str = "logits", **kwargs):
+        """The response distribution of ``tensordict``; ``logits_key`` is accepted and ignored (always "logits")."""
         del logits_key  # our logits always live under "logits"
         return super().get_dist(tensordict, tensordict_out, **kwargs)
 
 
 def sequence_actor(agent: torch.nn.Module, task, temperature: float = 1.0, per_token: bool = False) -> SequenceActor:
-    """An actor over the responses of finished episodes of ``task`` (reads ``tokens``, ``response_mask``; scores
-    ``action``): one action per episode, or with ``per_token`` one per response token."""
+    """An actor over the responses of finished episodes of ``task``.
+
+    It reads ``tokens`` and ``response_mask`` and scores ``action``: one action per episode, or with ``per_token``
+    one per response token.
+    """
     scorer = TensorDictModule(ResponseScorer(agent, task.prompt_len, temperature, task.short_length + 1),
                               in_keys=["tokens", "response_mask"], out_keys=["logits"])
     head = ProbabilisticTensorDictModule(

@@ -61,11 +61,13 @@ class EpisodeCollector:
 
     @torch.no_grad()
     def collect(self) -> TensorDict:
+        """Run one batch of episodes to their ends and return their episode tensordict (module docstring)."""
         was_training = self.agent.training
         self.agent.eval()
         td = self.env.reset()
         prompt_id = td["prompt_id"]
-        log_probs, entropies, reward = [], [], 0.0
+        log_probs, entropies = [], []
+        reward: torch.Tensor | float = 0.0
         for _ in range(self.task.max_response_len):
             td = self.policy(td)  # writes action, token_log_prob, entropy (0 for finished rows)
             log_probs.append(td["token_log_prob"])
@@ -78,6 +80,7 @@ class EpisodeCollector:
             td = last.exclude("reward")  # the next root, as step_mdp builds it
             td.set("_step", ~done)  # TorchRL's partial step: finished rows keep their state
         self.agent.train(was_training)
+        assert isinstance(reward, torch.Tensor)  # every row took at least one step
         return pack_episodes(last, prompt_id, reward, torch.stack(log_probs, 1), torch.stack(entropies, 1), self.task,
                              self.reference, self.temperature)
 
@@ -85,9 +88,12 @@ class EpisodeCollector:
 def pack_episodes(last: TensorDict, prompt_id: torch.Tensor, reward: torch.Tensor, token_log_prob: torch.Tensor,
                   entropy: torch.Tensor, task, reference: torch.nn.Module | None = None,
                   temperature: float = 1.0) -> TensorDict:
-    """The (B,) episode tensordict (module docstring) of whole-batch episodes from the env's data after their last
-    step ``last`` (B,) (finished rows were not stepped, so it holds every row's final state), the prompt ids (B,),
-    the returns (B, 1) and the policy's per-step log-probabilities and entropies (B, T), 0 after each row's end."""
+    """The (B,) episode tensordict (module docstring) of whole-batch episodes.
+
+    Built from the env's data after their last step ``last`` (B,) (finished rows were not stepped, so it holds every
+    row's final state), the prompt ids (B,), the returns (B, 1) and the policy's per-step log-probabilities and
+    entropies (B, T), 0 after each row's end.
+    """
     tokens = last["tokens"].long()  # (B, L) (the env's tokens are bytes)
     B, P = tokens.shape[0], task.prompt_len
     R = tokens.shape[1] - P

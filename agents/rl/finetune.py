@@ -28,9 +28,10 @@ import copy
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -152,13 +153,14 @@ class FinetuneConfig:
             raise ValueError(f"minibatch_size {self.minibatch_size} is larger than the {rows} episodes a step collects "
                              f"(batch_size{' x rounds of star_samples' if self.algo == 'star' else ''}); give at most "
                              f"{rows}")
+        assert self.group_size is not None  # filled from the algorithm's defaults above
         if self.batch_size % self.group_size:
             raise ValueError(f"group_size must divide batch_size {self.batch_size}; got group_size = {self.group_size}")
         self.temperature = check_temperature(self.temperature)
         if self.temperature == 0 or not math.isfinite(self.temperature):
             raise ValueError(f"temperature must be a finite number > 0 for RL sampling; got {self.temperature}")
         if self.reward is not None:
-            self.reward = check_choice("reward", self.reward, REWARD_MODES)
+            check_choice("reward", self.reward, REWARD_MODES)  # returns it unchanged
         for name in ("lr", "max_grad_norm", "clip_epsilon"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
@@ -180,6 +182,7 @@ RESUMABLE = ("steps", "steps_after_solved", "final_eval_n", "checkpoint_every", 
 
 @dataclass
 class FinetuneResult:
+    """What ``finetune`` returns: the fine-tuned agent, the log, its final evaluation and when it was solved."""
     agent: torch.nn.Module
     log: list[dict]  # one dict per step of the run, resumed processes included (greedy_* only on probe steps)
     metrics: dict  # agents.run.evaluate.evaluate after the run ({} when final_eval_n = 0)
@@ -226,11 +229,15 @@ def finetune(
 def _train(agent, task: CoTTask, cfg: FinetuneConfig, loss_module, prepare, out: Path | None, device: torch.device,
            progress: bool, t_start: float, resuming: bool) -> FinetuneResult:
     """The run of ``finetune`` in its locked run directory ``out`` (None: nothing written)."""
+    # FinetuneConfig filled these from the algorithm's defaults
+    assert cfg.lr is not None and cfg.kl_coef is not None and cfg.group_size is not None and cfg.epochs is not None
     # the KL's anchor: the agent the run started from, also when it resumes
     reference = copy.deepcopy(agent).eval().requires_grad_(False) if cfg.kl_coef > 0 else None
-    state = {"step": 0, "episodes": 0, "streak": 0, "solved_step": None, "time_to_solved_s": None, "elapsed_s": 0.0}
+    state: dict[str, Any] = {"step": 0, "episodes": 0, "streak": 0, "solved_step": None, "time_to_solved_s": None,
+                             "elapsed_s": 0.0}
     saved = None
     if resuming:
+        assert out is not None  # a run resumes from its run directory
         saved = _restore(out, cfg, task, device)
         agent.load_state_dict(saved.agent.state_dict())
         state = {**state, **saved.meta["finetune_state"]}
@@ -241,6 +248,7 @@ def _train(agent, task: CoTTask, cfg: FinetuneConfig, loss_module, prepare, out:
             algorithm.prepare = prepare
     else:
         algorithm = Algorithm(loss_module, prepare, epochs=cfg.epochs, minibatch_size=cfg.minibatch_size)
+    assert algorithm.prepare is not None  # Algorithm makes None the identity
     algorithm.loss.to(device)
     params = list({id(p): p for p in [*agent.parameters(), *algorithm.loss.parameters()] if p.requires_grad}.values())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
@@ -261,6 +269,7 @@ def _train(agent, task: CoTTask, cfg: FinetuneConfig, loss_module, prepare, out:
     name = cfg.algo if loss_module is None else type(loss_module).__name__
 
     def save() -> None:
+        assert out is not None  # called only with a run directory
         state["elapsed_s"] = elapsed_before + time.perf_counter() - t_start
         _save(out, agent, task, cfg, state, optimizer, algorithm.loss, generator, shuffle, probe_rng, env)
 
@@ -422,8 +431,10 @@ def _step_log(state: dict, episodes: TensorDict, losses: dict, t_collect: float,
 
 @torch.no_grad()
 def greedy_probe(agent: torch.nn.Module, task: CoTTask, n: int, rng: np.random.Generator) -> dict:
-    """Greedy accuracy and mean answer length (tokens before EOS) on ``n`` fresh prompts, in chunks of
-    ``EVAL_CHUNK``: the stopping rule's probe."""
+    """Greedy accuracy and mean answer length (tokens before EOS) on ``n`` fresh prompts: the stopping rule's probe.
+
+    Evaluated in chunks of ``EVAL_CHUNK``.
+    """
     was_training = agent.training
     agent.eval()
     correct, length = [], []
@@ -462,6 +473,7 @@ OWN_TASK_FLAGS = ("reward",)
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot finetune`` flags on ``parser``: the command's own, then those of ``FinetuneConfig``."""
     from ..run.config import add_config_arguments
 
     add_config_arguments(parser, FinetuneCommand, skip=OWN_TASK_FLAGS)
@@ -469,6 +481,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
+    """Run ``parity-cot finetune`` with the parsed ``args``; returns the exit code."""
     from ..run.config import config_from_args
 
     given = dict(vars(args))

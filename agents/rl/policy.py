@@ -38,8 +38,11 @@ from ..models.generate import check_temperature, sample_logits
 
 @dataclass
 class _Cohort:
-    """Rows decoded together: ``rows`` (b,) are batch indices in the decoder's row order; ``context`` (b, L) holds
-    the tokens the decoder has consumed (its first ``decoder.length`` columns), to check each row against the env."""
+    """Rows decoded together.
+
+    ``rows`` (b,) are batch indices in the decoder's row order; ``context`` (b, L) holds the tokens the decoder has
+    consumed (its first ``decoder.length`` columns), to check each row against the env.
+    """
 
     decoder: Decoder
     rows: torch.Tensor
@@ -67,6 +70,7 @@ class Sampler(torch.nn.Module):
     def forward(
         self, tokens: torch.Tensor, response_length: torch.Tensor, done: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One policy step: action, token_log_prob and entropy (B,) for the env's rows (see the class docstring)."""
         B, P = tokens.shape[0], self.prompt_len
         response_length, done = response_length.reshape(B), done.reshape(B)
         if B != self.batch_size:  # another env (or the first call): nothing the decoders hold applies
@@ -76,6 +80,7 @@ class Sampler(torch.nn.Module):
         seen = torch.zeros(B, dtype=torch.bool, device=tokens.device)  # rows whose cohort matches the env
         n_seen = 0
         rows_out, logits_out, cohorts = [], [], []
+        match: torch.Tensor | None  # a cohort's matching rows; None once it holds only those
         for cohort in self.cohorts:
             pos = cohort.decoder.length  # tokens consumed: the matching rows emitted pos - P + 1 tokens
             rows = cohort.rows
@@ -129,11 +134,14 @@ class Sampler(torch.nn.Module):
 
 
 class CollectionPolicy(TensorDictModuleBase):
-    """The ``Sampler`` as a TorchRL policy: reads ``tokens``, ``response_length``, ``done``; writes ``action``,
-    ``token_log_prob``, ``entropy`` (B,) into the tensordict it is given.
+    """The ``Sampler`` as a TorchRL policy.
+
+    Reads ``tokens``, ``response_length``, ``done``; writes ``action``, ``token_log_prob``, ``entropy`` (B,) into
+    the tensordict it is given.
 
     What ``TensorDictModule(sampler, in_keys, out_keys)`` does, minus its per-call output conversion (a tenth of
-    collection time on mostly short episodes, in tensordict 0.14's ``from_any``)."""
+    collection time on mostly short episodes, in tensordict 0.14's ``from_any``).
+    """
 
     in_keys = ["tokens", "response_length", "done"]
     out_keys = ["action", "token_log_prob", "entropy"]
@@ -143,6 +151,7 @@ class CollectionPolicy(TensorDictModuleBase):
         self.module = sampler
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Run the sampler on the ``in_keys`` of ``tensordict`` and write its outputs under the ``out_keys``."""
         outputs = self.module(*(tensordict.get(key) for key in self.in_keys))
         for key, value in zip(self.out_keys, outputs):
             tensordict.set(key, value)
@@ -151,6 +160,8 @@ class CollectionPolicy(TensorDictModuleBase):
 
 def collection_policy(agent: torch.nn.Module, task, temperature: float = 1.0,
                       generator: torch.Generator | None = None) -> CollectionPolicy:
-    """A TorchRL policy for ``task``'s env: reads ``tokens``, ``response_length``, ``done``; writes ``action``,
-    ``token_log_prob``, ``entropy`` (B,)."""
+    """A TorchRL policy for ``task``'s env.
+
+    It reads ``tokens``, ``response_length``, ``done``; writes ``action``, ``token_log_prob``, ``entropy`` (B,).
+    """
     return CollectionPolicy(Sampler(agent, prompt_len=task.prompt_len, temperature=temperature, generator=generator))

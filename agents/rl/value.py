@@ -22,6 +22,7 @@ class PromptValue(torch.nn.Module):
         self.mlp = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, 1))
 
     def forward(self, prompt: torch.Tensor) -> torch.Tensor:
+        """The value (B, 1) of prompts (B, P): an MLP on the mean of their token and position embeddings."""
         x = (self.tok(prompt.long()) + self.pos).mean(1)  # (B, hidden)
         return self.mlp(x)  # (B, 1)
 

@@ -65,6 +65,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
+    """A loaded checkpoint: the rebuilt agent, its task, the saved config and the states saved with it."""
     agent: torch.nn.Module  # in eval mode, on the requested device
     task: CoTTask
     meta: dict  # the whole config.json
@@ -84,13 +85,13 @@ def save_checkpoint(
     rng: dict | None = None,
     loss_module: torch.nn.Module | None = None,
 ) -> None:
-    """Write ``agent`` (and ``optimizer``, and the tensors of ``loss_module`` that are not the agent's) with ``task``,
-    ``meta`` and ``rng`` to the directory ``path``, atomically.
+    """Write ``agent`` with ``task``, ``meta`` and ``rng`` to the directory ``path``, atomically.
 
-    ``agent`` must have been built by ``make_agent`` (its spec is what rebuilds it) and have finite weights: a
-    non-finite checkpoint is never written. ``meta`` must be JSON-serialisable and may not use the keys
-    format_version, agent, model, task, probe or rng. ``rng`` values are JSON-plain data or uint8 tensors
-    (``torch.get_rng_state()``, ``generator.get_state()``).
+    Also ``optimizer``, and the tensors of ``loss_module`` that are not the agent's. ``agent`` must have been built
+    by ``make_agent`` (its spec is what rebuilds it) and have finite weights: a non-finite checkpoint is never
+    written. ``meta`` must be JSON-serialisable and may not use the keys format_version, agent, model, task, probe
+    or rng. ``rng`` values are JSON-plain data or uint8 tensors (``torch.get_rng_state()``,
+    ``generator.get_state()``).
     """
     path = Path(path)
     spec = agent_spec(agent)
@@ -145,9 +146,13 @@ def save_checkpoint(
 
 
 def _unique_tensors(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """A state_dict without the entries that share another's memory (tied weights: safetensors refuses them), and
-    the aliases {dropped name: kept name} that restore them on load."""
-    unique, aliases, seen = {}, {}, {}
+    """A state_dict without the entries that share another's memory, and the aliases that restore them on load.
+
+    The entries dropped are tied weights (safetensors refuses them); the aliases are {dropped name: kept name}.
+    """
+    unique: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}  # (data_ptr, shape, dtype) -> the first name holding it
     for name, tensor in state.items():
         key = (tensor.data_ptr(), tensor.shape, tensor.dtype)
         if tensor.numel() and key in seen:
@@ -165,9 +170,12 @@ def _own_state(module: torch.nn.Module, agent: torch.nn.Module) -> dict[str, tor
 
 
 def load_loss_state(loss_module: torch.nn.Module, agent: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a checkpoint's ``loss_state`` into ``loss_module`` (whose actor holds ``agent``); raises ValueError when
-    one of the module's own tensors is missing from it or has another shape. Saved entries the module does not have
-    yet are skipped (TorchRL losses create their value estimator at the first call, with the same defaults)."""
+    """Load a checkpoint's ``loss_state`` into ``loss_module`` (whose actor holds ``agent``).
+
+    Raises ValueError when one of the module's own tensors is missing from it or has another shape. Saved entries
+    the module does not have yet are skipped (TorchRL losses create their value estimator at the first call, with the
+    same defaults).
+    """
     own = _own_state(loss_module, agent)
     bad = sorted(k for k in own if k not in state or own[k].shape != state[k].shape)
     if bad:
@@ -183,8 +191,10 @@ def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
 
 @torch.no_grad()
 def probe_logits(agent: torch.nn.Module, task: CoTTask) -> torch.Tensor:
-    """The agent's float32 logits (2, seq_len, n_actions) on ``agents.models.agent.example_tokens``, in eval mode: a
-    fingerprint of the function that the weights and the config compute together."""
+    """The agent's float32 logits (2, seq_len, n_actions) on ``agents.models.agent.example_tokens``, in eval mode.
+
+    A fingerprint of the function that the weights and the config compute together.
+    """
     tokens = example_tokens(task, 2).to(agent_device(agent))
     was_training = agent.training
     agent.eval()
@@ -208,7 +218,7 @@ def _decode_rng(value: Any) -> Any:
     return value
 
 
-def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], list]:
+def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """An optimizer state_dict as flat tensors "state.<param>.<key>" plus JSON param_groups (non-tensor state kept)."""
     tensors: dict[str, torch.Tensor] = {}
     plain: dict[str, dict] = {}
@@ -224,8 +234,10 @@ def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], list]
 
 # --------------------------------------------------------------------------------------------------- loading
 def _newest_complete(path: Path) -> Path | None:
-    """The newest complete checkpoint among ``path`` and the leftovers of an interrupted save of it (a complete
-    temporary directory is newer than ``path``, which is newer than ``path.previous``); None if there is none."""
+    """The newest complete checkpoint among ``path`` and the leftovers of an interrupted save of it; None if none.
+
+    A complete temporary directory is newer than ``path``, which is newer than ``path.previous``.
+    """
     temps = [t for t in path.parent.glob(f".{path.name}.tmp-*") if (t / CONFIG_FILE).is_file()]
     if temps:
         return max(temps, key=lambda t: (t / CONFIG_FILE).stat().st_mtime)
@@ -236,9 +248,11 @@ def _newest_complete(path: Path) -> Path | None:
 
 
 def recover_checkpoint(path: str | os.PathLike) -> None:
-    """Finish or undo a save of the checkpoint directory ``path`` that was killed midway: the newest complete
-    checkpoint ends up at ``path``; incomplete temporary directories and a stale ``path.previous`` are removed.
-    For the run's own writer (it holds the run directory's lock)."""
+    """Finish or undo a save of the checkpoint directory ``path`` that was killed midway.
+
+    The newest complete checkpoint ends up at ``path``; incomplete temporary directories and a stale
+    ``path.previous`` are removed. For the run's own writer (it holds the run directory's lock).
+    """
     path = Path(path)
     newest = _newest_complete(path)
     if newest is not None and newest != path:
@@ -251,8 +265,10 @@ def recover_checkpoint(path: str | os.PathLike) -> None:
 
 
 def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
-    """The checkpoint directory for ``path``: ``path`` itself, or ``path/checkpoint`` for a run directory (or, while
-    a save of it is interrupted, the newest complete one it left)."""
+    """The checkpoint directory for ``path``: ``path`` itself, or ``path/checkpoint`` for a run directory.
+
+    While a save of it is interrupted, the newest complete one it left.
+    """
     path = Path(path)
     for candidate in (path, path / RUN_SUBDIR):
         if (candidate / CONFIG_FILE).is_file():  # a save in progress leaves it in place until its last rename
@@ -277,8 +293,10 @@ def has_checkpoint(path: str | os.PathLike) -> bool:
 
 
 def read_checkpoint_config(path: str | os.PathLike) -> dict:
-    """The config.json of the checkpoint at ``path`` (a checkpoint or run directory), without rebuilding its agent:
-    what a resumed command line reads its saved options from."""
+    """The config.json of the checkpoint at ``path`` (a checkpoint or run directory), without rebuilding its agent.
+
+    What a resumed command line reads its saved options from.
+    """
     config_path = resolve_checkpoint_dir(path) / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text())
@@ -294,8 +312,11 @@ LOAD_ATTEMPTS = 50
 
 
 class _Torn(CheckpointError):
-    """The files read belong to different saves: a writer replaced the checkpoint meanwhile (its config.json then
-    changed too, and the load reads again), or files were copied from another checkpoint."""
+    """The files read belong to different saves.
+
+    A writer replaced the checkpoint meanwhile (its config.json then changed too, and the load reads again), or files
+    were copied from another checkpoint.
+    """
 
 
 def _identity(ckpt_dir: Path) -> tuple | None:
@@ -308,8 +329,10 @@ def _identity(ckpt_dir: Path) -> tuple | None:
 
 
 def _read_files(ckpt_dir: Path) -> tuple[dict, dict]:
-    """The config and the tensors (with their file metadata) of every file of the checkpoint at ``ckpt_dir``, all of
-    one save (``_Torn`` otherwise)."""
+    """The config and the tensors (with their file metadata) of every file of the checkpoint at ``ckpt_dir``.
+
+    All of one save (``_Torn`` otherwise).
+    """
     config = read_checkpoint_config(ckpt_dir)
     files = {MODEL_FILE: _load_tensors(ckpt_dir / MODEL_FILE)}
     for name in (OPTIMIZER_FILE, LOSS_FILE):
@@ -327,7 +350,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     """Read a checkpoint written by ``save_checkpoint``; raises ``CheckpointError`` on anything wrong with it.
 
     Every file read belongs to one save: when a writer replaces the checkpoint while it is being read (a run saving
-    while ``parity-cot evaluate`` reads it), the load reads the newest complete one again."""
+    while ``parity-cot evaluate`` reads it), the load reads the newest complete one again.
+    """
     last: Exception | None = None
     for attempt in range(LOAD_ATTEMPTS):
         ckpt_dir = resolve_checkpoint_dir(path)

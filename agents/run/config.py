@@ -28,6 +28,7 @@ import dataclasses
 import json
 import math
 import typing
+from collections.abc import Callable
 from typing import Any, Literal
 
 from parity_env.contract import CoTTask
@@ -98,8 +99,10 @@ def _is_task(tp: Any) -> bool:
 
 
 def config_fields(cls: type) -> list[tuple[str, Any, dataclasses.Field, type]]:
-    """(name, type, field, owner) of every flag of ``cls``, nested dataclass fields flattened in place (task and
-    expectation fields stay one entry: their flags are the task options')."""
+    """(name, type, field, owner) of every flag of ``cls``, nested dataclass fields flattened in place.
+
+    Task and expectation fields stay one entry: their flags are the task options'.
+    """
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
@@ -123,7 +126,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple
             continue
         doc = _help(first_sentence(field_docs(owner).get(name, "")))
         only = f.metadata.get("only")
-        target = parser
+        target: argparse.ArgumentParser | argparse._ArgumentGroup = parser
         if only is not None:
             title = f"options of --{only[0].replace('_', '-')} {' / '.join(only[1])} only"
             target = groups.setdefault(title, parser.add_argument_group(title))
@@ -154,7 +157,7 @@ def _add_field(parser, name: str, inner: Any, optional: bool, f: dataclasses.Fie
         inner = typing.get_args(inner)[0]
     if choices is not None:
         kwargs["choices"] = list(choices) + ([None] if optional else [])
-        parse = str
+        parse: Callable[[str], Any] = str
     elif inner is int:
         parse = parse_int
     elif inner is float:
@@ -174,8 +177,10 @@ def _add_field(parser, name: str, inner: Any, optional: bool, f: dataclasses.Fie
 
 
 def _add_task_arguments(parser, expectation: bool, skip: tuple[str, ...] = ()) -> None:
-    """``--task``, ``--task-config`` and the shipped tasks' settings (``agents.run.task_options``), but for the
-    settings named in ``skip`` (flags of the command's own)."""
+    """``--task``, ``--task-config`` and the shipped tasks' settings (``agents.run.task_options``).
+
+    All but the settings named in ``skip`` (flags of the command's own).
+    """
     if expectation:
         parser.add_argument("--task", dest=TASK, metavar="NAME", default=argparse.SUPPRESS,
                             help="The task the run must be of (a check: the run's own task is used).")
@@ -209,13 +214,16 @@ def _show(value: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------- configs
 def config_from_args(cls: type, given: dict, base: dict | None = None, skip: tuple[str, ...] = ()):
-    """An instance of ``cls`` from the flags ``given`` (flat: field name -> value) over ``base`` (a nested dict as
-    ``config_to_dict`` writes it, e.g. a resumed run's saved config); the rest take their defaults; the task
-    settings named in ``skip`` (as given to ``add_config_arguments``) are not the task's. An option of one value of
-    another field (``metadata={"only": ...}``) given with another value is a ValueError naming both."""
+    """An instance of ``cls`` from the flags ``given`` over ``base``; the rest take their defaults.
+
+    ``given`` is flat (field name -> value); ``base`` is a nested dict as ``config_to_dict`` writes it (e.g. a
+    resumed run's saved config). The task settings named in ``skip`` (as given to ``add_config_arguments``) are not
+    the task's. An option of one value of another field (``metadata={"only": ...}``) given with another value is a
+    ValueError naming both.
+    """
     base = base or {}
     hints = typing.get_type_hints(cls)
-    values = {}
+    values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         tp, _ = unwrap_optional(hints[f.name])
         if _is_task(tp):
@@ -242,16 +250,20 @@ def config_from_args(cls: type, given: dict, base: dict | None = None, skip: tup
 
 
 def _as_flag(message: str, cls: type) -> str:
-    """A config's error message with its leading field name written as the flag (``n must be ...`` ->
-    ``--n must be ...``)."""
+    """A config's error message with its leading field name written as the flag.
+
+    ``n must be ...`` -> ``--n must be ...``.
+    """
     word = message.split(" ", 1)[0]
     names = {name for name, *_ in config_fields(cls)} | {flag.name for flag in task_flags()}
     return flag_name(word) + message[len(word):] if word in names else message
 
 
 def config_to_dict(cfg) -> dict:
-    """A config as JSON-plain data (tuples as lists, a task as its record {"name", "config"}), as checkpoints store
-    it."""
+    """A config as JSON-plain data, as checkpoints store it.
+
+    Tuples as lists, a task as its record {"name", "config"}.
+    """
     def plain(value: Any) -> Any:
         if isinstance(value, CoTTask):
             return value.to_dict()
@@ -269,10 +281,12 @@ def config_to_dict(cfg) -> dict:
 
 
 def config_differences(saved: dict, cfg, ignore: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
-    """The fields of ``cfg`` whose values differ from ``saved`` (``config_to_dict`` of an earlier run's config), as
-    name -> (saved, now), leaving out ``ignore``. The saved config is read as this version reads it (an older
-    task record as its task; a field it lacks as the field's default: that run predates the field and behaved as its
-    default does)."""
+    """The fields of ``cfg`` whose values differ from ``saved``, as name -> (saved, now), leaving out ``ignore``.
+
+    ``saved`` is ``config_to_dict`` of an earlier run's config. The saved config is read as this version reads it (an
+    older task record as its task; a field it lacks as the field's default: that run predates the field and behaved
+    as its default does).
+    """
     try:
         full = config_to_dict(config_from_args(type(cfg), {}, saved))
     except (TypeError, ValueError):  # a saved config this version cannot build: compare what it says

@@ -100,7 +100,7 @@ def evaluate(
 def _mistakes(task: CoTTask, problems, prompts: torch.Tensor, tokens: torch.Tensor, v: Verdicts, k: int) -> list[str]:
     """Up to ``k`` greedy failures as readable token strings, with the short answer that was due."""
     wrong = torch.nonzero(~v.answer_correct).squeeze(1)[:k].tolist()
-    right = task.short_responses(problems[wrong]) if wrong else []
+    right: np.ndarray | list = task.short_responses(problems[wrong]) if wrong else []
     return [f"{task.format_tokens(prompts[i].cpu())} -> {task.format_tokens(tokens[i].cpu())}"
             f"   (short answer {task.format_tokens(r)})" for i, r in zip(wrong, right)]
 
@@ -186,12 +186,14 @@ class EvaluateConfig:
 
 
 def add_arguments(parser) -> None:
+    """The ``parity-cot evaluate`` flags on ``parser``: those of ``EvaluateConfig``."""
     from .config import add_config_arguments
 
     add_config_arguments(parser, EvaluateConfig)
 
 
 def main(args) -> int:
+    """Run ``parity-cot evaluate`` with the parsed ``args``; returns the exit code."""
     from .checkpoint import load_checkpoint
     from .config import config_from_args
     from .training import resolve_device
@@ -205,7 +207,8 @@ def main(args) -> int:
     if cfg.json:
         print(json.dumps(metrics))
         return 0
-    print(f"checkpoint {ckpt.path}  (agent {ckpt.agent.agent_spec.name}; task {ckpt.task.describe()})")
+    name = ckpt.agent.agent_spec.name  # type: ignore[union-attr]  # Module.__getattr__ is typed Tensor | Module
+    print(f"checkpoint {ckpt.path}  (agent {name}; task {ckpt.task.describe()})")
     for key, value in metrics.items():
         if key != "mistakes":
             print(f"  {key:<32} {value if value is None or isinstance(value, int) else f'{value:.4f}'}")

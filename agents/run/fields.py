@@ -3,6 +3,9 @@
     field_docs(PretrainConfig)["lr"]      # the string literal right below ``lr: float = 3e-3`` in the class body
     first_sentence(text)                  # the help a flag shows
     unwrap_optional(int | None)           # (int, True)
+
+``field_docs`` reads the class's source (``inspect.getsource``), once per class; a class whose source cannot be read
+(defined interactively, say) has no field docs.
 """
 
 from __future__ import annotations
@@ -14,18 +17,18 @@ import re
 import textwrap
 import types
 import typing
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def field_docs(cls: type) -> dict[str, str]:
     """The attribute docstrings of a dataclass's fields (the string literal right below each field)."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):
         return {}
-    docs, body = {}, tree.body[0].body
+    docs, body = {}, typing.cast(ast.ClassDef, tree.body[0]).body  # getsource of a class: its class statement
     for node, after in zip(body, body[1:]):
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(after, ast.Expr)
                 and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
@@ -38,6 +41,7 @@ _SENTENCE_END = re.compile(r"(?<=[\w)\]\"'])\.\s+(?=[A-Z`(])")
 
 
 def first_sentence(text: str) -> str:
+    """The first sentence of ``text`` (up to and with its period), or all of it when no sentence follows."""
     end = _SENTENCE_END.search(text)
     return text if end is None else text[: end.start() + 1]
 

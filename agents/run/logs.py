@@ -1,5 +1,7 @@
-"""A run's log: one JSON line per point in ``log.jsonl`` (what ``--resume`` and ``parity-cot plot`` read), mirrored
-to a TorchRL logger (CSV by default; TensorBoard (the ``[log]`` extra) or W&B) for the tools people plot with.
+"""A run's log: one JSON line per point in ``log.jsonl``, mirrored to a TorchRL logger.
+
+``log.jsonl`` is what ``--resume`` and ``parity-cot plot`` read; the TorchRL logger (CSV by default; TensorBoard
+(the ``[log]`` extra) or W&B) is for the tools people plot with.
 
     log = RunLog(out, logger="csv", step_key="step", hparams=config)    # out/log.jsonl and out/logs/...
     log.append({"step": 1, "reward": 0.5, ...})                          # one line, flushed; every number mirrored
@@ -105,7 +107,7 @@ class RunLog:
 
     def _flush(self) -> None:
         experiment = getattr(self.logger, "experiment", None)
-        if hasattr(experiment, "flush"):  # TensorBoard's SummaryWriter
+        if experiment is not None and hasattr(experiment, "flush"):  # TensorBoard's SummaryWriter
             experiment.flush()
 
 

@@ -72,12 +72,14 @@ def per_sequence_bytes(agent: torch.nn.Module, seq_len: int, vocab: int) -> floa
     if len(lengths) < 3 or seq_len <= lengths[-1]:
         return float(measured[-1]) * seq_len / lengths[-1]
     coef = np.polyfit(lengths, measured, 2)  # a + b T + c T^2
-    return float(max(np.polyval(coef, seq_len), measured[-1] * seq_len / lengths[-1]))
+    return float(max(float(np.polyval(coef, seq_len)), measured[-1] * seq_len / lengths[-1]))
 
 
 def training_bytes(agent: torch.nn.Module, task, rows: int) -> int:
-    """Estimated bytes of a training step on ``rows`` sequences of ``task``: the agent's activations and the batch's
-    token arrays (a few int64 copies)."""
+    """Estimated bytes of a training step on ``rows`` sequences of ``task``.
+
+    The agent's activations and the batch's token arrays (a few int64 copies).
+    """
     per_row = per_sequence_bytes(agent, task.seq_len, task.vocab_size) + 4 * 8 * task.seq_len
     return int(per_row * rows)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from parity_env.checks import import_object
@@ -50,7 +50,7 @@ SHARED_HELP = {
 """The help of the settings every task has (the task classes' own docstrings speak of their task)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def task_flags() -> tuple[TaskFlag, ...]:
     """The shorthand flags: every field of the shipped task classes, once (settings several tasks share merged)."""
     found: dict[str, TaskFlag] = {}
@@ -69,13 +69,16 @@ def task_flags() -> tuple[TaskFlag, ...]:
 
 
 def task_flag_help(flag: TaskFlag) -> str:
+    """The help of a task flag: which tasks have the setting, then what it is."""
     owners = "every shipped task" if len(flag.tasks) == len(BUILTIN) else ", ".join(flag.tasks) + " only"
     return f"{owners}: {flag.help}"
 
 
 def given_task(given: dict) -> tuple[str | None, dict]:
-    """The task name (None: not given) and the settings typed on the command line: --task-config's keys with the
-    shorthand flags over them."""
+    """The task name (None: not given) and the settings typed on the command line.
+
+    The settings are --task-config's keys with the shorthand flags over them.
+    """
     settings = dict(given.get(TASK_CONFIG) or {})
     for flag in task_flags():
         if given.get(flag.name) is not None:
@@ -96,8 +99,10 @@ def _check_keys(name: str, settings: dict) -> None:
 
 
 def build_task(given: dict, saved: Any = None) -> CoTTask:
-    """The task of a new run: the flags ``given`` over ``saved`` (a resumed run's recorded task: a task record, an
-    older parity dict, or None)."""
+    """The task of a new run: the flags ``given`` over ``saved``.
+
+    ``saved`` is a resumed run's recorded task: a task record, an older parity dict, or None.
+    """
     name, settings = given_task(given)
     base_name, base = DEFAULT_TASK, {}
     if saved is not None:
@@ -123,6 +128,10 @@ class TaskExpectation:
 
     @classmethod
     def from_given(cls, given: dict, saved: Any = None) -> TaskExpectation:
+        """The expectation of the flags ``given``, else the ``saved`` one if none is typed.
+
+        ``saved`` is a TaskExpectation or its dict.
+        """
         name, settings = given_task(given)
         if saved is not None and name is None and not settings:
             return saved if isinstance(saved, TaskExpectation) else cls(**saved)

@@ -36,15 +36,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def set_threads(threads: int | None) -> None:
-    """torch's CPU thread count for this process (None leaves torch's default)."""
+    """Set torch's CPU thread count for this process (None leaves torch's default)."""
     if threads is not None:
         torch.set_num_threads(threads)
 
 
 def check_finite(step: int, loss: torch.Tensor, grad_norm: torch.Tensor, lr: float) -> float:
-    """The loss as a float; raise ``DivergedError`` naming the step and the likely cause when the loss or the
-    gradient is not finite (checked before the optimizer step, so the weights are still those of the last good
-    step)."""
+    """The loss as a float; raise ``DivergedError`` naming the step and the likely cause when it is not finite.
+
+    Raised when the loss or the gradient is not finite, checked before the optimizer step, so the weights are still
+    those of the last good step.
+    """
     loss_value, norm = float(loss.detach()), float(grad_norm)
     if math.isfinite(loss_value) and math.isfinite(norm):
         return loss_value
@@ -77,9 +79,11 @@ LOCK_FILE = ".lock"
 
 @contextmanager
 def run_directory(out: str | os.PathLike | None, resume: bool) -> Iterator[Path | None]:
-    """The run directory ``out`` (``prepare_out_dir``), locked for the life of the ``with`` block: a second run on it
-    fails at once, naming the holder. ``None`` (a run that writes nothing) passes through. The lock is the
-    operating system's (``flock``), so a killed run leaves no stale lock behind."""
+    """The run directory ``out`` (``prepare_out_dir``), locked for the life of the ``with`` block.
+
+    A second run on it fails at once, naming the holder. ``None`` (a run that writes nothing) passes through. The
+    lock is the operating system's (``flock``), so a killed run leaves no stale lock behind.
+    """
     if out is None:
         yield None
         return

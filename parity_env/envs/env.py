@@ -26,10 +26,13 @@ INFO_KEYS = ("problem", "response", "response_length", "is_long", "is_correct", 
 
 # --------------------------------------------------------------------------------------------------- shared
 def resolve_env_task(task: Any, settings: dict, owner: str) -> CoTTask:
-    """The task of a generic env: ``task`` a registered name (``settings`` are then its config keywords, None meaning
-    the task's default), or a ``CoTTask`` or its dict (no settings beside it). A keyword the task does not take raises
-    Python's own ``TypeError("... got an unexpected keyword argument 'key'")``: TorchRL's ``GymEnv`` first calls
-    ``gym.make(id, frameskip=1)`` and retries without it only on exactly that error."""
+    """The task of a generic env: a registered name with its settings, or a ``CoTTask`` or its dict.
+
+    ``task`` a registered name: ``settings`` are then its config keywords, None meaning the task's default. A
+    ``CoTTask`` or its dict takes no settings beside it. A keyword the task does not take raises Python's own
+    ``TypeError("... got an unexpected keyword argument 'key'")``: TorchRL's ``GymEnv`` first calls
+    ``gym.make(id, frameskip=1)`` and retries without it only on exactly that error.
+    """
     given = {k: v for k, v in settings.items() if v is not None}
     if isinstance(task, str):
         keys = task_keys(task)  # an unknown name raises here, listing the known ones
@@ -59,10 +62,12 @@ def problem_width(task: CoTTask) -> int:
 
 
 def check_problems(task: CoTTask, problems: Any, shape: tuple[int, ...], name: str = "problem") -> np.ndarray:
-    """``problems`` as an int64 array of ``shape`` (one problem (k,), or a batch (n, k)) whose prompts are tokens of the
-    vocabulary other than PAD, else raise naming it (bools and floats are refused, never rounded). Beyond that, a
-    problem the task could never draw but whose prompt is made of
-    valid tokens passes, unless the task's ``check_problems`` refuses it."""
+    """``problems`` as an int64 array of ``shape`` (one problem (k,), or a batch (n, k)), else raise naming it.
+
+    Its prompts must be tokens of the vocabulary other than PAD; bools and floats are refused, never rounded. Beyond
+    that, a problem the task could never draw but whose prompt is made of valid tokens passes, unless the task's
+    ``check_problems`` refuses it.
+    """
     arr = np.asarray(problems)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be an integer array of shape {shape}; got dtype {arr.dtype} from "
@@ -84,16 +89,20 @@ def check_problems(task: CoTTask, problems: Any, shape: tuple[int, ...], name: s
 
 
 def check_action(action: Any, n_actions: int) -> int:
-    """``action`` as an int if it is an integer token in [0, n_actions), else raise naming it. Python ints, numpy
-    integer scalars and 0-d integer arrays are accepted; bools, floats and arrays of other shapes are refused."""
+    """``action`` as an int if it is an integer token in [0, n_actions), else raise naming it.
+
+    Python ints, numpy integer scalars and 0-d integer arrays are accepted; bools, floats and arrays of other shapes
+    are refused.
+    """
     if isinstance(action, np.ndarray) and action.shape == () and np.issubdtype(action.dtype, np.integer):
         action = action.item()
     allowed = f"an integer token in [0, {n_actions}) (0 .. {n_actions - 1}, EOS among them)"
     if isinstance(action, (bool, np.bool_)) or not isinstance(action, numbers.Integral):
         raise TypeError(f"action must be {allowed}; got {short_repr(action)} of type {type(action).__name__}")
-    if not 0 <= action < n_actions:
-        raise ValueError(f"action must be {allowed}; got {int(action)}")
-    return int(action)
+    value = int(action)
+    if not 0 <= value < n_actions:
+        raise ValueError(f"action must be {allowed}; got {value}")
+    return value
 
 
 def token_colours(task: CoTTask) -> np.ndarray:
@@ -184,6 +193,7 @@ class CoTEnv(gym.Env):
 
     # ------------------------------------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Start an episode: the problem ``options={"problem": ...}`` gives, else one drawn; returns (tokens, info)."""
         seed = check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:  # the demonstration stream gets its own generator, derived from the same seed
@@ -204,6 +214,7 @@ class CoTEnv(gym.Env):
         return self._tokens.copy(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Emit the token ``action``; returns (tokens, reward, terminated, truncated, info) (Gymnasium's step)."""
         action = check_action(action, self.n_actions)
         if self._tokens is None:
             raise RuntimeError("step called before reset: call env.reset() first")
@@ -221,6 +232,7 @@ class CoTEnv(gym.Env):
         return self._tokens.copy(), float(self._correct), bool(terminated), bool(truncated), self._info()
 
     def render(self) -> str | np.ndarray | None:
+        """The episode so far as text ("ansi") or an RGB image ("rgb_array"); None before reset or if not rendering."""
         if self._tokens is None or self.render_mode is None:
             return None
         if self.render_mode == "ansi":
@@ -232,13 +244,17 @@ class CoTEnv(gym.Env):
 
     # ------------------------------------------------------------------------------------------------ data
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of this env's task (``task.sample_demonstrations``): tokens (n, L) int64, the response
-        mask (n, L) bool and is_long (n,) bool. Draws from the env's own demonstration generator (seeded by
-        ``reset(seed=...)``, never ``np_random``) unless ``seed`` (an int or a numpy Generator) is given."""
+        """``n`` demonstrations of this env's task (``task.sample_demonstrations``).
+
+        Tokens (n, L) int64, the response mask (n, L) bool and is_long (n,) bool. Draws from the env's own
+        demonstration generator (seeded by ``reset(seed=...)``, never ``np_random``) unless ``seed`` (an int or a
+        numpy Generator) is given.
+        """
         return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _response(self) -> np.ndarray:
+        assert self._tokens is not None  # called after reset
         return self._tokens[self.prompt_len :].copy()  # (max_response_len,) PAD after the emitted tokens
 
     def _info(self) -> dict:

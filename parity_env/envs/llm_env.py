@@ -56,9 +56,11 @@ INPUT_MODES = ("tokens", "text")
 
 
 class CoTResponseEnv(EnvBase):
-    """One step per episode: the prompt of a task's problem in, a whole response out, the task's reward (module
-    docstring). ``batch_size`` rows (an int or a one-dimensional shape), in blocks of ``group_size`` sharing a
-    prompt."""
+    """One step per episode: the prompt of a task's problem in, a whole response out, the task's reward.
+
+    The reward is the module docstring's. ``batch_size`` rows (an int or a one-dimensional shape), in blocks of
+    ``group_size`` sharing a prompt.
+    """
 
     data_key = "query"
 
@@ -219,6 +221,7 @@ class CoTResponseEnv(EnvBase):
         full = _entries(tensordict, (mode, "full"))
         if full is None:  # the prompt and the response
             responses = _entries(tensordict, (mode, "response"))
+            assert responses is not None  # the step's action: the policy wrote the response
             if mode == "tokens":
                 full = [torch.cat([p, r.reshape(-1).to(p.device)]) for p, r in zip(self._prompts, responses)]
             else:
@@ -259,17 +262,19 @@ def _entries(tensordict: TensorDictBase, key: tuple) -> list | None:
 
 
 class FullLogProbs(Transform):
-    """Write ``("log_probs", "full")``, the sampling policy's log-probabilities of each whole sequence, which
-    ``GRPOLoss`` reads (as ``sample_log_prob``) and ``TransformersWrapper``'s generation does not give (only the
-    response's, and in TorchRL 0.14 with the first response token's set to 0). ``scorer`` computes them in one
-    no-grad pass over ``("tokens", "full")``: a ``TransformersWrapper(model, input_mode="tokens", generate=False,
-    return_log_probs=True, pad_output=False)`` of the model that sampled, before it is updated. Use it on the replay
-    buffer, before ``MCAdvantage`` (a replay buffer applies the inverse transforms last first):
+    """Write ``("log_probs", "full")``, the sampling policy's log-probabilities of each whole sequence.
+
+    ``GRPOLoss`` reads them (as ``sample_log_prob``) and ``TransformersWrapper``'s generation does not give them
+    (only the response's, and in TorchRL 0.14 with the first response token's set to 0). ``scorer`` computes them in
+    one no-grad pass over ``("tokens", "full")``: a ``TransformersWrapper(model, input_mode="tokens",
+    generate=False, return_log_probs=True, pad_output=False)`` of the model that sampled, before it is updated. Use
+    it on the replay buffer, before ``MCAdvantage`` (a replay buffer applies the inverse transforms last first):
     ``ReplayBuffer(..., transform=Compose(MCAdvantage(grpo_size=G), FullLogProbs(scorer)))``, or call it on a batch.
     ``RetrieveLogProb`` does the same as an env transform (under ``("next", ...)``). The scorer pads rows of several
     lengths on the left: exact for models that count positions from the attention mask or rotate them (an export of
     the gpt agent: OPT, GPT-NeoX; Llama), not for transformers' GPT-2 (parity_cot.json's
-    max_left_padded_logit_diff says which)."""
+    max_left_padded_logit_diff says which).
+    """
 
     def __init__(self, scorer: Any):
         if getattr(scorer, "generate", True) or getattr(scorer, "input_mode", None) != "tokens":
@@ -279,6 +284,7 @@ class FullLogProbs(Transform):
         self.scorer = scorer
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """Write the full-sequence log-probabilities into ``tensordict`` (called on a batch)."""
         return self._add(tensordict)
 
     def _inv_call(self, tensordict: TensorDictBase) -> TensorDictBase:

@@ -47,8 +47,9 @@ Run ``python -m parity_env.envs.torch_env`` for a short random rollout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,8 +63,10 @@ from .env import check_problems, problem_width, resolve_env_task
 
 
 def token_dtype(vocab_size: int) -> torch.dtype:
-    """dtype of the ``tokens`` entry: uint8 where the vocabulary fits in a byte (every step hands out a fresh (B, L)
-    tensor, 8x less memory than int64), else int64."""
+    """The dtype of the ``tokens`` entry: uint8 where the vocabulary fits in a byte, else int64.
+
+    Every step hands out a fresh (B, L) tensor, so uint8 takes 8x less memory than int64.
+    """
     return torch.uint8 if vocab_size <= 256 else torch.int64
 
 
@@ -74,8 +77,11 @@ def _shallow_copy(value: Any) -> Any:
 
 @dataclass
 class _Rows:
-    """The per-row state. The tensors are handed out in the tensordicts, so they are replaced, never written in place;
-    ``problems`` and ``episode`` are the env's own numpy arrays on the CPU (where the task judges and hashes)."""
+    """The per-row state.
+
+    The tensors are handed out in the tensordicts, so they are replaced, never written in place; ``problems`` and
+    ``episode`` are the env's own numpy arrays on the CPU (where the task judges and hashes).
+    """
 
     tokens: torch.Tensor  # (B, L)
     prompt_id: torch.Tensor  # (B,) int64
@@ -165,14 +171,17 @@ class CoTTorchEnv(EnvBase):
         )
 
     def _set_seed(self, seed: int | None) -> None:
+        seed = check_seed(seed)
         if seed is None:
             self._rng.seed()
         else:
-            self._rng.manual_seed(check_seed(seed))
+            self._rng.manual_seed(seed)
 
     def get_rng_state(self) -> torch.Tensor:
-        """The state (uint8) of the env's private episode generator: saved with a run, so that a resumed run draws the
-        prompt keys of its next full resets exactly as the uninterrupted run would."""
+        """The state (uint8) of the env's private episode generator: saved with a run.
+
+        So that a resumed run draws the prompt keys of its next full resets exactly as the uninterrupted run would.
+        """
         return self._rng.get_state()
 
     def set_rng_state(self, state: torch.Tensor) -> None:
@@ -219,10 +228,13 @@ class CoTTorchEnv(EnvBase):
 
     def _reset_rows(self, rows: torch.Tensor, mask: torch.Tensor, given: np.ndarray | None,
                     all_finished: bool = False) -> None:
-        """Start the next episode of rows ``rows`` (N,), not empty, the True entries of ``mask`` (B,): their block's
-        next problem, or ``given`` (B, k). ``all_finished``: ``mask`` is every finished row (step_and_maybe_reset),
-        so that no row is finished afterwards."""
+        """Start the next episode of rows ``rows`` (N,), not empty, the True entries of ``mask`` (B,).
+
+        Their block's next problem, or ``given`` (B, k). ``all_finished``: ``mask`` is every finished row
+        (step_and_maybe_reset), so that no row is finished afterwards.
+        """
         st, dev = self._state, self.device
+        assert st is not None  # set by the first reset
         rows_np = rows.cpu().numpy()
         episode = st.episode[rows_np] + 1  # (N,)
         st.episode[rows_np] = episode
@@ -245,8 +257,10 @@ class CoTTorchEnv(EnvBase):
 
     # ------------------------------------------------------------------------------------------------ step
     def _advance(self, action: torch.Tensor, step_mask: torch.Tensor | None = None) -> None:
-        """One step of every row with ``action`` (B,) (only of the rows in ``step_mask`` (B,) or (B, 1), TorchRL's
-        partial-step mask, when given): replaces the state's tensors and judges the rows that emitted EOS."""
+        """One step of every row with ``action`` (B,): replaces the state's tensors, judges the rows that emitted EOS.
+
+        Only of the rows in ``step_mask`` (B,) or (B, 1), TorchRL's partial-step mask, when given.
+        """
         st = self._state
         if st is None:
             raise RuntimeError("step called before reset: call env.reset() first")
@@ -274,8 +288,8 @@ class CoTTorchEnv(EnvBase):
                              f"values {action[bad][:5].tolist()}")
         if len(checks) > 3 and checks[3]:
             done = st.done if step_mask is None else st.done & step_mask
-            rows = done.nonzero().squeeze(-1)[:5].tolist()
-            raise RuntimeError(f"step called on finished rows {rows}: reset them first (pass a '_reset' mask)")
+            shown = done.nonzero().squeeze(-1)[:5].tolist()
+            raise RuntimeError(f"step called on finished rows {shown}: reset them first (pass a '_reset' mask)")
         tokens = st.tokens.clone()  # (B, L) fresh: the previous one stays with the caller
         if step_mask is None:
             tokens.put_(self._response_start + st.n, action.to(self.token_dtype))  # flat positions (B,)
@@ -309,20 +323,27 @@ class CoTTorchEnv(EnvBase):
 
     # ------------------------------------------------------------------------------------------------ data
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n`` demonstrations of this env's task (``task.sample_demonstrations``) as tensors on its device: tokens
-        (n, L) int64, the response mask (n, L) bool and is_long (n,) bool. Draws from the env's own demonstration
-        generator (seeded by the constructor's ``seed``), never from the episode generator, unless ``seed`` is given."""
+        """``n`` demonstrations of this env's task (``task.sample_demonstrations``) as tensors on its device.
+
+        Tokens (n, L) int64, the response mask (n, L) bool and is_long (n,) bool. Draws from the env's own
+        demonstration generator (seeded by the constructor's ``seed``), never from the episode generator, unless
+        ``seed`` is given.
+        """
         arrays = self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
-        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+        tokens, mask, is_long = (torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+        return tokens, mask, is_long
 
     # ------------------------------------------------------------------------------------------------ fast paths
     def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
-        """EnvBase's step, step_mdp and maybe_reset fused (as ``ParityCoTTorchEnv``'s): the step data are built as
-        EnvBase.step builds them, the next root as step_mdp does (every root entry but "next", then the next entries
-        but the reward), and the finished rows are reset on the env's state directly rather than through
-        ``maybe_reset``'s generic masked merge. Gives the generic path's data (tested), except that carried entries
-        the env does not produce (the action, policy outputs) are not zeroed on reset rows. Falls back to the generic
-        path for anything unusual (partial steps, preset "next" values, hooks, type checks, other devices)."""
+        """EnvBase's step, step_mdp and maybe_reset fused (as ``ParityCoTTorchEnv``'s).
+
+        The step data are built as EnvBase.step builds them, the next root as step_mdp does (every root entry but
+        "next", then the next entries but the reward), and the finished rows are reset on the env's state directly
+        rather than through ``maybe_reset``'s generic masked merge. Gives the generic path's data (tested), except
+        that carried entries the env does not produce (the action, policy outputs) are not zeroed on reset rows.
+        Falls back to the generic path for anything unusual (partial steps, preset "next" values, hooks, type checks,
+        other devices).
+        """
         if (
             type(tensordict) is not TensorDict
             or tensordict.device != self.device
@@ -339,6 +360,7 @@ class CoTTorchEnv(EnvBase):
         root = {key: _shallow_copy(value) for key, value in tensordict.items()}  # step_mdp's root
         tensordict.set("next", next_td)
         st = self._state
+        assert st is not None  # set by the first reset
         finished = st.done.nonzero().squeeze(1)  # (N,)
         if finished.shape[0]:
             self._reset_rows(finished, st.done, None, all_finished=True)
@@ -350,8 +372,11 @@ class CoTTorchEnv(EnvBase):
         return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
 
     def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
-        """Skip EnvBase's per-step reshaping and done completion: ``_output`` already returns every done key and the
-        reward in their spec shapes (check_env_specs verifies it). Type checks still run when run_type_checks is set."""
+        """Skip EnvBase's per-step reshaping and done completion.
+
+        ``_output`` already returns every done key and the reward in their spec shapes (check_env_specs verifies it).
+        Type checks still run when run_type_checks is set.
+        """
         if self.run_type_checks:
             return super()._step_proc_data(next_tensordict)
         return next_tensordict
@@ -363,6 +388,7 @@ class CoTTorchEnv(EnvBase):
     def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
         """The env's entries for the current state (its tensors, replaced whenever the state changes)."""
         st = self._state
+        assert st is not None  # set by the first reset
         out = {
             "tokens": st.tokens,
             "prompt_id": st.prompt_id,
@@ -374,6 +400,7 @@ class CoTTorchEnv(EnvBase):
             "truncated": st.trunc.unsqueeze(1),
         }
         if with_reward:
+            assert st.reward is not None  # set by the step
             out["reward"] = st.reward
         return out
 

@@ -96,9 +96,11 @@ class CoTVectorEnv(VectorEnv):
         self._row_block = np.arange(self.num_envs) // self.group_size  # (N,)
         self._demo_rng = make_rng(None)
         self._tokens: np.ndarray | None = None  # (N, L); None before the first reset
+        self._pending: np.ndarray  # (N,) bool, NEXT_STEP: rows to reset at the next step; set by a full reset
 
     # ------------------------------------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Reset every row, or the rows of ``options["reset_mask"]``; ``options["problems"]`` poses given problems."""
         seed = check_seed(seed)
         options = check_options(options, ("problems", "reset_mask"))
         n, k = self.num_envs, self.problem_width
@@ -147,6 +149,7 @@ class CoTVectorEnv(VectorEnv):
             problems = given[rows]
         problems = np.asarray(problems, dtype=np.int64)
         self._problems[rows] = problems
+        assert self._tokens is not None  # allocated by the first full reset
         self._tokens[rows, : self.prompt_len] = self.task.prompt_tokens(problems)
         self._tokens[rows, self.prompt_len :] = self.pad
         self._prompt_id[rows] = self.task.prompt_ids(problems)
@@ -155,6 +158,7 @@ class CoTVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------------------------------------ step
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Emit ``actions`` (N,) on every row; returns (tokens, rewards, terminations, truncations, infos)."""
         if self._tokens is None:
             raise RuntimeError("step called before reset: call envs.reset() first")
         actions = check_actions(actions, self.num_envs, self.n_actions)
@@ -183,8 +187,11 @@ class CoTVectorEnv(VectorEnv):
         return obs, reward, term, trunc, infos
 
     def _advance(self, active: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Emit ``actions`` (N,) on the ``active`` rows (N,) and judge the rows that emitted EOS with one
-        ``task.verdicts`` call; returns the rewards (N,) float64."""
+        """Emit ``actions`` (N,) on the ``active`` rows (N,); returns the rewards (N,) float64.
+
+        The rows that emitted EOS are judged with one ``task.verdicts`` call.
+        """
+        assert self._tokens is not None  # allocated by the first full reset
         rows = np.flatnonzero(active)
         a, n = actions[rows], self._n[rows]  # (A,)
         self._tokens[rows, self.prompt_len + n] = a
@@ -208,6 +215,7 @@ class CoTVectorEnv(VectorEnv):
 
     def _infos(self) -> dict:
         """Fresh per-row arrays under the single env's info keys."""
+        assert self._tokens is not None  # allocated by the first full reset
         return {
             "problem": self._problems.copy(),  # (N, k)
             "response": self._tokens[:, self.prompt_len :].copy(),  # (N, max_response_len)

@@ -73,16 +73,20 @@ MAX_DIGITS = 9  # per operand: a * b < 10^18 fits int64
 
 
 def digits_lsd(x: np.ndarray, width: int) -> np.ndarray:
-    """The decimal digits (n, width) int64 of the non-negative ints ``x`` (n,), least significant first, zero-padded
-    (``x`` must be below 10^width)."""
+    """The decimal digits (n, width) int64 of the non-negative ints ``x`` (n,), least significant first, zero-padded.
+
+    ``x`` must be below 10^width.
+    """
     powers = 10 ** np.arange(width, dtype=np.int64)  # (width,)
     return (np.asarray(x, dtype=np.int64)[:, None] // powers) % 10
 
 
 @dataclass(frozen=True)
 class MultiplicationTask(CoTTask):
-    """n-digit times m-digit multiplication, LSD first, with a chain of partial products and running sums (the format
-    of the module docstring)."""
+    """n-digit times m-digit multiplication, LSD first, with a chain of partial products and running sums.
+
+    The format is the module docstring's.
+    """
 
     name = "multiplication"
     gym_id = "MultiplicationCoT-v0"
@@ -93,7 +97,7 @@ class MultiplicationTask(CoTTask):
     """Digits of the second operand (1-9); None: the same as digits."""
     p_long: float = 0.25
     """Fraction of long (chain-of-thought) demonstrations in the pre-training mixture; never changes the env."""
-    max_response_len: int | None = None
+    max_response_len: int | None = None  # type: ignore[assignment]  # an int once check_settings ran
     """Tokens a response may have, EOS included; None: the long form's length + 1, room for the chain and its EOS."""
     reward: str = "answer"
     """"answer" (the end-to-end reward: the n + m digits after the last #### before EOS are the product) or "cot"
@@ -108,6 +112,7 @@ class MultiplicationTask(CoTTask):
         n, m = self.operand_digits
         long_needed, short_needed = self.long_length + 1, self.short_length + 1
         needed, form = (long_needed, "long form (the chain)") if self.p_long > 0 else (short_needed, "short form")
+        assert self.max_response_len is not None  # check_settings made it an int
         if self.max_response_len < needed:
             raise ValueError(f"max_response_len {self.max_response_len} is too small for {n} x {m} digit operands: "
                              f"the {form} has {needed - 1} tokens, so a response needs at least {needed} with its EOS "
@@ -127,15 +132,17 @@ class MultiplicationTask(CoTTask):
 
     @property
     def eos(self) -> int:
+        """The EOS token id (emitted: it ends a response)."""
         return EOS
 
     @property
     def pad(self) -> int:
+        """The PAD token id (never emitted: it fills after EOS)."""
         return PAD
 
     @property
     def prompt_len(self) -> int:
-        """a's n digits, *, b's m digits, ||."""
+        """The prompt: a's n digits, *, b's m digits, ||."""
         n, m = self.operand_digits
         return n + m + 2
 
@@ -146,8 +153,11 @@ class MultiplicationTask(CoTTask):
 
     @property
     def long_length(self) -> int:
-        """The chain: m partial products (n + 1 + j digits), m - 1 +, the running sums s_1 .. s_{m-2} with their
-        parentheses, #### and the product (31 tokens for 3 x 3, 55 for 4 x 4)."""
+        """The long form's tokens before EOS: 31 for 3 x 3, 55 for 4 x 4.
+
+        The chain: m partial products (n + 1 + j digits), m - 1 +, the running sums s_1 .. s_{m-2} with their
+        parentheses, #### and the product.
+        """
         n, m = self.operand_digits
         partial = sum(n + 1 + j for j in range(m)) + (m - 1)
         sums = sum(n + 1 + j + 2 for j in range(1, m - 1))
@@ -160,20 +170,25 @@ class MultiplicationTask(CoTTask):
 
     @property
     def ntp_threshold(self) -> float:
-        """1/2: long and short part at the first response token (a digit against ``####``), after which each form is
-        determined, so a calibrated model's greedy first token is the long form's iff p_long > 1/2."""
+        """1/2: long and short part at the first response token (a digit against ``####``).
+
+        After it each form is determined, so a calibrated model's greedy first token is the long form's iff
+        p_long > 1/2.
+        """
         return 0.5
 
     def sample_problems(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """(a, b) pairs (n, 2) int64: a uniform over the digits-digit numbers [10^(digits-1), 10^digits), b over the
-        digits_b-digit ones (a nonzero leading digit, as Deng et al.'s data)."""
+        """(a, b) pairs (n, 2) int64: a uniform over the digits-digit numbers [10^(digits-1), 10^digits).
+
+        b is uniform over the digits_b-digit ones (a nonzero leading digit, as Deng et al.'s data).
+        """
         da, db = self.operand_digits
         a = rng.integers(10 ** (da - 1), 10**da, size=n, dtype=np.int64)
         b = rng.integers(10 ** (db - 1), 10**db, size=n, dtype=np.int64)
         return np.stack([a, b], axis=1)
 
     def prompt_tokens(self, problems: np.ndarray) -> np.ndarray:
-        """a's digits, *, b's digits, || (k, n + m + 2), LSD first."""
+        """The prompts: a's digits, *, b's digits, || (k, n + m + 2), LSD first."""
         a, b = self._operands(problems)
         n, m = self.operand_digits
         return np.concatenate([digits_lsd(a, n), _column(len(a), TIMES), digits_lsd(b, m), _column(len(a), SEP)],
@@ -202,8 +217,10 @@ class MultiplicationTask(CoTTask):
         return np.concatenate(parts, axis=1)
 
     def answer_correct(self, problems: np.ndarray, responses: np.ndarray, end: np.ndarray) -> np.ndarray:
-        """The n + m tokens between the last #### before EOS and the EOS are the product's digits (LSD first);
-        what comes before that #### is free."""
+        """The n + m tokens between the last #### before EOS and the EOS are the product's digits (LSD first).
+
+        What comes before that #### is free.
+        """
         a, b = self._operands(problems)
         responses, end = np.asarray(responses), np.asarray(end, dtype=np.int64)
         B, R = responses.shape
@@ -224,14 +241,16 @@ class MultiplicationTask(CoTTask):
 
     @property
     def product_digits(self) -> int:
-        """n + m: the product's digits (zero-padded)."""
+        """The product's digits: n + m (zero-padded)."""
         return sum(self.operand_digits)
 
     def hashed_problems(self, key: int, blocks: np.ndarray, episodes: np.ndarray) -> np.ndarray:
-        """Problems (N, 2) for blocks ``blocks`` (N,) at episode counters ``episodes`` (N,) under a 64-bit ``key``
-        (the batched envs' rule): counter-based and vectorised, a = 10^(n-1) + h_a mod (9 10^(n-1)) and likewise b,
+        """Problems (N, 2) for blocks ``blocks`` (N,) at episode counters ``episodes`` (N,) under a 64-bit ``key``.
+
+        The batched envs' rule, counter-based and vectorised: a = 10^(n-1) + h_a mod (9 10^(n-1)) and likewise b,
         with h_a, h_b splitmix64 hashes of (key, block, episode) (modulo bias below 10^-9), so equal pairs give equal
-        problems."""
+        problems.
+        """
         blocks = np.asarray(blocks, dtype=np.int64).astype(np.uint64)
         episodes = np.asarray(episodes, dtype=np.int64).astype(np.uint64)
         with np.errstate(over="ignore"):
@@ -245,15 +264,17 @@ class MultiplicationTask(CoTTask):
         return np.stack(out, axis=1)
 
     def prompt_ids(self, problems: np.ndarray) -> np.ndarray:
-        """a 10^m + b (n,) int64: the two operands' digits side by side, exact (< 10^18)."""
+        """The prompt ids a 10^m + b (n,) int64: the two operands' digits side by side, exact (< 10^18)."""
         a, b = self._operands(problems)
         return a * 10 ** self.operand_digits[1] + b
 
     def extra_metrics(self, agent: Any, problems: np.ndarray, prompts: torch.Tensor, greedy: Verdicts) -> dict:
-        """``first_token_long_probability``: the mean over prompts of 1 - P(first response token = ####), from one
-        forward pass of ``agent`` on the prompts (the calibration the mixture teaches: p_long for a calibrated agent;
-        greedy decoding goes long iff it is above 1/2). The greedy tokens are not passed here, so no per-digit
-        accuracy is computed."""
+        """``first_token_long_probability``: the mean over prompts of 1 - P(first response token = ####).
+
+        From one forward pass of ``agent`` on the prompts (the calibration the mixture teaches: p_long for a
+        calibrated agent; greedy decoding goes long iff it is above 1/2). The greedy tokens are not passed here, so
+        no per-digit accuracy is computed.
+        """
         import torch
 
         with torch.no_grad():
@@ -281,8 +302,10 @@ def _column(k: int, token: int) -> np.ndarray:
 
 
 def worked_example(a: int = 347, b: int = 582) -> str:
-    """The module docstring's example computed by the code: a problem's prompt, short and long forms with their ids,
-    and the verdicts of a few responses under both rewards (``python -m parity_env.multiplication``)."""
+    """The module docstring's example computed by the code (``python -m parity_env.multiplication``).
+
+    A problem's prompt, short and long forms with their ids, and the verdicts of a few responses under both rewards.
+    """
     n, m = len(str(a)), len(str(b))
     task = MultiplicationTask(digits=n, digits_b=m)
     problems = np.array([[a, b]], dtype=np.int64)

@@ -31,8 +31,10 @@ def sample_demonstrations(
     p_partial: float = 0.0,
     partial_leap: int = 2,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw ``n`` demonstrations of the d-bit parity task, each long with probability ``p_long``, a partial chain
-    (every ``partial_leap``-th prefix parity) with probability ``p_partial``, else short.
+    """Draw ``n`` demonstrations of the d-bit parity task: long, a partial chain, or short.
+
+    Each is long with probability ``p_long``, a partial chain (every ``partial_leap``-th prefix parity) with
+    probability ``p_partial``, else short.
 
     Returns ``(tokens, response_mask, is_long)``: int64 tokens (n, d + 1 + max_response_len), a bool mask of the
     response positions (the answer bits and EOS), and the bool long-form flag (n,): long or partial. A uniform draw

@@ -6,7 +6,7 @@ Run ``python -m parity_env.parity.env`` to play one scripted episode (the full c
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -45,9 +45,10 @@ def check_action(action: Any) -> int:
             f"action must be an integer token in {{0, 1, 2}} (0, 1 or EOS); got {action!r} of type "
             f"{type(action).__name__}"
         )
-    if not 0 <= action < N_ACTIONS:
-        raise ValueError(f"action must be an integer token in {{0, 1, 2}} (0, 1 or EOS); got {int(action)}")
-    return int(action)
+    value = int(action)
+    if not 0 <= value < N_ACTIONS:
+        raise ValueError(f"action must be an integer token in {{0, 1, 2}} (0, 1 or EOS); got {value}")
+    return value
 
 
 class ParityCoTEnv(gym.Env):
@@ -121,9 +122,11 @@ class ParityCoTEnv(gym.Env):
         render_mode: str | None = None,
         task: ParityTask | dict | None = None,
     ):
-        self.task = resolve_task(task, "parity", d=d, p_long=p_long, leap=leap, max_response_len=max_response_len,
-                                 reward=reward)
-        self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, self.task.max_response_len
+        self.task: ParityTask = cast("ParityTask", resolve_task(task, "parity", d=d, p_long=p_long, leap=leap,
+                                                                max_response_len=max_response_len, reward=reward))
+        max_response_len = self.task.max_response_len
+        assert max_response_len is not None  # ParityTask's check_settings made it an int
+        self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, max_response_len
         self.p_long, self.reward_mode = self.task.p_long, self.task.reward
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}; got {render_mode!r}")
@@ -137,6 +140,7 @@ class ParityCoTEnv(gym.Env):
 
     # ------------------------------------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Start an episode: the prompt ``options={"bits": ...}`` gives, else one drawn; returns (tokens, info)."""
         seed = check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:  # the demonstration stream gets its own generator, derived from the same seed
@@ -160,6 +164,7 @@ class ParityCoTEnv(gym.Env):
         return self._tokens.copy(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Emit the token ``action``; returns (tokens, reward, terminated, truncated, info) (Gymnasium's step)."""
         action = check_action(action)
         if self._tokens is None:
             raise RuntimeError("step called before reset: call env.reset() first")
@@ -175,6 +180,7 @@ class ParityCoTEnv(gym.Env):
         return self._tokens.copy(), float(self._correct), bool(terminated), bool(truncated), self._info()
 
     def render(self) -> str | np.ndarray | None:
+        """The episode so far as text ("ansi") or an RGB image ("rgb_array"); None before reset or if not rendering."""
         if self._tokens is None or self.render_mode is None:
             return None
         if self.render_mode == "ansi":
@@ -193,9 +199,11 @@ class ParityCoTEnv(gym.Env):
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _response(self) -> np.ndarray:
+        assert self._tokens is not None  # called after reset
         return self._tokens[self.d + 1 :].copy()  # (max_response_len,) PAD after the emitted tokens
 
     def _info(self) -> dict:
+        assert self._tokens is not None  # called after reset
         emitted = self._tokens[self.d + 1 : self.d + 1 + self._n]
         n_bits = int((emitted != EOS).sum())
         return {

@@ -33,8 +33,11 @@ DECK_BYTES = 2**25  # ... but at most 32 MiB of tokens a refill, so that the dec
 
 @dataclass
 class Deck:
-    """group_size 1: the rows' next starts, prepared: records ``next`` .. ``size`` - 1 of persistent buffers of
-    (K + 1) B records, in the order they are dealt (episode-major: prompt k of rows 0 .. B - 1, then k + 1, ...)."""
+    """group_size 1: the rows' next starts, prepared.
+
+    Records ``next`` .. ``size`` - 1 of persistent buffers of (K + 1) B records, in the order they are dealt
+    (episode-major: prompt k of rows 0 .. B - 1, then k + 1, ...).
+    """
 
     tokens: torch.Tensor  # ((K + 1) B, L): prompt, SEP, PAD (SEP and PAD written once)
     start: torch.Tensor  # ((K + 1) B,) int64: the step-table row of the episode's initial state
@@ -45,8 +48,9 @@ class Deck:
 
 
 class PromptSupply:
-    """The next starts of a batch of B rows: prompt, SEP, PAD tokens, the step-table row of the initial state and
-    the prompt id (see the module docstring for the order).
+    """The next starts of a batch of B rows: prompt, SEP, PAD tokens, the step-table row of the initial state.
+
+    And the prompt id (see the module docstring for the order).
 
     Args:
         d: prompt bits.
@@ -78,8 +82,11 @@ class PromptSupply:
         self._dealing = False  # group_size 1: deal from the deck (False until the first starts after a full reset)
 
     def full_reset(self, key: torch.Tensor) -> None:
-        """Start over under the 64-bit ``key`` (): the next ``next_starts`` gives each row its block's prompt 0,
-        hashed directly (the env asks for every row at once, so a batch of single episodes never fills a deck)."""
+        """Start over under the 64-bit ``key`` (): the next ``next_starts`` gives each row its block's prompt 0.
+
+        That prompt is hashed directly (the env asks for every row at once, so a batch of single episodes never fills
+        a deck).
+        """
         self.key = key
         self.stream = prompt_streams_torch(key, self._row_block)
         self.episode = torch.zeros(self.n_rows, dtype=torch.int64, device=self.device)
@@ -90,9 +97,12 @@ class PromptSupply:
     def next_starts(
         self, rows: torch.Tensor, tokens: torch.Tensor, bits: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write the next starts of rows ``rows`` (N,), not empty, into ``tokens`` (N, L): their next prompts, or
-        ``bits`` (N, d) int64 when given, then SEP and PAD. Returns the step-table rows of their initial states (N,)
-        and their prompt ids (N,) (with group_size 1 possibly views of the deck: read them before the next call)."""
+        """Write the next starts of rows ``rows`` (N,), not empty, into ``tokens`` (N, L).
+
+        Their next prompts, or ``bits`` (N, d) int64 when given, then SEP and PAD. Returns the step-table rows of
+        their initial states (N,) and their prompt ids (N,) (with group_size 1 possibly views of the deck: read them
+        before the next call).
+        """
         if bits is not None:
             if self.group_size > 1:
                 self._next_episodes(rows)  # a given prompt still uses up the block's prompt
@@ -108,9 +118,11 @@ class PromptSupply:
         self, tokens: torch.Tensor, words: torch.Tensor | None = None, bits: torch.Tensor | None = None,
         template: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write the starts of N episodes into ``tokens`` (N, L): their prompts from hash ``words`` (N, W) or from
-        ``bits`` (N, d) int64, then SEP and PAD (unless ``template`` is False: already there). Returns the
-        step-table rows of their initial states (N,) and their prompt ids (N,)."""
+        """Write the starts of N episodes into ``tokens`` (N, L).
+
+        Their prompts from hash ``words`` (N, W) or from ``bits`` (N, d) int64, then SEP and PAD (unless ``template``
+        is False: already there). Returns the step-table rows of their initial states (N,) and their prompt ids (N,).
+        """
         d, N = self.d, tokens.shape[0]
         if template:
             tokens.copy_(self.template.expand(N, -1))
@@ -120,6 +132,7 @@ class PromptSupply:
             masked = words & self._word_masks  # (N, W) the bits each word gives the prompt
             parity = parity_from_words(masked, self._byte_parity)  # (N,)
         else:
+            assert bits is not None  # words or bits is given
             prompt.copy_(bits)
             parity = bits.sum(dim=1) & 1
         if words is not None and d <= EXACT_ID_MAX_D:
@@ -130,19 +143,25 @@ class PromptSupply:
 
     def _next_episodes(self, rows: torch.Tensor) -> torch.Tensor:
         """The episode counters (N,) of rows ``rows`` (N,), which then advance by one."""
+        assert self.episode is not None  # set by full_reset
         episode = self.episode.index_select(0, rows)
         self.episode.index_add_(0, rows, torch.ones_like(rows))
         return episode
 
     def _block_words(self, rows: torch.Tensor) -> torch.Tensor:
-        """The hash words (N, W) of the next prompts of rows ``rows`` (N,): their block's prompt at the row's
-        episode counter (``_next_episodes``)."""
+        """The hash words (N, W) of the next prompts of rows ``rows`` (N,).
+
+        Their block's prompt at the row's episode counter (``_next_episodes``).
+        """
+        assert self.stream is not None  # set by full_reset
         counter = self.stream.index_select(0, rows) + self._next_episodes(rows) * self._prompt_step  # (N,)
         return stream_prompt_words_torch(counter, self.d)
 
     def _deal(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """group_size 1: copy the next N records of the deck into ``tokens`` (N, L); their start rows and prompt
-        ids (N,) (views of the deck: read before the next deal)."""
+        """group_size 1: copy the next N records of the deck into ``tokens`` (N, L).
+
+        Returns their start rows and prompt ids (N,) (views of the deck: read before the next deal).
+        """
         N, deck = tokens.shape[0], self.deck
         if deck is None or deck.next + N > deck.size:
             deck = self._refill_deck()
@@ -152,9 +171,12 @@ class PromptSupply:
         return deck.start[take], deck.prompt_id[take]
 
     def _refill_deck(self) -> Deck:
-        """Move the records not dealt yet (fewer than B) to the front of the deck and prepare the rows' next K
-        prompts after them (K B records, so one refill always covers a reset). The buffers are allocated once and
-        reused: fresh multi-MB tensors would cost a page fault per 4 kB on every refill."""
+        """Move the records not dealt yet (fewer than B) to the front of the deck, and prepare the next ones.
+
+        The rows' next K prompts are prepared after them (K B records, so one refill always covers a reset). The
+        buffers are allocated once and reused: fresh multi-MB tensors would cost a page fault per 4 kB on every
+        refill.
+        """
         n, K = self.n_rows, len(self.deck_episodes)
         if self.deck is None:
             records = (K + 1) * n  # K refilled episodes and the records left over (< B)
@@ -168,6 +190,7 @@ class PromptSupply:
         for buffer in (deck.tokens, deck.start, deck.prompt_id):
             buffer[:left].copy_(buffer[deck.next : deck.size])
         episodes = deck.episode + self.deck_episodes  # (K,)
+        assert self.stream is not None  # set by full_reset
         counter = self.stream[None, :] + episodes[:, None] * self._prompt_step  # (K, B) stream positions, wrapping
         words = stream_prompt_words_torch(counter.reshape(-1), self.d)  # (K B, W)
         end = left + len(words)

@@ -101,10 +101,10 @@ def hashed_prompt_bits(key: int, block: np.ndarray, episode: np.ndarray, d: int)
     """
     n_words = -(-d // 32)
     with np.errstate(over="ignore"):
-        key = np.asarray(key).astype(np.int64).view(np.uint64)
+        key64 = np.asarray(key).astype(np.int64).view(np.uint64)
         block = np.asarray(block, dtype=np.int64).view(np.uint64)
         episode = np.asarray(episode, dtype=np.int64).view(np.uint64)
-        stream = splitmix64(key + block)  # (N,)
+        stream = splitmix64(key64 + block)  # (N,)
         counter = episode * np.uint64(n_words) + np.arange(n_words, dtype=np.uint64)[:, None]  # (W, N)
         words = splitmix64(stream + counter * np.uint64(GOLDEN)).T  # (N, W)
     bits = (words[:, :, None] >> np.arange(32, dtype=np.uint64)) & np.uint64(1)  # (N, W, 32)
@@ -132,10 +132,13 @@ def prompt_ids(bits: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------------- the verifier
 def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: int | None = None) -> Verdicts:
-    """The checker: verdicts on ``responses`` (B, R), the emitted tokens (anything after the first EOS is ignored),
-    to the prompts ``bits`` (B, d). The one definition of a right answer; the envs' token-by-token bookkeeping and
-    the TorchRL env's step table are tested against it. With ``partial_leap`` (a task whose demonstrations include
-    partial chains), ``demonstrated`` also counts the responses that are exactly the partial chain of that leap."""
+    """The checker: verdicts on ``responses`` (B, R) to the prompts ``bits`` (B, d).
+
+    ``responses`` are the emitted tokens (anything after the first EOS is ignored). The one definition of a right
+    answer; the envs' token-by-token bookkeeping and the TorchRL env's step table are tested against it. With
+    ``partial_leap`` (a task whose demonstrations include partial chains), ``demonstrated`` also counts the responses
+    that are exactly the partial chain of that leap.
+    """
     bits, responses = np.asarray(bits), np.asarray(responses)
     B, R = responses.shape
     is_eos = responses == EOS  # (B, R)
@@ -161,8 +164,9 @@ def judge(bits: np.ndarray, responses: np.ndarray, leap: int = 1, partial_leap: 
 
 
 def is_correct(bits: np.ndarray, response: np.ndarray, reward: str = "answer", leap: int = 1) -> bool:
-    """The verdict of reward mode ``reward`` on one finished response: ``judge``'s rule for one row, written out
-    for the single env's step (five times faster than a batch of one) and tested against ``judge``.
+    """The verdict of reward mode ``reward`` on one finished response: ``judge``'s rule for one row.
+
+    Written out for the single env's step (five times faster than a batch of one) and tested against ``judge``.
 
     ``bits`` (d,) is the prompt; ``response`` is the emitted tokens (EOS included, anything after it ignored). A
     response without EOS (truncated) is never correct. "answer": every token before EOS is a bit and the last one

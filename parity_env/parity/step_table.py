@@ -46,8 +46,11 @@ def initial_code(parity: int) -> int:
 
 
 def transition_tables(d: int, leap: int, max_response_len: int, reward: str) -> dict[str, np.ndarray]:
-    """Tables indexed by i = 8 * state + 4 * hit + action: ``next`` (8 * next state), ``length`` (tokens emitted
-    after the step), ``parity``, ``flags`` (bool (T, 6), ``FLAG_NAMES``) and ``reward`` (float32 (T, 1))."""
+    """Tables indexed by i = 8 * state + 4 * hit + action.
+
+    ``next`` (8 * next state), ``length`` (tokens emitted after the step), ``parity``, ``flags`` (bool (T, 6),
+    ``FLAG_NAMES``) and ``reward`` (float32 (T, 1)).
+    """
     R, m = max_response_len, chain_length(d, leap)
     n, last, ok, par, status, hit, act = np.meshgrid(
         np.arange(R + 1), np.arange(3), np.arange(2), np.arange(2), np.arange(4), np.arange(2), np.arange(4),
@@ -85,7 +88,8 @@ def step_table(d: int, leap: int, max_response_len: int, reward: str) -> np.ndar
     """``transition_tables`` packed into one (T, N_COLUMNS) int64 table (columns above).
 
     The reward and the flags are written through byte views of their columns, so that the env reads them back
-    through the same views whatever the machine's byte order."""
+    through the same views whatever the machine's byte order.
+    """
     t = transition_tables(d, leap, max_response_len, reward)
     table = np.zeros((len(t["next"]), N_COLUMNS), dtype=np.int64)
     table[:, RESP_LEN], table[:, PARITY] = t["length"], t["parity"]

@@ -47,7 +47,7 @@ class ParityTask(CoTTask):
     """Fraction of long (chain-of-thought) demonstrations in the pre-training mixture; never changes the env."""
     leap: int = 1
     """Keep every leap-th prefix parity in the long answer (1: the full chain; the paper's leap-k variant)."""
-    max_response_len: int | None = None
+    max_response_len: int | None = None  # type: ignore[assignment]  # an int once check_settings ran
     """Tokens a response may have, EOS included; None: d + 1, room for the full chain and its EOS."""
     reward: str = "answer"
     """"answer" (the paper's end-to-end reward: the last bit before EOS is the parity) or "cot" (exactly the short
@@ -86,10 +86,12 @@ class ParityTask(CoTTask):
 
     @property
     def eos(self) -> int:
+        """The EOS token id (emitted: it ends a response)."""
         return protocol.EOS
 
     @property
     def pad(self) -> int:
+        """The PAD token id (never emitted: it fills after EOS)."""
         return protocol.PAD
 
     @property
@@ -114,8 +116,11 @@ class ParityTask(CoTTask):
 
     @property
     def ntp_threshold(self) -> float:
-        """1/3: after the first token (x_1, likeliest for any p_long > 0), a calibrated model continues the chain with
-        probability 2p/(1+p), more than it stops iff p > 1/3 (``agents.models.linear`` derives it)."""
+        """1/3: a calibrated model continues the chain more than it stops iff p > 1/3.
+
+        After the first token (x_1, likeliest for any p_long > 0), a calibrated model continues the chain with
+        probability 2p/(1+p) (``agents.models.linear`` derives it).
+        """
         return 1 / 3
 
     def sample_problems(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -150,13 +155,16 @@ class ParityTask(CoTTask):
 
     @property
     def expected_response_tokens(self) -> float:
-        """Mean response tokens (EOS included) of a demonstration: p_long (m + 1) + p_partial (m_partial + 1) +
-        (1 - p_long - p_partial) 2."""
+        """Mean response tokens (EOS included) of a demonstration.
+
+        p_long (m + 1) + p_partial (m_partial + 1) + (1 - p_long - p_partial) 2.
+        """
         partial = protocol.chain_length(self.d, self.partial_leap) + 1
         short = 1 - self.p_long - self.p_partial
         return self.p_long * (self.chain_length + 1) + self.p_partial * partial + short * 2
 
     def long_only(self) -> ParityTask:
+        """This task with every demonstration long (p_long 1, no partial chains)."""
         return self.replace(p_long=1.0, p_partial=0.0)
 
     def long_answers(self, bits: np.ndarray) -> np.ndarray:
@@ -164,17 +172,22 @@ class ParityTask(CoTTask):
         return protocol.long_answer(np.asarray(bits), self.leap)
 
     def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of the mixture: tokens (n, seq_len) int64, response mask (n, seq_len), is_long (n,)
-        (``parity_env.parity.demonstrations``, the sampler the envs and pre-training share; long means a full or a
-        partial chain)."""
+        """``n`` demonstrations of the mixture: tokens (n, seq_len) int64, response mask (n, seq_len), is_long (n,).
+
+        Drawn by ``parity_env.parity.demonstrations``, the sampler the envs and pre-training share; long means a full
+        or a partial chain.
+        """
         from .demonstrations import sample_demonstrations
 
         return sample_demonstrations(n, self.d, self.p_long, self.leap, self.max_response_len, seed=seed,
                                      p_partial=self.p_partial, partial_leap=self.partial_leap)
 
     def verdicts(self, problems: np.ndarray, responses: np.ndarray) -> Verdicts:
-        """``protocol.judge``: the chain of this leap, and the partial chain where the task has them, count as
-        demonstrated; the "cot" reward accepts the short answer and the chain."""
+        """``protocol.judge``, with this task's leap and partial chains.
+
+        The chain of this leap, and the partial chain where the task has them, count as demonstrated; the "cot"
+        reward accepts the short answer and the chain.
+        """
         partial_leap = self.partial_leap if self.p_partial > 0 else None
         return protocol.judge(np.asarray(problems), np.asarray(responses), self.leap, partial_leap)
 
@@ -187,16 +200,19 @@ class ParityTask(CoTTask):
         protocol.check_bits(problems, self.d, "bits")
 
     def prompt_ids(self, problems: np.ndarray) -> np.ndarray:
-        """sum x_i 2^(i-1) for d <= 62, a 64-bit hash above (``protocol.prompt_ids``)."""
+        """The prompt ids: sum x_i 2^(i-1) for d <= 62, a 64-bit hash above (``protocol.prompt_ids``)."""
         return protocol.prompt_ids(np.asarray(problems))
 
     def extra_metrics(self, agent: Any, problems: np.ndarray, prompts: torch.Tensor, greedy: Verdicts) -> dict:
-        """Greedy accuracy split by the first prompt bit (``greedy_accuracy_x1_0`` / ``_x1_1``: an agent that writes
+        """Parity's own evaluation numbers: the first-bit split, the first token's margin, the continuation probability.
+
+        Greedy accuracy split by the first prompt bit (``greedy_accuracy_x1_0`` / ``_x1_1``: an agent that writes
         the chain exactly when x_1 = 1 scores 0.5 / 1.0 there); ``first_token_margin`` (mean gap between the two
         likeliest first response tokens' probabilities: a near tie at small p_long) and ``first_token_near_tie``
         (the fraction of prompts where it is below 0.02); ``continuation_probability`` (mean probability that the
         answer goes on after the long answer's first token: 2p/(1+p) for an agent calibrated at p_long = p, so
-        greedy decoding continues the chain iff p > 1/3)."""
+        greedy decoding continues the chain iff p > 1/3).
+        """
         import torch
 
         device = prompts.device

@@ -49,8 +49,9 @@ Run ``python -m parity_env.parity.torch_env`` for a short random rollout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -96,8 +97,10 @@ def _shallow_copy(value: Any) -> Any:
 
 
 class _Block(NamedTuple):
-    """A block (B, N_COLUMNS) of step-table rows and the views of it that the env reads and hands out, made once
-    per block rather than at every read."""
+    """A block (B, N_COLUMNS) of step-table rows and the views of it that the env reads and hands out.
+
+    Made once per block rather than at every read.
+    """
 
     rows: torch.Tensor  # (B, N_COLUMNS) int64
     resp_len: torch.Tensor  # (B,) int64
@@ -113,9 +116,12 @@ def _block(rows: torch.Tensor) -> _Block:
 
 @dataclass
 class _Rows:
-    """The per-row state. ``tokens``, ``block`` and ``prompt_id`` are handed out (the block as views) in the
-    tensordicts, so they are replaced, never written in place; the others are the env's own (the prompt key,
-    streams, counters and deck are the PromptSupply's)."""
+    """The per-row state.
+
+    ``tokens``, ``block`` and ``prompt_id`` are handed out (the block as views) in the tensordicts, so they are
+    replaced, never written in place; the others are the env's own (the prompt key, streams, counters and deck are
+    the PromptSupply's).
+    """
 
     tokens: torch.Tensor  # (B, L)
     idx: torch.Tensor  # (B,) int64 the row of the step table holding each row's state
@@ -157,10 +163,11 @@ class ParityCoTTorchEnv(EnvBase):
         seed: int | None = None,
         task: ParityTask | dict | None = None,
     ):
-        self.task = resolve_task(task, "parity", d=d, p_long=p_long, leap=leap, max_response_len=max_response_len,
-                                 reward=reward)
+        self.task: ParityTask = cast("ParityTask", resolve_task(task, "parity", d=d, p_long=p_long, leap=leap,
+                                                                max_response_len=max_response_len, reward=reward))
         seed = check_seed(seed)
         d, leap, max_response_len = self.task.d, self.task.leap, self.task.max_response_len
+        assert max_response_len is not None  # ParityTask's check_settings made it an int
         if max_response_len > MAX_RESPONSE_LEN:
             raise ValueError(f"max_response_len must be <= {MAX_RESPONSE_LEN} in ParityCoTTorchEnv, whose step table "
                              f"grows with it (got {max_response_len}; its default is d + 1): give a smaller one, or "
@@ -221,11 +228,13 @@ class ParityCoTTorchEnv(EnvBase):
         if seed is None:
             self._rng.seed()
         else:
-            self._rng.manual_seed(check_seed(seed))
+            self._rng.manual_seed(seed)
 
     def get_rng_state(self) -> torch.Tensor:
-        """The state (uint8) of the env's private episode generator: saved with a run, so that a resumed run draws the
-        prompt keys of its next full resets exactly as the uninterrupted run would."""
+        """The state (uint8) of the env's private episode generator: saved with a run.
+
+        So that a resumed run draws the prompt keys of its next full resets exactly as the uninterrupted run would.
+        """
         return self._rng.get_state()
 
     def set_rng_state(self, state: torch.Tensor) -> None:
@@ -255,8 +264,7 @@ class ParityCoTTorchEnv(EnvBase):
         n, dev = self._n_rows, self.device
         mask = None if tensordict is None else tensordict.get("_reset", None)
         given = self._read_bits(tensordict)
-        full_reset = mask is None or self._state is None
-        if full_reset:  # a fresh key, every row back to its stream's start
+        if mask is None or self._state is None:  # a full reset: a fresh key, every row back to its stream's start
             key = torch.randint(-(2**63), 2**63 - 1, (), generator=self._rng, device=dev)
             self._prompts.full_reset(key)
             chain_cols = self.max_response_len if self.reward_mode == "cot" else 0
@@ -277,13 +285,16 @@ class ParityCoTTorchEnv(EnvBase):
         return self._output(with_reward=False)
 
     def _reset_rows(self, rows: torch.Tensor, given: torch.Tensor | None, spare: torch.Tensor) -> None:
-        """Start the next episode of rows ``rows`` (N,), not empty: their next prompt from the PromptSupply, or
-        ``given`` (B, d).
+        """Start the next episode of rows ``rows`` (N,), not empty.
+
+        Their next prompt from the PromptSupply, or ``given`` (B, d).
 
         ``spare`` (B + N, L) holds the current tokens in its first B rows; the N new starts are written in the
         others and the new tokens are one row gather from it (on the CPU, writing rows into a copy with index_copy_
-        is several times slower than the gather). The new block is one gather from the step table."""
+        is several times slower than the gather). The new block is one gather from the step table.
+        """
         st, n, N = self._state, self._n_rows, rows.shape[0]
+        assert st is not None  # set by the first reset
         fresh = spare[n:]  # (N, L)
         bits = None if given is None else given.index_select(0, rows)  # (N, d)
         start, prompt_id = self._prompts.next_starts(rows, fresh, bits)
@@ -303,11 +314,13 @@ class ParityCoTTorchEnv(EnvBase):
     def _advance(
         self, action: torch.Tensor, step_mask: torch.Tensor | None = None, reset_room: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of every row with ``action`` (B,) (only of the rows in ``step_mask`` (B,) or (B, 1), TorchRL's
-        partial-step mask, when given): replaces ``tokens``, ``idx`` and ``block``.
+        """One step of every row with ``action`` (B,): replaces ``tokens``, ``idx`` and ``block``.
+
+        Only of the rows in ``step_mask`` (B,) or (B, 1), TorchRL's partial-step mask, when given.
 
         Returns the finished rows (N,) (empty when none) and the tensor (B + N', L) whose first B rows are the new
-        tokens: N' = N with ``reset_room`` (room for ``_reset_rows`` to write their next starts in), else 0."""
+        tokens: N' = N with ``reset_room`` (room for ``_reset_rows`` to write their next starts in), else 0.
+        """
         st = self._state
         if st is None:
             raise RuntimeError("step called before reset: call env.reset() first")
@@ -363,18 +376,21 @@ class ParityCoTTorchEnv(EnvBase):
         episode generator, unless ``seed`` is given.
         """
         arrays = self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
-        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+        tokens, mask, is_long = (torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+        return tokens, mask, is_long
 
     # ------------------------------------------------------------------------------------------------ fast paths
     # TorchRL shortcuts: none changes what the env computes, only how much of EnvBase's generic machinery each step
     # goes through (tests/test_torch_env_fast_paths.py checks them against the generic paths).
     def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
-        """EnvBase's step, step_mdp and maybe_reset fused: the step data are built as EnvBase.step builds them, the
-        next root as step_mdp does (every root entry but "next", then the next entries but the reward), and the
-        finished rows are reset on the env's state directly rather than through ``maybe_reset`` (whose generic
-        masked merge costs more than the step itself). Gives the generic path's data (tested), except that carried
-        entries the env does not produce (the action, policy outputs) are not zeroed on reset rows. Falls back to the
-        generic path for anything unusual (partial steps, preset "next" values, hooks, other devices, lazy stacks).
+        """EnvBase's step, step_mdp and maybe_reset fused.
+
+        The step data are built as EnvBase.step builds them, the next root as step_mdp does (every root entry but
+        "next", then the next entries but the reward), and the finished rows are reset on the env's state directly
+        rather than through ``maybe_reset`` (whose generic masked merge costs more than the step itself). Gives the
+        generic path's data (tested), except that carried entries the env does not produce (the action, policy
+        outputs) are not zeroed on reset rows. Falls back to the generic path for anything unusual (partial steps,
+        preset "next" values, hooks, other devices, lazy stacks).
         """
         if (
             type(tensordict) is not TensorDict
@@ -395,6 +411,7 @@ class ParityCoTTorchEnv(EnvBase):
         tensordict._set_str("next", next_td, validated=True, inplace=False, non_blocking=False)
         if finished.shape[0]:
             self._reset_rows(finished, None, spare)
+            assert self._state is not None  # stepped: set by the first reset
             self._state.some_finished = False  # every finished row was reset
             root.update(self._entries(with_reward=False))
         else:
@@ -403,8 +420,11 @@ class ParityCoTTorchEnv(EnvBase):
         return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
 
     def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
-        """Skip EnvBase's per-step reshaping and done completion: ``_output`` already returns every done key and the
-        reward in their spec shapes (check_env_specs verifies it). Type checks still run when run_type_checks is set."""
+        """Skip EnvBase's per-step reshaping and done completion.
+
+        ``_output`` already returns every done key and the reward in their spec shapes (check_env_specs verifies it).
+        Type checks still run when run_type_checks is set.
+        """
         if self.run_type_checks:
             return super()._step_proc_data(next_tensordict)
         return next_tensordict
@@ -414,9 +434,12 @@ class ParityCoTTorchEnv(EnvBase):
         return TensorDict._new_unsafe(self._entries(with_reward), batch_size=self.batch_size, device=self.device)
 
     def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
-        """The env's entries for the current state: the tokens, the prompt ids and views of the block (the state
-        is replaced, never written in place, so every entry is fresh whenever the state changed)."""
+        """The env's entries for the current state: the tokens, the prompt ids and views of the block.
+
+        The state is replaced, never written in place, so every entry is fresh whenever the state changed.
+        """
         st = self._state
+        assert st is not None  # set by the first reset
         flags = st.block.flags
         out = {
             "tokens": st.tokens,

@@ -1,5 +1,6 @@
-"""Hashed prompts in torch: the SplitMix64 prompt streams of ``protocol.hashed_prompt_bits``, bit for bit, and the
-bits, parity and id of a prompt computed from its hash words.
+"""Hashed prompts in torch: the SplitMix64 prompt streams of ``protocol.hashed_prompt_bits``, bit for bit.
+
+Also the bits, parity and id of a prompt computed from its hash words.
 
 The k-th prompt of block b under a 64-bit key is made of W = ceil(d / 32) hash words; bit j of the prompt is bit
 j % 32 of word j // 32 (see ``protocol.hashed_prompt_bits``). ``ParityCoTTorchEnv`` hashes prompts with these
@@ -45,7 +46,9 @@ def _lsr(x: torch.Tensor, s: int) -> torch.Tensor:
 
 def splitmix64_torch(x: torch.Tensor) -> torch.Tensor:
     """The splitmix64 finaliser on int64 tensors (wrapping arithmetic); bit-identical to protocol.splitmix64.
-    In place after the first add (the env hashes thousands of prompts at a time)."""
+
+    In place after the first add (the env hashes thousands of prompts at a time).
+    """
     golden, mul1, mul2 = splitmix64_consts()
     x = x + golden
     x.bitwise_xor_(_lsr(x, 30)).mul_(mul1)
@@ -54,8 +57,10 @@ def splitmix64_torch(x: torch.Tensor) -> torch.Tensor:
 
 
 def prompt_streams_torch(key: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
-    """The stream seeds (N,) of blocks ``block`` (N,) under ``key`` (): prompt k of block b is hashed from
-    seed_b + k * prompt_step(d)."""
+    """The stream seeds (N,) of blocks ``block`` (N,) under ``key`` ().
+
+    Prompt k of block b is hashed from seed_b + k * prompt_step(d).
+    """
     return splitmix64_torch(key + block)
 
 
@@ -72,7 +77,8 @@ def unpack_prompt_bits(words: torch.Tensor, d: int, byte_bits64: torch.Tensor | 
 
     Byte k of the prompt (bits 8k .. 8k + 7) is byte k % 4 of word k // 4; its 8 bits are one lookup in
     ``byte_bits64`` (``BYTE_BITS64`` on the words' device, cached by the env). Returns a view (N, d) of the looked-up
-    (N, 8 ceil(d / 8)) bytes."""
+    (N, 8 ceil(d / 8)) bytes.
+    """
     dev = words.device
     if byte_bits64 is None:
         byte_bits64 = BYTE_BITS64.to(dev)
@@ -90,8 +96,10 @@ def word_masks(d: int, device=None) -> torch.Tensor:
 
 
 def parity_from_words(masked: torch.Tensor, byte_parity: torch.Tensor | None = None) -> torch.Tensor:
-    """Prompt parities (N,) int64 from hash words (N, W) already masked to their used bits (``word_masks``): the
-    words' XOR folded to one byte, then its parity looked up in ``byte_parity`` (``BYTE_PARITY``)."""
+    """Prompt parities (N,) int64 from hash words (N, W) already masked to their used bits (``word_masks``).
+
+    The words' XOR folded to one byte, then its parity looked up in ``byte_parity`` (``BYTE_PARITY``).
+    """
     if byte_parity is None:
         byte_parity = BYTE_PARITY.to(masked.device)
     x = masked[:, 0]
@@ -103,16 +111,20 @@ def parity_from_words(masked: torch.Tensor, byte_parity: torch.Tensor | None = N
 
 
 def id_from_words(masked: torch.Tensor, d: int) -> torch.Tensor:
-    """Prompt ids (N,) int64 (protocol.prompt_ids) from masked hash words (N, W), for d <= EXACT_ID_MAX_D = 62:
-    the id sum x_i 2^(i-1) is the used bits of word 0, plus those of word 1 shifted by 32."""
+    """Prompt ids (N,) int64 (protocol.prompt_ids) from masked hash words (N, W), for d <= EXACT_ID_MAX_D = 62.
+
+    The id sum x_i 2^(i-1) is the used bits of word 0, plus those of word 1 shifted by 32.
+    """
     if d > EXACT_ID_MAX_D:
         raise ValueError(f"id_from_words gives exact ids for d <= {EXACT_ID_MAX_D}; got d = {d} (use the weights)")
     return masked[:, 0] if masked.shape[1] == 1 else masked[:, 0] | (masked[:, 1] << 32)
 
 
 def hashed_prompt_bits_torch(key: torch.Tensor, block: torch.Tensor, episode: torch.Tensor, d: int) -> torch.Tensor:
-    """Bit-identical torch version of ``protocol.hashed_prompt_bits``: prompt ``episode`` (N,) of blocks ``block``
-    (N,) under ``key`` (), as (N, d) uint8."""
+    """Bit-identical torch version of ``protocol.hashed_prompt_bits``.
+
+    Prompt ``episode`` (N,) of blocks ``block`` (N,) under ``key`` (), as (N, d) uint8.
+    """
     counter = prompt_streams_torch(key, block) + episode * prompt_step(d)  # (N,) wrapping
     return unpack_prompt_bits(stream_prompt_words_torch(counter, d), d)
 

@@ -20,7 +20,7 @@ Run ``python -m parity_env.parity.vector_env`` for a short random rollout.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -81,9 +81,11 @@ class ParityCoTVectorEnv(VectorEnv):
             raise ValueError(f"render_mode must be None: the vector env does not render (got {render_mode!r}); render "
                              "single episodes with gym.make('ParityCoT-v0', render_mode='ansi' or 'rgb_array')")
         self.num_envs = check_int("num_envs", num_envs, 1)
-        self.task = resolve_task(task, "parity", d=d, p_long=p_long, leap=leap, max_response_len=max_response_len,
-                                 reward=reward)
-        self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, self.task.max_response_len
+        self.task: ParityTask = cast("ParityTask", resolve_task(task, "parity", d=d, p_long=p_long, leap=leap,
+                                                                max_response_len=max_response_len, reward=reward))
+        max_response_len = self.task.max_response_len
+        assert max_response_len is not None  # ParityTask's check_settings made it an int
+        self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, max_response_len
         self.p_long, self.reward_mode = self.task.p_long, self.task.reward
         self.group_size = check_int("group_size", group_size, 1)
         if self.num_envs % self.group_size:
@@ -103,9 +105,11 @@ class ParityCoTVectorEnv(VectorEnv):
         self._row_block = np.arange(self.num_envs) // self.group_size  # (N,)
         self._demo_rng = make_rng(None)
         self._tokens: np.ndarray | None = None  # (N, L); None before the first reset
+        self._pending: np.ndarray  # (N,) bool, NEXT_STEP: rows to reset at the next step; set by a full reset
 
     # ------------------------------------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Reset every row, or the rows of ``options["reset_mask"]``; ``options["bits"]`` poses given prompts."""
         seed = check_seed(seed)
         options = check_options(options, ("bits", "reset_mask"))
         n = self.num_envs
@@ -151,6 +155,7 @@ class ParityCoTVectorEnv(VectorEnv):
 
     def _reset_rows(self, mask: np.ndarray, given: np.ndarray | None) -> None:
         """Start the next episode of the rows in ``mask`` (N,): their block's next prompt, or ``given`` (N, d)."""
+        assert self._tokens is not None  # allocated by the first full reset
         rows = np.flatnonzero(mask)
         self._episode[rows] += 1
         if given is None:
@@ -170,6 +175,7 @@ class ParityCoTVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------------------------------------ step
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Emit ``actions`` (N,) on every row; returns (tokens, rewards, terminations, truncations, infos)."""
         if self._tokens is None:
             raise RuntimeError("step called before reset: call envs.reset() first")
         actions = check_actions(actions, self.num_envs)
@@ -201,6 +207,7 @@ class ParityCoTVectorEnv(VectorEnv):
 
     def _advance(self, active: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Emit ``actions`` (N,) on the ``active`` rows (N,); returns the rewards (N,) float64."""
+        assert self._tokens is not None  # allocated by the first full reset
         rows = np.flatnonzero(active)
         a, n = actions[rows], self._n[rows]  # (A,)
         self._tokens[rows, self.d + 1 + n] = a
@@ -231,6 +238,7 @@ class ParityCoTVectorEnv(VectorEnv):
 
     def _infos(self) -> dict:
         """Fresh per-row arrays under the single env's info keys."""
+        assert self._tokens is not None  # allocated by the first full reset
         return {
             "parity": self._parity.copy(),
             "response": self._tokens[:, self.d + 1 :].copy(),  # (N, max_response_len)

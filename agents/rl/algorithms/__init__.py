@@ -23,8 +23,9 @@ the factory may carry ``DEFAULTS`` and ``validate`` as attributes. A run records
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from tensordict import TensorDict
 from torchrl.objectives import LossModule
@@ -41,8 +42,11 @@ _REGISTERED: dict[str, Callable | str] = {}
 
 @dataclass
 class Algorithm:
-    """What one fine-tuning step runs: collect ``rounds`` batches, ``prepare`` them, then ``epochs`` passes of
-    gradient steps on ``loss`` over minibatches of ``minibatch_size`` rows (None: the whole prepared batch)."""
+    """What one fine-tuning step runs.
+
+    Collect ``rounds`` batches, ``prepare`` them, then ``epochs`` passes of gradient steps on ``loss`` over
+    minibatches of ``minibatch_size`` rows (None: the whole prepared batch).
+    """
 
     loss: LossModule
     prepare: Callable[[TensorDict], TensorDict] | None = None
@@ -59,8 +63,11 @@ class Algorithm:
 
 
 def register_algorithm(name: str, factory: Callable | str) -> None:
-    """Make ``--algo name`` (and ``FinetuneConfig(algo=name)``) build ``factory(agent, task, cfg)``: a callable or a
-    "module:function" path. The shipped names cannot be taken; registering the same factory again is allowed."""
+    """Make ``--algo name`` (and ``FinetuneConfig(algo=name)``) build ``factory(agent, task, cfg)``.
+
+    ``factory`` is a callable or a "module:function" path. The shipped names cannot be taken; registering the same
+    factory again is allowed.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"an algorithm name must be an identifier such as 'my_ppo'; got {name!r}")
     if name in SHIPPED or (name in _REGISTERED and _REGISTERED[name] is not factory and _REGISTERED[name] != factory):
@@ -72,6 +79,7 @@ def register_algorithm(name: str, factory: Callable | str) -> None:
 
 
 def known_algorithms() -> list[str]:
+    """The algorithm names ``--algo`` takes: the shipped ones, then the registered ones, sorted."""
     return [*SHIPPED, *sorted(_REGISTERED)]
 
 
@@ -93,8 +101,11 @@ def _source(algo: str) -> Any:
 
 
 def canonical_algo(algo: str) -> str:
-    """``algo`` as a run records it: a shipped name, or else the factory's import path where it has one (so that a
-    resumed run rebuilds it in a new process); raises for an algorithm that cannot be found."""
+    """``algo`` as a run records it; raises for an algorithm that cannot be found.
+
+    A shipped name, or else the factory's import path where it has one (so that a resumed run rebuilds it in a new
+    process).
+    """
     source = _source(algo)
     if algo in SHIPPED or ":" in algo:
         return algo
@@ -117,8 +128,10 @@ def validate(algo: str, cfg: Any) -> None:
 
 
 def build_algorithm(algo: str, agent, task, cfg) -> Algorithm:
-    """Algorithm ``algo`` (a shipped or registered name, or a factory's import path) for ``agent`` on ``task``
-    under the fine-tuning config ``cfg``."""
+    """Algorithm ``algo`` for ``agent`` on ``task`` under the fine-tuning config ``cfg``.
+
+    ``algo`` is a shipped or registered name, or a factory's import path.
+    """
     source = _source(algo)
     if algo in SHIPPED:
         built = source.build(agent, task, cfg)

@@ -25,6 +25,7 @@ def validate(cfg) -> None:
 
 
 def build(agent, task, cfg):
+    """GRPO for ``agent`` on ``task`` under the fine-tuning config ``cfg``: TorchRL's ``GRPOLoss``, group advantages."""
     from . import Algorithm
 
     loss = GRPOLoss(sequence_actor(agent, task, cfg.temperature, per_token=True), clip_epsilon=cfg.clip_epsilon,

@@ -20,6 +20,7 @@ DEFAULTS = {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1, "epochs": 2}
 
 
 def build(agent, task, cfg):
+    """PPO for ``agent`` on ``task`` under the fine-tuning config ``cfg``: TorchRL's ``ClipPPOLoss``, no critic."""
     from . import Algorithm
 
     loss = ClipPPOLoss(sequence_actor(agent, task, cfg.temperature, per_token=True), None,

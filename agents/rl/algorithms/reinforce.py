@@ -53,6 +53,7 @@ class SequenceReinforceLoss(LossModule):
         pass
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:
+        """The losses of the episodes in ``tensordict`` (see the class docstring)."""
         keys = self.tensor_keys
         mask = tensordict[keys.mask]  # (B, R)
         dist = self.actor.get_dist(tensordict)
@@ -70,12 +71,15 @@ class SequenceReinforceLoss(LossModule):
 
 
 def baseline_advantage(reward: torch.Tensor, group_size: int) -> torch.Tensor:
-    """r - mean(r): over each group of ``group_size`` rollouts of a prompt when > 1, else over the batch.
-    reward (B, 1) -> (B, 1)."""
+    """The advantage r - mean(r): over each group of ``group_size`` rollouts of a prompt when > 1, else over the batch.
+
+    reward (B, 1) -> (B, 1).
+    """
     return group_advantage(reward, group_size, normalise=False) if group_size > 1 else batch_mean_advantage(reward)
 
 
 def build(agent, task, cfg):
+    """REINFORCE for ``agent`` on ``task`` under the fine-tuning config ``cfg``: ``SequenceReinforceLoss``."""
     from . import Algorithm
 
     loss = SequenceReinforceLoss(sequence_actor(agent, task, cfg.temperature, per_token=True), kl_coef=cfg.kl_coef)

@@ -43,6 +43,7 @@ class NTPLoss(LossModule):
         pass
 
     def forward(self, tensordict: TensorDictBase) -> TensorDict:
+        """The loss ``loss_objective`` and the log ``entropy`` of the responses in ``tensordict``."""
         mask = tensordict[self.tensor_keys.mask]  # (B, R)
         dist = self.actor.get_dist(tensordict)
         log_prob = dist.log_prob(tensordict[self.tensor_keys.action])  # (B, R)
@@ -57,6 +58,7 @@ def keep_correct(episodes: TensorDict) -> TensorDict:
 
 
 def build(agent, task, cfg):
+    """STaR for ``agent`` on ``task`` under the fine-tuning config ``cfg``: next-token loss on the correct samples."""
     from . import Algorithm
 
     loss = NTPLoss(sequence_actor(agent, task, temperature=1.0, per_token=True))
