@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from tensordict import TensorDict
+from torchrl.envs import EnvBase
 
 from parity_env import ParityCoTTorchEnv
 from parity_env.parity import prompt_supply
@@ -55,7 +56,7 @@ def test_fused_path_matches_generic_path_with_many_resets(monkeypatch, batch):
         action = torch.where(torch.rand(batch, generator=gen) < 0.5, 2, torch.randint(0, 2, (batch,), generator=gen))
         td_f["action"], td_s["action"] = action, action.clone()
         out_f, td_f = fast.step_and_maybe_reset(td_f)
-        out_s, td_s = ParityCoTTorchEnv.__mro__[1]._step_and_maybe_reset(slow, td_s)
+        out_s, td_s = EnvBase._step_and_maybe_reset(slow, td_s)
         for key in out_f.keys(True, True):
             assert torch.equal(out_f[key], out_s[key]), key
         for key in td_s.keys(True, True):

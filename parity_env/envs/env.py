@@ -17,9 +17,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..checks import check_options, check_seed, make_rng, short_repr
+from ..checks import check_options, check_seed, short_repr
 from ..contract import CoTTask, TaskError, check_task
 from ..registry import make_task, task_from_dict, task_keys
+from .base import DemonstrationStream
 
 INFO_KEYS = ("problem", "response", "response_length", "is_long", "is_correct", "prompt_id")
 
@@ -117,7 +118,7 @@ def token_colours(task: CoTTask) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------- the env
-class CoTEnv(gym.Env):
+class CoTEnv(DemonstrationStream, gym.Env):
     """Any task with short and long (chain-of-thought) answers, answered one token per step.
 
     ## Description
@@ -187,7 +188,7 @@ class CoTEnv(gym.Env):
         self.problem_width = problem_width(t)
         self.observation_space = spaces.MultiDiscrete(np.full(self.seq_len, t.vocab_size), dtype=np.int64)
         self.action_space = spaces.Discrete(self.n_actions)
-        self._demo_rng = make_rng(None)
+        self._seed_demonstrations(None)
         self._tokens: np.ndarray | None = None  # (L,) the context so far; None before the first reset
         self._done = False
 
@@ -197,7 +198,7 @@ class CoTEnv(gym.Env):
         seed = check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:  # the demonstration stream gets its own generator, derived from the same seed
-            self._demo_rng = np.random.default_rng([seed, 1])
+            self._seed_demonstrations(seed)
         options = check_options(options, ("problem",))
         if "problem" in options:
             problem = check_problems(self.task, options["problem"], (self.problem_width,))
@@ -243,15 +244,6 @@ class CoTEnv(gym.Env):
         return np.repeat(np.repeat(cells[None], 8, axis=0), 8, axis=1)  # (8, 8 L, 3) uint8
 
     # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of this env's task (``task.sample_demonstrations``).
-
-        Tokens (n, L) int64, the response mask (n, L) bool and is_long (n,) bool. Draws from the env's own
-        demonstration generator (seeded by ``reset(seed=...)``, never ``np_random``) unless ``seed`` (an int or a
-        numpy Generator) is given.
-        """
-        return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
-
     # ------------------------------------------------------------------------------------------------ helpers
     def _response(self) -> np.ndarray:
         assert self._tokens is not None  # called after reset

@@ -53,12 +53,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tensordict import TensorDict, TensorDictBase, is_tensor_collection
-from torchrl.data import Bounded, Categorical, Composite, Unbounded
-from torchrl.envs import EnvBase
+from tensordict import TensorDict, TensorDictBase
 
 from ..checks import check_int, check_seed, make_rng
 from ..contract import CoTTask
+from .base import BatchedTorchEnv, shallow_copy
 from .env import check_problems, problem_width, resolve_env_task
 
 
@@ -68,11 +67,6 @@ def token_dtype(vocab_size: int) -> torch.dtype:
     Every step hands out a fresh (B, L) tensor, so uint8 takes 8x less memory than int64.
     """
     return torch.uint8 if vocab_size <= 256 else torch.int64
-
-
-def _shallow_copy(value: Any) -> Any:
-    """A root entry as step_mdp carries it: tensors as they are, tensordicts as shallow copies."""
-    return value if type(value) is torch.Tensor or not is_tensor_collection(value) else value.copy()
 
 
 @dataclass
@@ -98,7 +92,7 @@ class _Rows:
     some_finished: bool = False  # whether some row may be finished and not reset yet
 
 
-class CoTTorchEnv(EnvBase):
+class CoTTorchEnv(BatchedTorchEnv):
     """Native batched TorchRL env of any task (see the module docstring for entries, groups and judging).
 
     Args:
@@ -142,51 +136,11 @@ class CoTTorchEnv(EnvBase):
         self._row_block = np.arange(n_rows) // group_size  # (B,) on the CPU, for hashed_problems
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + self.prompt_len  # (B,) flat slot 0
         self._action_shape = torch.Size([n_rows])
-        self._make_specs(n_rows)
+        self._make_specs(n_rows, self.task.vocab_size, self.token_dtype, self.n_actions)
         self._rng = torch.Generator(device=dev)
         self._demo_rng = make_rng(seed)
         self._state: _Rows | None = None  # set by the first reset (a plain object: nn.Module attributes are slow)
         self._set_seed(seed)
-
-    # ------------------------------------------------------------------------------------------------ specs
-    def _make_specs(self, n: int) -> None:
-        dev, L, R = self.device, self.seq_len, self.max_response_len
-        self.observation_spec = Composite(
-            tokens=Categorical(self.task.vocab_size, shape=(n, L), dtype=self.token_dtype, device=dev),
-            prompt_id=Unbounded(shape=(n,), dtype=torch.int64, device=dev),
-            response_length=Bounded(0, R, shape=(n,), dtype=torch.int64, device=dev),
-            is_long=Categorical(2, shape=(n,), dtype=torch.bool, device=dev),
-            is_correct=Categorical(2, shape=(n,), dtype=torch.bool, device=dev),
-            shape=(n,),
-            device=dev,
-        )
-        self.action_spec = Categorical(self.n_actions, shape=(n,), dtype=torch.int64, device=dev)
-        self.reward_spec = Unbounded(shape=(n, 1), dtype=torch.float32, device=dev)
-        self.full_done_spec = Composite(
-            done=Categorical(2, shape=(n, 1), dtype=torch.bool, device=dev),
-            terminated=Categorical(2, shape=(n, 1), dtype=torch.bool, device=dev),
-            truncated=Categorical(2, shape=(n, 1), dtype=torch.bool, device=dev),
-            shape=(n,),
-            device=dev,
-        )
-
-    def _set_seed(self, seed: int | None) -> None:
-        seed = check_seed(seed)
-        if seed is None:
-            self._rng.seed()
-        else:
-            self._rng.manual_seed(seed)
-
-    def get_rng_state(self) -> torch.Tensor:
-        """The state (uint8) of the env's private episode generator: saved with a run.
-
-        So that a resumed run draws the prompt keys of its next full resets exactly as the uninterrupted run would.
-        """
-        return self._rng.get_state()
-
-    def set_rng_state(self, state: torch.Tensor) -> None:
-        """Restore a state from ``get_rng_state``."""
-        self._rng.set_state(state)
 
     # ------------------------------------------------------------------------------------------------ reset
     def _read_problems(self, tensordict: TensorDictBase | None) -> np.ndarray | None:
@@ -322,17 +276,6 @@ class CoTTorchEnv(EnvBase):
         return self._output(with_reward=True)
 
     # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n`` demonstrations of this env's task (``task.sample_demonstrations``) as tensors on its device.
-
-        Tokens (n, L) int64, the response mask (n, L) bool and is_long (n,) bool. Draws from the env's own
-        demonstration generator (seeded by the constructor's ``seed``), never from the episode generator, unless
-        ``seed`` is given.
-        """
-        arrays = self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
-        tokens, mask, is_long = (torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
-        return tokens, mask, is_long
-
     # ------------------------------------------------------------------------------------------------ fast paths
     def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
         """EnvBase's step, step_mdp and maybe_reset fused (as ``ParityCoTTorchEnv``'s).
@@ -357,7 +300,7 @@ class CoTTorchEnv(EnvBase):
         self._advance(tensordict.get("action"))
         entries = self._entries(with_reward=True)
         next_td = TensorDict._new_unsafe(entries, batch_size=self.batch_size, device=self.device)
-        root = {key: _shallow_copy(value) for key, value in tensordict.items()}  # step_mdp's root
+        root = {key: shallow_copy(value) for key, value in tensordict.items()}  # step_mdp's root
         tensordict.set("next", next_td)
         st = self._state
         assert st is not None  # set by the first reset
@@ -370,20 +313,6 @@ class CoTTorchEnv(EnvBase):
             root.update(entries)
         st.some_finished = False  # every finished row was reset
         return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
-
-    def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
-        """Skip EnvBase's per-step reshaping and done completion.
-
-        ``_output`` already returns every done key and the reward in their spec shapes (check_env_specs verifies it).
-        Type checks still run when run_type_checks is set.
-        """
-        if self.run_type_checks:
-            return super()._step_proc_data(next_tensordict)
-        return next_tensordict
-
-    def _output(self, with_reward: bool) -> TensorDictBase:
-        """The tensordict of the current state, built without validation (its entries match the specs)."""
-        return TensorDict._new_unsafe(self._entries(with_reward), batch_size=self.batch_size, device=self.device)
 
     def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
         """The env's entries for the current state (its tensors, replaced whenever the state changes)."""

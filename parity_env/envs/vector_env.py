@@ -26,29 +26,15 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from ..checks import check_int, check_options, check_seed, make_rng
 from ..contract import CoTTask
+from .base import RowsVectorEnv, check_actions
 from .env import check_problems, problem_width, resolve_env_task
 
 
-def check_actions(actions: Any, n: int, n_actions: int) -> np.ndarray:
-    """``actions`` as an int64 array (n,) of tokens in [0, n_actions), else raise naming the bad values."""
-    arr = np.asarray(actions)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"actions must be integer tokens in [0, {n_actions}); got dtype {arr.dtype}")
-    if arr.shape != (n,):
-        raise ValueError(f"actions must have shape (num_envs,) = ({n},); got {arr.shape}")
-    bad = (arr < 0) | (arr >= n_actions)
-    if bad.any():
-        raise ValueError(f"actions must be integer tokens in [0, {n_actions}) (EOS among them); got values "
-                         f"{arr[bad][:5].tolist()}")
-    return arr.astype(np.int64, copy=False)
-
-
-class CoTVectorEnv(VectorEnv):
+class CoTVectorEnv(RowsVectorEnv):
     """N episodes of any task in numpy (see the module docstring; the task's env is documented on ``CoTEnv``).
 
     Args:
@@ -59,8 +45,6 @@ class CoTVectorEnv(VectorEnv):
         render_mode: None (the vector env does not render; render single episodes with ``CoTEnv``).
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
-
     def __init__(
         self,
         num_envs: int = 1,
@@ -70,20 +54,9 @@ class CoTVectorEnv(VectorEnv):
         render_mode: None = None,
         **settings: Any,
     ):
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None: the vector env does not render (got {render_mode!r}); render "
-                             "single episodes with CoTEnv(..., render_mode='ansi' or 'rgb_array')")
-        self.num_envs = check_int("num_envs", num_envs, 1)
         self.task = resolve_env_task(task, settings, type(self).__name__)
-        self.group_size = check_int("group_size", group_size, 1)
-        if self.num_envs % self.group_size:
-            raise ValueError(f"group_size must divide num_envs = {self.num_envs}; got group_size = {group_size}")
-        try:
-            self.autoreset_mode = AutoresetMode(autoreset_mode)
-        except ValueError:
-            allowed = [m.value for m in AutoresetMode]
-            raise ValueError(f"autoreset_mode must be one of {allowed}; got {autoreset_mode!r}") from None
-        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self._set_up(num_envs, group_size, autoreset_mode, render_mode,
+                     "CoTEnv(..., render_mode='ansi' or 'rgb_array')")
         t = self.task
         self.prompt_len, self.max_response_len, self.seq_len = t.prompt_len, t.max_response_len, t.seq_len
         self.n_actions, self.eos, self.pad, self.short_length = t.n_actions, t.eos, t.pad, t.short_length
@@ -93,49 +66,23 @@ class CoTVectorEnv(VectorEnv):
         self.single_action_space = spaces.Discrete(self.n_actions)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._row_block = np.arange(self.num_envs) // self.group_size  # (N,)
-        self._demo_rng = make_rng(None)
-        self._tokens: np.ndarray | None = None  # (N, L); None before the first reset
-        self._pending: np.ndarray  # (N,) bool, NEXT_STEP: rows to reset at the next step; set by a full reset
 
     # ------------------------------------------------------------------------------------------------ reset
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        """Reset every row, or the rows of ``options["reset_mask"]``; ``options["problems"]`` poses given problems."""
-        seed = check_seed(seed)
-        options = check_options(options, ("problems", "reset_mask"))
+    def _check_given(self, given: Any) -> np.ndarray:
+        return check_problems(self.task, given, (self.num_envs, self.problem_width), "problems")
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        return check_actions(actions, self.num_envs, self.n_actions)
+
+    def _allocate(self) -> None:
         n, k = self.num_envs, self.problem_width
-        given = None
-        if "problems" in options:
-            given = check_problems(self.task, options["problems"], (n, k), "problems")
-            blocks = given.reshape(n // self.group_size, self.group_size, k)
-            if (blocks != blocks[:, :1]).any():
-                raise ValueError(f"problems must be equal within each block of group_size = {self.group_size} rows")
-        if "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"])
-            if mask.dtype != np.bool_ or mask.shape != (n,):
-                raise ValueError(f"reset_mask must be a bool array of shape ({n},); got {mask.dtype} {mask.shape}")
-            if seed is not None:
-                raise ValueError(f"seed must be None with reset_mask (partial resets use the current key); got {seed}")
-            if self._tokens is None:
-                raise RuntimeError("reset with reset_mask before a full reset: call envs.reset() first")
-            self._reset_rows(mask, given)
-            self._pending = self._pending & ~mask
-        else:
-            super().reset(seed=seed)
-            if seed is not None:
-                self._demo_rng = np.random.default_rng([seed, 1])
-            self._key = int(self.np_random.integers(-(2**63), 2**63, dtype=np.int64))
-            self._episode = np.full(n, -1, dtype=np.int64)  # (N,) _reset_rows advances every counter to 0
-            self._tokens = np.full((n, self.seq_len), self.pad, dtype=np.int64)
-            self._problems = np.zeros((n, k), dtype=np.int64)
-            self._prompt_id = np.zeros(n, dtype=np.int64)
-            self._n = np.zeros(n, dtype=np.int64)  # tokens emitted, EOS included
-            self._term = np.zeros(n, dtype=bool)
-            self._trunc = np.zeros(n, dtype=bool)
-            self._correct = np.zeros(n, dtype=bool)
-            self._pending = np.zeros(n, dtype=bool)  # NEXT_STEP: rows to reset at the next step
-            self._reset_rows(np.ones(n, dtype=bool), given)
-        return self._tokens.copy(), self._infos()
+        self._tokens = np.full((n, self.seq_len), self.pad, dtype=np.int64)
+        self._problems = np.zeros((n, k), dtype=np.int64)
+        self._prompt_id = np.zeros(n, dtype=np.int64)
+        self._n = np.zeros(n, dtype=np.int64)  # tokens emitted, EOS included
+        self._term = np.zeros(n, dtype=bool)
+        self._trunc = np.zeros(n, dtype=bool)
+        self._correct = np.zeros(n, dtype=bool)
 
     def _reset_rows(self, mask: np.ndarray, given: np.ndarray | None) -> None:
         """Start the next episode of the rows in ``mask`` (N,): their block's next problem, or ``given`` (N, k)."""
@@ -157,35 +104,6 @@ class CoTVectorEnv(VectorEnv):
         self._term[rows] = self._trunc[rows] = self._correct[rows] = False
 
     # ------------------------------------------------------------------------------------------------ step
-    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Emit ``actions`` (N,) on every row; returns (tokens, rewards, terminations, truncations, infos)."""
-        if self._tokens is None:
-            raise RuntimeError("step called before reset: call envs.reset() first")
-        actions = check_actions(actions, self.num_envs, self.n_actions)
-        done = self._term | self._trunc  # (N,) finished before this step
-        mode = self.autoreset_mode
-        if mode == AutoresetMode.DISABLED and done.any():
-            rows = np.flatnonzero(done)[:5].tolist()
-            raise RuntimeError(f"step called on finished rows {rows} with autoreset DISABLED: reset them first with "
-                               "envs.reset(options={'reset_mask': mask})")
-        active = ~self._pending if mode == AutoresetMode.NEXT_STEP else np.ones(self.num_envs, dtype=bool)
-        reward = self._advance(active, actions)
-        infos = {}
-        if mode == AutoresetMode.NEXT_STEP:
-            if self._pending.any():
-                self._reset_rows(self._pending, None)
-            self._pending = self._term | self._trunc
-        obs, term, trunc = self._tokens.copy(), self._term.copy(), self._trunc.copy()
-        if mode == AutoresetMode.SAME_STEP:
-            finished = term | trunc
-            if finished.any():
-                infos["final_obs"], infos["_final_obs"] = obs, finished.copy()
-                infos["final_info"], infos["_final_info"] = self._infos(), finished.copy()
-                self._reset_rows(finished, None)
-                obs = self._tokens.copy()
-        infos.update(self._infos())
-        return obs, reward, term, trunc, infos
-
     def _advance(self, active: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Emit ``actions`` (N,) on the ``active`` rows (N,); returns the rewards (N,) float64.
 
@@ -207,11 +125,6 @@ class CoTVectorEnv(VectorEnv):
             self._correct[ended] = correct
             reward[ended] = correct
         return reward
-
-    # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of this env's task from its own generator, as ``CoTEnv.sample_demonstrations``."""
-        return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
 
     def _infos(self) -> dict:
         """Fresh per-row arrays under the single env's info keys."""

@@ -12,7 +12,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..checks import check_options, check_seed, make_rng
+from ..checks import check_options, check_seed
+from ..envs.base import DemonstrationStream
 from ..registry import resolve_task
 from .protocol import (
     EOS,
@@ -51,7 +52,7 @@ def check_action(action: Any) -> int:
     return value
 
 
-class ParityCoTEnv(gym.Env):
+class ParityCoTEnv(DemonstrationStream, gym.Env):
     """Parity of d bits, answered directly or through a chain of prefix parities, one token per step.
 
     ## Description
@@ -134,7 +135,7 @@ class ParityCoTEnv(gym.Env):
         self.seq_len = self.d + 1 + self.max_response_len
         self.observation_space = spaces.MultiDiscrete(np.full(self.seq_len, VOCAB_SIZE), dtype=np.int64)
         self.action_space = spaces.Discrete(N_ACTIONS)
-        self._demo_rng = make_rng(None)
+        self._seed_demonstrations(None)
         self._tokens: np.ndarray | None = None  # (L,) the context so far; None before the first reset
         self._done = False
 
@@ -144,7 +145,7 @@ class ParityCoTEnv(gym.Env):
         seed = check_seed(seed)
         super().reset(seed=seed)
         if seed is not None:  # the demonstration stream gets its own generator, derived from the same seed
-            self._demo_rng = np.random.default_rng([seed, 1])
+            self._seed_demonstrations(seed)
         options = check_options(options, ("bits",))
         if "bits" in options:
             bits = check_bits(options["bits"], self.d)
@@ -189,14 +190,6 @@ class ParityCoTEnv(gym.Env):
         return np.repeat(np.repeat(cells[None], 8, axis=0), 8, axis=1)  # (8, 8 L, 3) uint8
 
     # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of this env's task (see ``parity_env.parity.demonstrations.sample_demonstrations``).
-
-        Draws from the env's own demonstration generator (seeded by ``reset(seed=...)``, never ``np_random``)
-        unless ``seed`` (an int or a numpy Generator) is given.
-        """
-        return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
-
     # ------------------------------------------------------------------------------------------------ helpers
     def _response(self) -> np.ndarray:
         assert self._tokens is not None  # called after reset

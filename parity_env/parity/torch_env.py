@@ -53,13 +53,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import numpy as np
 import torch
-from tensordict import TensorDict, TensorDictBase, is_tensor_collection
-from torchrl.data import Bounded, Categorical, Composite, Unbounded
-from torchrl.envs import EnvBase
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Categorical
 
 from ..checks import check_int, check_seed, make_rng
+from ..envs.base import BatchedTorchEnv, shallow_copy
 from ..registry import resolve_task
 from .prompt_supply import PromptSupply
 from .protocol import N_ACTIONS, PAD, VOCAB_SIZE, chain_positions
@@ -89,11 +88,6 @@ the values are equal). ``agents.models.gpt.GPT`` reads any integer dtype."""
 MAX_RESPONSE_LEN = 4096
 """Longest response the env's step table is built for: the table holds 384 rows of 32 bytes per response slot (50 MB
 at 4096); the numpy envs, whose memory is their token buffers only, have no such limit."""
-
-
-def _shallow_copy(value: Any) -> Any:
-    """A root entry as step_mdp carries it: tensors as they are, tensordicts as shallow copies."""
-    return value if type(value) is torch.Tensor or not is_tensor_collection(value) else value.copy()
 
 
 class _Block(NamedTuple):
@@ -131,7 +125,7 @@ class _Rows:
     some_finished: bool = False  # whether some row's episode may have ended and not been reset yet
 
 
-class ParityCoTTorchEnv(EnvBase):
+class ParityCoTTorchEnv(BatchedTorchEnv):
     """Native batched TorchRL env of the ParityCoT task (see the module docstring for entries and groups).
 
     Args:
@@ -195,51 +189,12 @@ class ParityCoTTorchEnv(EnvBase):
         self._spare_ids = torch.arange(n_rows, 2 * n_rows, device=dev)  # (B,) the spare token rows, idem
         self._response_start = torch.arange(n_rows, device=dev) * self.seq_len + d + 1  # (B,) flat index of slot 0
         self._prompts = PromptSupply(d, n_rows, group_size, self.seq_len, self._start_rows, TOKEN_DTYPE, dev)
-        self._make_specs(n_rows)
+        self._make_specs(n_rows, VOCAB_SIZE, TOKEN_DTYPE, N_ACTIONS,
+                         parity=Categorical(2, shape=(n_rows,), dtype=torch.int64, device=dev))
         self._rng = torch.Generator(device=dev)
         self._demo_rng = make_rng(seed)
         self._state: _Rows | None = None  # set by the first reset (a plain object: nn.Module attributes are slow)
         self._set_seed(seed)
-
-    # ------------------------------------------------------------------------------------------------ specs
-    def _make_specs(self, n: int) -> None:
-        dev, L, R = self.device, self.seq_len, self.max_response_len
-        self.observation_spec = Composite(
-            tokens=Categorical(VOCAB_SIZE, shape=(n, L), dtype=TOKEN_DTYPE, device=dev),
-            prompt_id=Unbounded(shape=(n,), dtype=torch.int64, device=dev),
-            parity=Categorical(2, shape=(n,), dtype=torch.int64, device=dev),
-            response_length=Bounded(0, R, shape=(n,), dtype=torch.int64, device=dev),
-            is_long=Categorical(2, shape=(n,), dtype=torch.bool, device=dev),
-            is_correct=Categorical(2, shape=(n,), dtype=torch.bool, device=dev),
-            shape=(n,),
-            device=dev,
-        )
-        self.action_spec = Categorical(N_ACTIONS, shape=(n,), dtype=torch.int64, device=dev)
-        self.reward_spec = Unbounded(shape=(n, 1), dtype=torch.float32, device=dev)
-        self.full_done_spec = Composite(
-            done=Categorical(2, shape=(n, 1), dtype=torch.bool, device=dev),
-            terminated=Categorical(2, shape=(n, 1), dtype=torch.bool, device=dev),
-            truncated=Categorical(2, shape=(n, 1), dtype=torch.bool, device=dev),
-            shape=(n,),
-            device=dev,
-        )
-
-    def _set_seed(self, seed: int | None) -> None:
-        if seed is None:
-            self._rng.seed()
-        else:
-            self._rng.manual_seed(seed)
-
-    def get_rng_state(self) -> torch.Tensor:
-        """The state (uint8) of the env's private episode generator: saved with a run.
-
-        So that a resumed run draws the prompt keys of its next full resets exactly as the uninterrupted run would.
-        """
-        return self._rng.get_state()
-
-    def set_rng_state(self, state: torch.Tensor) -> None:
-        """Restore a state from ``get_rng_state``."""
-        self._rng.set_state(state)
 
     # ------------------------------------------------------------------------------------------------ reset
     def _read_bits(self, tensordict: TensorDictBase | None) -> torch.Tensor | None:
@@ -369,16 +324,6 @@ class ParityCoTTorchEnv(EnvBase):
         return self._output(with_reward=True)
 
     # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n`` demonstrations of this env's task as torch tensors on its device (``Task.sample_demonstrations``).
-
-        Draws from the env's own demonstration generator (seeded by the constructor's ``seed``), never from the
-        episode generator, unless ``seed`` is given.
-        """
-        arrays = self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
-        tokens, mask, is_long = (torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
-        return tokens, mask, is_long
-
     # ------------------------------------------------------------------------------------------------ fast paths
     # TorchRL shortcuts: none changes what the env computes, only how much of EnvBase's generic machinery each step
     # goes through (tests/test_torch_env_fast_paths.py checks them against the generic paths).
@@ -407,7 +352,7 @@ class ParityCoTTorchEnv(EnvBase):
         next_td = TensorDict._new_unsafe(entries, batch_size=self.batch_size, device=self.device)
         root = tensordict._tensordict.copy()  # step_mdp's root: the entries as they are, ...
         if not all(type(v) is torch.Tensor for v in root.values()):  # ... nested tensordicts as shallow copies
-            root = {key: _shallow_copy(v) for key, v in root.items()}
+            root = {key: shallow_copy(v) for key, v in root.items()}
         tensordict._set_str("next", next_td, validated=True, inplace=False, non_blocking=False)
         if finished.shape[0]:
             self._reset_rows(finished, None, spare)
@@ -418,20 +363,6 @@ class ParityCoTTorchEnv(EnvBase):
             del entries["reward"]
             root.update(entries)
         return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
-
-    def _step_proc_data(self, next_tensordict: TensorDictBase) -> TensorDictBase:
-        """Skip EnvBase's per-step reshaping and done completion.
-
-        ``_output`` already returns every done key and the reward in their spec shapes (check_env_specs verifies it).
-        Type checks still run when run_type_checks is set.
-        """
-        if self.run_type_checks:
-            return super()._step_proc_data(next_tensordict)
-        return next_tensordict
-
-    def _output(self, with_reward: bool) -> TensorDictBase:
-        """The tensordict of the current state, built without validation."""
-        return TensorDict._new_unsafe(self._entries(with_reward), batch_size=self.batch_size, device=self.device)
 
     def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
         """The env's entries for the current state: the tokens, the prompt ids and views of the block.

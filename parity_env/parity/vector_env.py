@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from ..checks import check_int, check_options, check_seed, make_rng
+from ..envs.base import RowsVectorEnv
 from ..registry import resolve_task
 from .protocol import (
     EOS,
@@ -59,10 +59,10 @@ def check_actions(actions: Any, n: int) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-class ParityCoTVectorEnv(VectorEnv):
+class ParityCoTVectorEnv(RowsVectorEnv):
     """N ParityCoT episodes in numpy (see the module docstring; the task is documented on ``ParityCoTEnv``)."""
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    given_key = "bits"
 
     def __init__(
         self,
@@ -77,81 +77,43 @@ class ParityCoTVectorEnv(VectorEnv):
         task: ParityTask | dict | None = None,
         render_mode: None = None,
     ):
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None: the vector env does not render (got {render_mode!r}); render "
-                             "single episodes with gym.make('ParityCoT-v0', render_mode='ansi' or 'rgb_array')")
-        self.num_envs = check_int("num_envs", num_envs, 1)
         self.task: ParityTask = cast("ParityTask", resolve_task(task, "parity", d=d, p_long=p_long, leap=leap,
                                                                 max_response_len=max_response_len, reward=reward))
+        self._set_up(num_envs, group_size, autoreset_mode, render_mode,
+                     "gym.make('ParityCoT-v0', render_mode='ansi' or 'rgb_array')")
         max_response_len = self.task.max_response_len
         assert max_response_len is not None  # ParityTask's check_settings made it an int
         self.d, self.leap, self.max_response_len = self.task.d, self.task.leap, max_response_len
         self.p_long, self.reward_mode = self.task.p_long, self.task.reward
-        self.group_size = check_int("group_size", group_size, 1)
-        if self.num_envs % self.group_size:
-            raise ValueError(f"group_size must divide num_envs = {self.num_envs}; got group_size = {group_size}")
-        try:
-            self.autoreset_mode = AutoresetMode(autoreset_mode)
-        except ValueError:
-            allowed = [m.value for m in AutoresetMode]
-            raise ValueError(f"autoreset_mode must be one of {allowed}; got {autoreset_mode!r}") from None
-        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.seq_len = self.d + 1 + self.max_response_len
         self.chain_len = self.task.chain_length
         self.single_observation_space = spaces.MultiDiscrete(np.full(self.seq_len, VOCAB_SIZE), dtype=np.int64)
         self.single_action_space = spaces.Discrete(N_ACTIONS)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._row_block = np.arange(self.num_envs) // self.group_size  # (N,)
-        self._demo_rng = make_rng(None)
-        self._tokens: np.ndarray | None = None  # (N, L); None before the first reset
-        self._pending: np.ndarray  # (N,) bool, NEXT_STEP: rows to reset at the next step; set by a full reset
 
     # ------------------------------------------------------------------------------------------------ reset
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        """Reset every row, or the rows of ``options["reset_mask"]``; ``options["bits"]`` poses given prompts."""
-        seed = check_seed(seed)
-        options = check_options(options, ("bits", "reset_mask"))
+    def _check_given(self, given: Any) -> np.ndarray:
+        bits = check_bits(given, self.d)
+        if bits.shape != (self.num_envs, self.d):
+            raise ValueError(f"bits must have shape (num_envs, d) = ({self.num_envs}, {self.d}); got {bits.shape}")
+        return bits
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        return check_actions(actions, self.num_envs)
+
+    def _allocate(self) -> None:
         n = self.num_envs
-        given = None
-        if "bits" in options:
-            given = check_bits(options["bits"], self.d)
-            if given.shape != (n, self.d):
-                raise ValueError(f"bits must have shape (num_envs, d) = ({n}, {self.d}); got {given.shape}")
-            blocks = given.reshape(n // self.group_size, self.group_size, self.d)
-            if (blocks != blocks[:, :1]).any():
-                raise ValueError(f"bits must be equal within each block of group_size = {self.group_size} rows")
-        if "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"])
-            if mask.dtype != np.bool_ or mask.shape != (n,):
-                raise ValueError(f"reset_mask must be a bool array of shape ({n},); got {mask.dtype} {mask.shape}")
-            if seed is not None:
-                raise ValueError(f"seed must be None with reset_mask (partial resets use the current key); got {seed}")
-            if self._tokens is None:
-                raise RuntimeError("reset with reset_mask before a full reset: call env.reset() first")
-            self._reset_rows(mask, given)
-            self._pending = self._pending & ~mask
-        else:
-            super().reset(seed=seed)
-            if seed is not None:
-                self._demo_rng = np.random.default_rng([seed, 1])
-            self._key = int(self.np_random.integers(-(2**63), 2**63, dtype=np.int64))
-            self._episode = np.zeros(n, dtype=np.int64)  # (N,)
-            self._tokens = np.full((n, self.seq_len), PAD, dtype=np.int64)
-            self._chain = np.zeros((n, self.chain_len), dtype=np.int64)
-            self._parity = np.zeros(n, dtype=np.int64)
-            self._prompt_id = np.zeros(n, dtype=np.int64)
-            self._n = np.zeros(n, dtype=np.int64)  # tokens emitted, EOS included
-            self._last_bit = np.full(n, -1, dtype=np.int64)  # last bit emitted, -1 before any
-            self._chain_ok = np.ones(n, dtype=bool)  # bits emitted so far are a prefix of the chain
-            self._term = np.zeros(n, dtype=bool)
-            self._trunc = np.zeros(n, dtype=bool)
-            self._correct = np.zeros(n, dtype=bool)
-            self._pending = np.zeros(n, dtype=bool)  # NEXT_STEP: rows to reset at the next step
-            all_rows = np.ones(n, dtype=bool)
-            self._episode -= 1  # _reset_rows advances every counter to 0
-            self._reset_rows(all_rows, given)
-        return self._tokens.copy(), self._infos()
+        self._tokens = np.full((n, self.seq_len), PAD, dtype=np.int64)
+        self._chain = np.zeros((n, self.chain_len), dtype=np.int64)
+        self._parity = np.zeros(n, dtype=np.int64)
+        self._prompt_id = np.zeros(n, dtype=np.int64)
+        self._n = np.zeros(n, dtype=np.int64)  # tokens emitted, EOS included
+        self._last_bit = np.full(n, -1, dtype=np.int64)  # last bit emitted, -1 before any
+        self._chain_ok = np.ones(n, dtype=bool)  # bits emitted so far are a prefix of the chain
+        self._term = np.zeros(n, dtype=bool)
+        self._trunc = np.zeros(n, dtype=bool)
+        self._correct = np.zeros(n, dtype=bool)
 
     def _reset_rows(self, mask: np.ndarray, given: np.ndarray | None) -> None:
         """Start the next episode of the rows in ``mask`` (N,): their block's next prompt, or ``given`` (N, d)."""
@@ -174,37 +136,6 @@ class ParityCoTVectorEnv(VectorEnv):
         self._term[rows] = self._trunc[rows] = self._correct[rows] = False
 
     # ------------------------------------------------------------------------------------------------ step
-    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Emit ``actions`` (N,) on every row; returns (tokens, rewards, terminations, truncations, infos)."""
-        if self._tokens is None:
-            raise RuntimeError("step called before reset: call envs.reset() first")
-        actions = check_actions(actions, self.num_envs)
-        done = self._term | self._trunc  # (N,) finished before this step
-        mode = self.autoreset_mode
-        if mode == AutoresetMode.DISABLED and done.any():
-            rows = np.flatnonzero(done)[:5].tolist()
-            raise RuntimeError(
-                f"step called on finished rows {rows} with autoreset DISABLED: reset them first with "
-                "envs.reset(options={'reset_mask': mask})"
-            )
-        active = ~self._pending if mode == AutoresetMode.NEXT_STEP else np.ones(self.num_envs, dtype=bool)
-        reward = self._advance(active, actions)
-        infos = {}
-        if mode == AutoresetMode.NEXT_STEP:
-            if self._pending.any():
-                self._reset_rows(self._pending, None)
-            self._pending = self._term | self._trunc
-        obs, term, trunc = self._tokens.copy(), self._term.copy(), self._trunc.copy()
-        if mode == AutoresetMode.SAME_STEP:
-            finished = term | trunc
-            if finished.any():
-                infos["final_obs"], infos["_final_obs"] = obs, finished.copy()
-                infos["final_info"], infos["_final_info"] = self._infos(), finished.copy()
-                self._reset_rows(finished, None)
-                obs = self._tokens.copy()
-        infos.update(self._infos())
-        return obs, reward, term, trunc, infos
-
     def _advance(self, active: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Emit ``actions`` (N,) on the ``active`` rows (N,); returns the rewards (N,) float64."""
         assert self._tokens is not None  # allocated by the first full reset
@@ -230,11 +161,6 @@ class ParityCoTVectorEnv(VectorEnv):
         reward = np.zeros(self.num_envs, dtype=np.float64)
         reward[rows] = correct
         return reward
-
-    # ------------------------------------------------------------------------------------------------ data
-    def sample_demonstrations(self, n: int, seed: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``n`` demonstrations of this env's task from its own generator, as ``ParityCoTEnv.sample_demonstrations``."""
-        return self.task.sample_demonstrations(n, seed=self._demo_rng if seed is None else make_rng(seed))
 
     def _infos(self) -> dict:
         """Fresh per-row arrays under the single env's info keys."""
