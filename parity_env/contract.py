@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 
 from .checks import check_choice, check_int, check_probability, make_rng
+from .factories import import_path
 
 if TYPE_CHECKING:
     import torch
@@ -389,17 +390,6 @@ class CoTTask(abc.ABC):
         (n, k) and the greedy verdicts (tensors).
         """
         return {}
-
-
-def import_path(obj: Any) -> str | None:
-    """The "module:qualname" of a class or function another process can import.
-
-    None when it cannot be imported (defined in __main__ or inside a function).
-    """
-    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
-    if not module or module == "__main__" or "<" in qualname:
-        return None
-    return f"{module}:{qualname}"
 
 
 def check_task(task: Any) -> CoTTask:

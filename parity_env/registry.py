@@ -20,14 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import import_object
-from .contract import CoTTask, TaskError, check_task, import_path
+from .contract import CoTTask, TaskError, check_task
+from .factories import Factories, import_path
 
 BUILTIN = {
     "parity": "parity_env.parity.task:ParityTask",
     "multiplication": "parity_env.multiplication.task:MultiplicationTask",
 }
-_FACTORIES: dict[str, Callable | str] = dict(BUILTIN)  # name -> factory, or its import path (imported on first use)
+_TASKS = Factories("task", TaskError, BUILTIN, example="running_sum",
+                   register_hint="parity_env.register_task(name, factory)")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class TaskSpec:
 
 def known_tasks() -> list[str]:
     """The registered task names, sorted."""
-    return sorted(_FACTORIES)
+    return _TASKS.names()
 
 
 def register_task(name: str, factory: Callable | str, gym_id: str | None = None) -> None:
@@ -61,14 +62,7 @@ def register_task(name: str, factory: Callable | str, gym_id: str | None = None)
     With ``gym_id`` (e.g. "RunningSumCoT-v0") also register the generic Gymnasium and vector envs for it.
     Registering the same factory again is allowed; another factory under a taken name raises.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise TaskError(f"a task name must be an identifier such as 'running_sum'; got {name!r}")
-    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
-        raise TaskError(f"register_task({name!r}, ...): the factory must be a callable or a 'module:function' path; "
-                        f"got {factory!r}")
-    if name in _FACTORIES and _FACTORIES[name] is not factory and _FACTORIES[name] != factory:
-        raise TaskError(f"task name {name!r} is taken (by {_FACTORIES[name]!r}); choose another name")
-    _FACTORIES[name] = factory
+    _TASKS.register(name, factory)
     if gym_id is not None:
         register_gym_id(gym_id, name)
 
@@ -86,24 +80,7 @@ def register_gym_id(gym_id: str, task: str) -> None:
 
 
 def _factory(name: str, factory_path: str | None = None) -> Callable:
-    if not isinstance(name, str) or not name:
-        raise TaskError(f"a task name must be a non-empty string; got {name!r}")
-    factory = _FACTORIES.get(name)
-    if factory is None and ":" in name:
-        factory = name
-    if factory is None and factory_path is not None:
-        factory = factory_path
-    if factory is None:
-        raise TaskError(f"unknown task {name!r}; known tasks: {', '.join(known_tasks())}, or a factory's import path "
-                        "'package.module:function' (register your own with parity_env.register_task(name, factory))")
-    if isinstance(factory, str):
-        try:
-            factory = import_object(factory, f"task {name!r}")
-        except ValueError as e:
-            raise TaskError(str(e)) from None
-    if not callable(factory):
-        raise TaskError(f"task {name!r}: {factory!r} is not callable")
-    return factory
+    return _TASKS.get(name, factory_path)
 
 
 def task_keys(name: str) -> list[str] | None:
@@ -138,7 +115,7 @@ def build_task(spec: TaskSpec) -> CoTTask:
         json.dumps(config)
     except (TypeError, ValueError) as e:
         raise TaskError(f"task {name!r}: its config must be JSON-plain (checkpoints record it): {e}") from e
-    keys = task_keys(name) if name in _FACTORIES or ":" in name else None
+    keys = task_keys(name) if name in _TASKS or ":" in name else None
     unknown = sorted(set(config) - set(keys)) if keys is not None else []
     if keys is not None and unknown:
         raise TaskError(f"task {name!r} does not take {unknown}; its config keys are: {', '.join(keys) or 'none'}")

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from parity_env.checks import import_object
+from parity_env.factories import Factories, import_path
 
 from .agent import agent_device, check_agent
 from .errors import AgentError
@@ -35,7 +35,8 @@ BUILTIN = {
     "linear": "agents.models.linear:make_linear",
     "hf": "agents.models.hf:make_hf",
 }
-_FACTORIES: dict[str, Callable | str] = dict(BUILTIN)  # name -> factory, or its import path (imported on first use)
+_AGENTS = Factories("agent", AgentError, BUILTIN, example="lstm",
+                    register_hint="agents.register_agent(name, factory)")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class AgentSpec:
 
 def known_agents() -> list[str]:
     """The registered agent names, sorted."""
-    return sorted(_FACTORIES)
+    return _AGENTS.names()
 
 
 def register_agent(name: str, factory: Callable | str) -> None:
@@ -65,51 +66,12 @@ def register_agent(name: str, factory: Callable | str) -> None:
 
     Registering the same factory again is allowed; another factory under a taken name raises.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise AgentError(f"an agent name must be an identifier such as 'lstm'; got {name!r}")
-    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
-        raise AgentError(f"register_agent({name!r}, ...): the factory must be a callable or a 'module:function' "
-                         f"path; got {factory!r}")
-    if name in _FACTORIES and _FACTORIES[name] is not factory and _FACTORIES[name] != factory:
-        raise AgentError(f"agent name {name!r} is taken (by {_FACTORIES[name]!r}); choose another name")
-    _FACTORIES[name] = factory
-
-
-def _import_factory(path: str, name: str) -> Callable:
-    """The factory at ``path`` ("module:function").
-
-    Resolved as ``parity_env.checks.import_object`` does (the current directory first, as for ``python -m``).
-    """
-    try:
-        factory = import_object(path, f"agent {name!r}")
-    except ValueError as e:
-        raise AgentError(str(e)) from None
-    if not callable(factory):
-        raise AgentError(f"agent {name!r}: {path!r} does not name a callable factory")
-    return factory
+    _AGENTS.register(name, factory)
 
 
 def resolve_factory(name: str, factory_path: str | None = None) -> Callable:
     """The factory of ``name``: a registered name, a "module:function" path, or else ``factory_path``."""
-    if not isinstance(name, str) or not name:
-        raise AgentError(f"an agent name must be a non-empty string; got {name!r}")
-    if name in _FACTORIES:
-        factory = _FACTORIES[name]
-        return _import_factory(factory, name) if isinstance(factory, str) else factory
-    if ":" in name:
-        return _import_factory(name, name)
-    if factory_path is not None:
-        return _import_factory(factory_path, name)
-    raise AgentError(f"unknown agent {name!r}; known agents: {', '.join(known_agents())}, or a factory's import "
-                     "path 'package.module:function' (register your own with agents.register_agent(name, factory))")
-
-
-def _import_path(factory: Callable) -> str | None:
-    """The "module:qualname" of a factory another process can import, or None (defined in __main__ or a function)."""
-    module, qualname = getattr(factory, "__module__", None), getattr(factory, "__qualname__", "")
-    if not module or module == "__main__" or "<" in qualname:
-        return None
-    return f"{module}:{qualname}"
+    return _AGENTS.get(name, factory_path)
 
 
 def make_agent(name: str = "gpt", task=None, **config: Any) -> torch.nn.Module:
@@ -143,7 +105,7 @@ def build_agent(spec: AgentSpec, task, check: bool = True) -> torch.nn.Module:
         raise AgentError(f"agent {name!r}: its factory failed ({type(e).__name__}: {e})") from e
     if not isinstance(agent, torch.nn.Module):
         raise AgentError(f"agent {name!r}: the factory returned {type(agent).__name__}; expected a torch.nn.Module")
-    made = AgentSpec(name, config, _import_path(factory) or spec.factory)
+    made = AgentSpec(name, config, import_path(factory) or spec.factory)
     agent.agent_spec = made  # type: ignore[assignment]  # Module.__setattr__ takes any value
     if check:
         check_agent(agent, task)

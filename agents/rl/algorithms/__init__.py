@@ -30,14 +30,15 @@ from typing import Any
 from tensordict import TensorDict
 from torchrl.objectives import LossModule
 
-from parity_env.checks import import_object
+from parity_env.factories import Factories, import_path
 
 SHIPPED = ("reinforce", "ppo", "grpo", "star")
 """The shipped algorithms, one module each in this package."""
 ALGORITHMS = SHIPPED  # the name the rest of the package and its users know
 GENERIC_DEFAULTS = {"lr": 3e-4, "kl_coef": 0.0, "group_size": 1, "epochs": 1}
 """The option defaults of an algorithm that gives none of its own (a user's factory without ``DEFAULTS``)."""
-_REGISTERED: dict[str, Callable | str] = {}
+_REGISTERED = Factories("algo", ValueError, example="my_ppo", reserved=SHIPPED,
+                        register_hint="agents.rl.register_algorithm(name, factory)")
 
 
 @dataclass
@@ -68,36 +69,19 @@ def register_algorithm(name: str, factory: Callable | str) -> None:
     ``factory`` is a callable or a "module:function" path. The shipped names cannot be taken; registering the same
     factory again is allowed.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"an algorithm name must be an identifier such as 'my_ppo'; got {name!r}")
-    if name in SHIPPED or (name in _REGISTERED and _REGISTERED[name] is not factory and _REGISTERED[name] != factory):
-        raise ValueError(f"algorithm name {name!r} is taken; choose another name")
-    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
-        raise ValueError(f"register_algorithm({name!r}, ...): the factory must be a callable or a 'module:function' "
-                         f"path; got {factory!r}")
-    _REGISTERED[name] = factory
+    _REGISTERED.register(name, factory)
 
 
 def known_algorithms() -> list[str]:
     """The algorithm names ``--algo`` takes: the shipped ones, then the registered ones, sorted."""
-    return [*SHIPPED, *sorted(_REGISTERED)]
+    return [*SHIPPED, *_REGISTERED.names()]
 
 
 def _source(algo: str) -> Any:
     """The module (shipped) or the factory of ``algo``, else a ValueError saying what is allowed."""
-    if not isinstance(algo, str) or not algo:
-        raise ValueError(f"algo must be a non-empty string; got {algo!r}")
     if algo in SHIPPED:
         return importlib.import_module(f"{__name__}.{algo}")
-    factory = _REGISTERED.get(algo, algo if ":" in algo else None)
-    if factory is None:
-        raise ValueError(f"unknown algo {algo!r}; the algorithms: {', '.join(known_algorithms())}, or a factory's "
-                         "import path 'package.module:function' (agents.rl.register_algorithm adds a name)")
-    if isinstance(factory, str):
-        factory = import_object(factory, f"algo {algo!r}")
-    if not callable(factory):
-        raise ValueError(f"algo {algo!r}: {factory!r} is not callable; a factory(agent, task, cfg) is expected")
-    return factory
+    return _REGISTERED.get(algo, known=known_algorithms())
 
 
 def canonical_algo(algo: str) -> str:
@@ -109,10 +93,7 @@ def canonical_algo(algo: str) -> str:
     source = _source(algo)
     if algo in SHIPPED or ":" in algo:
         return algo
-    module, qualname = getattr(source, "__module__", None), getattr(source, "__qualname__", "")
-    if module and module != "__main__" and "<" not in qualname:
-        return f"{module}:{qualname}"
-    return algo  # defined in __main__: resumable only where it is registered again
+    return import_path(source) or algo  # defined in __main__: resumable only where it is registered again
 
 
 def defaults(algo: str) -> dict:
