@@ -75,7 +75,8 @@ class Sampler(torch.nn.Module):
         response_length, done = response_length.reshape(B), done.reshape(B)
         if B != self.batch_size:  # another env (or the first call): nothing the decoders hold applies
             self.cohorts, self.batch_size = [], B
-        if not bool(response_length.any()):  # every row starts an episode: one cohort, as generate's prefill
+        fresh = not bool(response_length.any())  # every row starts an episode
+        if fresh:
             self.cohorts = []
         seen = torch.zeros(B, dtype=torch.bool, device=tokens.device)  # rows whose cohort matches the env
         n_seen = 0
@@ -104,13 +105,19 @@ class Sampler(torch.nn.Module):
             rows_out.append(rows)
             logits_out.append(logits)
             cohorts.append(cohort)
-        new = ~seen & ~done  # rows starting an episode, or not decodable from any cohort: prefill their context
-        lengths = torch.unique(response_length[new]).tolist() if n_seen < B and bool(new.any()) else []
-        for length in lengths:
-            rows = (new & (response_length == length)).nonzero().squeeze(1)  # (b,)
-            context = tokens.index_select(0, rows)  # (b, L)
+        # rows starting an episode, or not decodable from any cohort, join new cohorts prefilled with their context
+        if fresh and not bool(done.any()):  # the whole batch: one cohort, as generate's prefill
+            starts = [(torch.arange(B, device=tokens.device), tokens.clone(), 0)]
+        else:
+            new = ~seen & ~done  # (B,)
+            lengths = torch.unique(response_length[new]).tolist() if n_seen < B and bool(new.any()) else []
+            starts = []
+            for length in lengths:
+                rows = (new & (response_length == length)).nonzero().squeeze(1)  # (b,)
+                starts.append((rows, tokens.index_select(0, rows), length))  # index_select copies: (b, L)
+        for rows, context, length in starts:
             decoder = make_decoder(self.agent, context[:, : P + length])
-            cohorts.append(_Cohort(decoder, rows, context.clone()))
+            cohorts.append(_Cohort(decoder, rows, context))
             rows_out.append(rows)
             logits_out.append(decoder.logits)
         self.cohorts = cohorts
