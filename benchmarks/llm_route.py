@@ -144,9 +144,10 @@ def main() -> None:
 
     hf_logging.disable_progress_bar()
 
+    from agents.jobs.export import export_checkpoint
     from agents.models import hf as hf_agent
     from agents.models.hf import HFAgent
-    from agents.models.hf_export import describe, export_checkpoint, export_task
+    from agents.models.hf_export import describe, export_task
 
     hf_agent.set_progress(False)
     with tempfile.TemporaryDirectory() as tmp:

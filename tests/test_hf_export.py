@@ -23,12 +23,12 @@ import torch  # noqa: E402
 from conftest import run_cli  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from agents.jobs.export import export_checkpoint  # noqa: E402
 from agents.models import hf as hf_module  # noqa: E402
 from agents.models.generate import generate  # noqa: E402
 from agents.models.hf_export import (  # noqa: E402
     ExportError,
     check_export,
-    export_checkpoint,
     export_task,
     task_tokenizer,
     to_hf,

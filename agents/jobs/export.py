@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from parity_env.checks import check_int
 
@@ -49,6 +50,28 @@ class ExportConfig:
         self.seed = check_int("seed", self.seed, 0)
 
 
+def export_checkpoint(checkpoint: str | Path, out: str | Path, overwrite: bool = False, n: int = 256,
+                      seed: int = 0, device: str = "cpu") -> dict:
+    """Export the checkpoint (a checkpoint or run directory) to the Hugging Face directory ``out``.
+
+    Check the target, load, map, check (``check_export``), then write (``write_export``). Returns parity_cot.json's
+    contents. Nothing is written unless every step passed.
+    """
+    from ..models.hf_export import EXPORT_FORMAT, check_export, check_target, task_tokenizer, to_hf, write_export
+    from ..models.registry import agent_spec
+    from ..run.checkpoint import load_checkpoint, resolve_checkpoint_dir
+
+    source = resolve_checkpoint_dir(checkpoint)
+    check_target(out, overwrite, source)
+    ckpt = load_checkpoint(source, device=device)
+    model = to_hf(ckpt.agent, ckpt.task)
+    checks = check_export(ckpt.agent, model, ckpt.task, n=n, seed=seed)
+    info = {"format_version": EXPORT_FORMAT, "task": ckpt.task.to_dict(), "source": str(source),
+            "agent": agent_spec(ckpt.agent).to_dict(), "architecture": type(model).__name__, "checks": checks}
+    write_export(out, model, task_tokenizer(ckpt.task), info, overwrite)
+    return info
+
+
 def add_arguments(parser) -> None:
     """The ``parity-cot export`` flags on ``parser``: those of ``ExportConfig``."""
     from ..run.config import add_config_arguments
@@ -68,7 +91,7 @@ def main(args) -> int:
         raise ValueError(f"checkpoint {cfg.checkpoint}: agent {name!r} has no Hugging Face form (only the gpt and hf "
                          "agents can be exported); nothing written")
     from ..models import hf as hf_agent
-    from ..models.hf_export import check_target, describe, export_checkpoint
+    from ..models.hf_export import check_target, describe
     from ..run.checkpoint import resolve_checkpoint_dir
 
     check_target(cfg.hf, cfg.overwrite, resolve_checkpoint_dir(cfg.checkpoint))  # before loading anything

@@ -7,7 +7,7 @@
     model = to_hf(agent, task)                           # the transformers model of an agent (gpt or hf)
     tokenizer = task_tokenizer(task)                     # one token per name of task.token_names
     report = check_export(agent, model, task)            # logits and greedy answers against the agent's; raises
-    report = export_checkpoint("runs/pre", "runs/pre-hf")   # all of it, written atomically
+    write_export("runs/pre-hf", model, tokenizer, info)  # atomically; agents.jobs.export.export_checkpoint: all of it
 
 The ``gpt`` agent maps exactly onto a transformers architecture: learned positions onto ``OPTForCausalLM`` (pre-LN
 blocks, exact GELU, biases everywhere, LayerNorm eps 1e-5, untied head; the fused qkv split into q, k, v; position p
@@ -436,27 +436,6 @@ def export_task(directory: str | os.PathLike):
     if not path.is_file():
         raise ExportError(f"{directory} has no {EXPORT_FILE}: not a directory written by parity-cot export")
     return task_from_dict(json.loads(path.read_text())["task"])
-
-
-def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False, n: int = 256,
-                      seed: int = 0, device: str | torch.device = "cpu") -> dict:
-    """Export the checkpoint (a checkpoint or run directory) to the Hugging Face directory ``out``.
-
-    Check the target, load, map, check (``check_export``), then write (``write_export``). Returns parity_cot.json's
-    contents. Nothing is written unless every step passed.
-    """
-    from ..run.checkpoint import load_checkpoint, resolve_checkpoint_dir
-    from .registry import agent_spec
-
-    source = resolve_checkpoint_dir(checkpoint)
-    check_target(out, overwrite, source)
-    ckpt = load_checkpoint(source, device=device)
-    model = to_hf(ckpt.agent, ckpt.task)
-    checks = check_export(ckpt.agent, model, ckpt.task, n=n, seed=seed)
-    info = {"format_version": EXPORT_FORMAT, "task": ckpt.task.to_dict(), "source": str(source),
-            "agent": agent_spec(ckpt.agent).to_dict(), "architecture": type(model).__name__, "checks": checks}
-    write_export(out, model, task_tokenizer(ckpt.task), info, overwrite)
-    return info
 
 
 def describe(info: dict) -> dict[str, Any]:
