@@ -57,6 +57,8 @@ TINY_RUNS = {  # result name -> (script, arguments)
                               '"num_attention_heads": 2, "intermediate_size": 32}')),
     "linear_model": ("linear_model", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--budget", 512, "--n", 64,
                                       "--rl-from", 0.5, "--rl-steps", 2, "--star-rounds", 1, "--star-samples", 64)),
+    "main_job": ("main_job", ("--d", 4, "--task-config", '{"p_long": 0.5}', *TINY_AGENT, "--seeds", 0, 1,
+                              "--max-samples", 1024, "--steps", 2, "--eval-n", 64, "--runs-dir", RUN_DIR)),
     "too_early": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--fractions", 0.5, 1.0,
                                 "--rl-steps", 2, "--snapshot-every", 512, "--max-samples", 2048)),
 }
@@ -148,6 +150,17 @@ def test_pretrain_speed(tiny):
     (run,) = r["runs"]
     assert run["samples"] == 512 and run["tokens_per_s"] > 0 and 0 < run["fraction_of_peak"] < 1
     assert r["config"]["task"]["config"]["d"] == 4 and r["summary"]["matmul_peak_flop_s"] > 0
+
+
+def test_main_job(tiny):
+    r = tiny("main_job")
+    assert [run["seed"] for run in r["runs"]] == [0, 1] and r["summary"]["seeds"] == [0, 1]
+    for run in r["runs"]:
+        assert {"pretrained", "finetuned", "control"} <= set(run) and run["wall_time_s"] > 0
+        assert probability(run["finetuned"]["greedy_accuracy"]) and run["control"]["samples"] == \
+            run["finetuned"]["samples"]  # the control trains on as many sequences as RL generated
+    low, high = r["summary"]["pretrain_samples"]
+    assert low == min(run["pretrained"]["samples"] for run in r["runs"]) and low <= high
 
 
 def test_paper_scale(tiny):
