@@ -57,8 +57,8 @@ TINY_RUNS = {  # result name -> (script, arguments)
                               '"num_attention_heads": 2, "intermediate_size": 32}')),
     "linear_model": ("linear_model", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--budget", 512, "--n", 64,
                                       "--rl-from", 0.5, "--rl-steps", 2, "--star-rounds", 1, "--star-samples", 64)),
-    "main_job": ("main_job", ("--d", 4, "--task-config", '{"p_long": 0.5}', *TINY_AGENT, "--seeds", 0, 1,
-                              "--max-samples", 1024, "--steps", 2, "--eval-n", 64, "--runs-dir", RUN_DIR)),
+    "main_job": ("main_job", ("--seeds", 0, 1, "--runs-dir", RUN_DIR, "--d", 4, "--p-long", 0.5, *TINY_AGENT,
+                              "--max-samples", 1024, "--steps", 2, "--eval-n", 64)),
     "too_early": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--fractions", 0.5, 1.0,
                                 "--rl-steps", 2, "--snapshot-every", 512, "--max-samples", 2048)),
 }
@@ -155,8 +155,11 @@ def test_pretrain_speed(tiny):
 def test_main_job(tiny):
     r = tiny("main_job")
     assert [run["seed"] for run in r["runs"]] == [0, 1] and r["summary"]["seeds"] == [0, 1]
+    assert r["command"][:2] == ["parity-cot", "reproduce"] and "--d" in r["command"]
     for run in r["runs"]:
-        assert {"pretrained", "finetuned", "control"} <= set(run) and run["wall_time_s"] > 0
+        assert {"pretrained", "finetuned", "control"} <= set(run)
+        assert 0 < run["wall_time_s"] < run["command_wall_time_s"]  # the command adds Python's start and imports
+        assert 0 < run["peak_memory_gb"] < 24 and "after RL" in run["printed"]
         assert probability(run["finetuned"]["greedy_accuracy"]) and run["control"]["samples"] == \
             run["finetuned"]["samples"]  # the control trains on as many sequences as RL generated
     low, high = r["summary"]["pretrain_samples"]
