@@ -166,6 +166,16 @@ def test_main_job(tiny):
     assert low == min(run["pretrained"]["samples"] for run in r["runs"]) and low <= high
 
 
+@pytest.mark.slow
+def test_sweep_speedup(tmp_path):  # two Ray sweeps of 8 tiny cells: about 80 s
+    pytest.importorskip("ray")
+    run_script("sweep_speedup", "--order", 1, 2, "--runs-dir", tmp_path / "runs", "--results", tmp_path,
+               "--max-samples", 512, "--steps", 1, "--eval-n", 32, *TINY_AGENT)
+    r = json.loads((tmp_path / "sweep_speedup.json").read_text())
+    assert r["summary"]["identical_results"] and r["summary"]["cells"] == 8 and r["summary"]["speedup_cells"] > 0
+    assert [run["num_cpus"] for run in r["runs"]] == [1, 2] and "--max-samples" in r["options"]
+
+
 def test_paper_scale(tiny):
     r = tiny("paper_scale")
     (run,) = r["runs"]
