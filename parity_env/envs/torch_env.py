@@ -47,17 +47,17 @@ Run ``python -m parity_env.envs.torch_env`` for a short random rollout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDictBase
 
 from ..checks import check_int, check_seed, make_rng
 from ..contract import CoTTask
-from .base import BatchedTorchEnv, shallow_copy
+from .base import BatchedTorchEnv
 from .env import check_problems, problem_width, resolve_env_task
 
 
@@ -275,44 +275,20 @@ class CoTTorchEnv(BatchedTorchEnv):
         self._advance(tensordict.get("action"), tensordict.get("_step", None))
         return self._output(with_reward=True)
 
-    # ------------------------------------------------------------------------------------------------ data
-    # ------------------------------------------------------------------------------------------------ fast paths
-    def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
-        """EnvBase's step, step_mdp and maybe_reset fused (as ``ParityCoTTorchEnv``'s).
-
-        The step data are built as EnvBase.step builds them, the next root as step_mdp does (every root entry but
-        "next", then the next entries but the reward), and the finished rows are reset on the env's state directly
-        rather than through ``maybe_reset``'s generic masked merge. Gives the generic path's data (tested), except
-        that carried entries the env does not produce (the action, policy outputs) are not zeroed on reset rows.
-        Falls back to the generic path for anything unusual (partial steps, preset "next" values, hooks, type checks,
-        other devices).
-        """
-        if (
-            type(tensordict) is not TensorDict
-            or tensordict.device != self.device
-            or tensordict.batch_size != self.batch_size
-            or "_step" in tensordict.keys()
-            or "next" in tensordict.keys()
-            or getattr(self, "_post_step_mdp_hooks", None) is not None
-            or self.run_type_checks
-        ):
-            return super()._step_and_maybe_reset(tensordict)
-        self._advance(tensordict.get("action"))
-        entries = self._entries(with_reward=True)
-        next_td = TensorDict._new_unsafe(entries, batch_size=self.batch_size, device=self.device)
-        root = {key: shallow_copy(value) for key, value in tensordict.items()}  # step_mdp's root
-        tensordict.set("next", next_td)
+    def _advance_fused(self, action: torch.Tensor) -> Callable[[], None] | None:
+        self._advance(action)
         st = self._state
         assert st is not None  # set by the first reset
         finished = st.done.nonzero().squeeze(1)  # (N,)
-        if finished.shape[0]:
+        st.some_finished = bool(finished.shape[0])
+        if not finished.shape[0]:
+            return None
+
+        def reset_finished() -> None:
             self._reset_rows(finished, st.done, None, all_finished=True)
-            root.update(self._entries(with_reward=False))
-        else:
-            del entries["reward"]
-            root.update(entries)
-        st.some_finished = False  # every finished row was reset
-        return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
+            st.some_finished = False  # every finished row was reset
+
+        return reset_finished
 
     def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
         """The env's entries for the current state (its tensors, replaced whenever the state changes)."""

@@ -49,16 +49,16 @@ Run ``python -m parity_env.parity.torch_env`` for a short random rollout.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDictBase
 from torchrl.data import Categorical
 
 from ..checks import check_int, check_seed, make_rng
-from ..envs.base import BatchedTorchEnv, shallow_copy
+from ..envs.base import BatchedTorchEnv
 from ..registry import resolve_task
 from .prompt_supply import PromptSupply
 from .protocol import N_ACTIONS, PAD, VOCAB_SIZE, chain_positions
@@ -323,46 +323,17 @@ class ParityCoTTorchEnv(BatchedTorchEnv):
         self._advance(tensordict.get("action"), tensordict.get("_step", None))
         return self._output(with_reward=True)
 
-    # ------------------------------------------------------------------------------------------------ data
-    # ------------------------------------------------------------------------------------------------ fast paths
-    # TorchRL shortcuts: none changes what the env computes, only how much of EnvBase's generic machinery each step
-    # goes through (tests/test_torch_env_fast_paths.py checks them against the generic paths).
-    def _step_and_maybe_reset(self, tensordict: TensorDictBase) -> tuple[TensorDictBase, TensorDictBase]:
-        """EnvBase's step, step_mdp and maybe_reset fused.
+    def _advance_fused(self, action: torch.Tensor) -> Callable[[], None] | None:
+        finished, spare = self._advance(action, reset_room=True)
+        if not finished.shape[0]:
+            return None
 
-        The step data are built as EnvBase.step builds them, the next root as step_mdp does (every root entry but
-        "next", then the next entries but the reward), and the finished rows are reset on the env's state directly
-        rather than through ``maybe_reset`` (whose generic masked merge costs more than the step itself). Gives the
-        generic path's data (tested), except that carried entries the env does not produce (the action, policy
-        outputs) are not zeroed on reset rows. Falls back to the generic path for anything unusual (partial steps,
-        preset "next" values, hooks, other devices, lazy stacks).
-        """
-        if (
-            type(tensordict) is not TensorDict
-            or tensordict.device != self.device
-            or tensordict.batch_size != self.batch_size
-            or "_step" in tensordict._tensordict  # the plain dict of a TensorDict's entries (faster than keys())
-            or "next" in tensordict._tensordict
-            or self._post_step_mdp_hooks is not None
-            or self.run_type_checks
-        ):
-            return super()._step_and_maybe_reset(tensordict)
-        finished, spare = self._advance(tensordict._tensordict["action"], reset_room=True)
-        entries = self._entries(with_reward=True)
-        next_td = TensorDict._new_unsafe(entries, batch_size=self.batch_size, device=self.device)
-        root = tensordict._tensordict.copy()  # step_mdp's root: the entries as they are, ...
-        if not all(type(v) is torch.Tensor for v in root.values()):  # ... nested tensordicts as shallow copies
-            root = {key: shallow_copy(v) for key, v in root.items()}
-        tensordict._set_str("next", next_td, validated=True, inplace=False, non_blocking=False)
-        if finished.shape[0]:
+        def reset_finished() -> None:
             self._reset_rows(finished, None, spare)
             assert self._state is not None  # stepped: set by the first reset
             self._state.some_finished = False  # every finished row was reset
-            root.update(self._entries(with_reward=False))
-        else:
-            del entries["reward"]
-            root.update(entries)
-        return tensordict, TensorDict._new_unsafe(root, batch_size=self.batch_size, device=self.device)
+
+        return reset_finished
 
     def _entries(self, with_reward: bool) -> dict[str, torch.Tensor]:
         """The env's entries for the current state: the tokens, the prompt ids and views of the block.
