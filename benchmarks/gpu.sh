@@ -9,18 +9,21 @@
 #   bash benchmarks/gpu.sh --small            # the same pipeline and speed benchmarks, tiny, on the CPU (the test suite
 #                                             # runs it: every script and option the GPU run uses is exercised)
 #   bash benchmarks/gpu.sh --out DIR          # results in DIR (benchmarks/results/gpu: next to the committed ones)
+#   bash benchmarks/gpu.sh --multiplication   # also multiplication at the paper's sizes (5-7 digits, gpt2-4x256 and
+#                                             # mistral-4x256, 3 seeds: hours, not minutes; --small runs it tiny)
 #
 # It uses the machine's own torch and never installs one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scale="paper" small="" wheels="" out="runs/benchmarks/gpu" device="cuda"
+scale="paper" small="" wheels="" out="runs/benchmarks/gpu" device="cuda" multiplication=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --small) small=1; scale="small"; device="cpu"; shift ;;
     --wheels) wheels="${2:?--wheels needs a directory}"; shift 2 ;;
     --out) out="${2:?--out needs a directory}"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) echo "gpu.sh: unknown option $1 (allowed: --small, --wheels DIR, --out DIR)" >&2; exit 2 ;;
+    --multiplication) multiplication=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "gpu.sh: unknown option $1 (allowed: --small, --wheels DIR, --out DIR, --multiplication)" >&2; exit 2 ;;
   esac
 done
 py="${PYTHON:-python3}"
@@ -53,4 +56,25 @@ fi
 "$py" benchmarks/env_step_profile.py "${profile_args[@]}" --results "$out" | tee "$out/env_step_profile.txt"
 "$py" benchmarks/generation_speed.py "${gen_args[@]}" --results "$out" | tee "$out/generation_speed.txt"
 "$py" benchmarks/rl_speed.py --checkpoint "$ckpt" "${rl_args[@]}" --results "$out" | tee "$out/rl_speed.txt"
+# multiplication with a chain of partial products (benchmarks/multiplication.py): the paper's sizes on the GPU with
+# --multiplication (5, 6 and 7 digits, p_long 0.25, seeds 0-2, gpt2-4x256 then mistral-4x256; untuned there: the
+# recipe is the 3 x 3 CPU one scaled to batch 1024); --small: 2 x 2 digits, tiny, on the CPU, and its speed benchmark
+if [[ -n "$small" ]]; then
+  "$py" benchmarks/multiplication.py --scale small --device cpu --run-dir "$out/multiplication" --results "$out" \
+    | tee "$out/multiplication.txt"
+  "$py" benchmarks/plots.py multiplication --results "$out" --figures "$out"
+  "$py" benchmarks/multiplication_speed.py --checkpoint "$out/multiplication/d2-p0.25-s0/pretrain" \
+    --after "$out/multiplication/d2-p0.25-s0/reinforce" --batch 64 --collect-batch 64 --min-time 0.05 --repeats 1 \
+    --results "$out" | tee "$out/multiplication_speed.txt"
+elif [[ -n "$multiplication" ]]; then
+  for preset in gpt2-4x256 mistral-4x256; do
+    "$py" benchmarks/multiplication.py --scale paper --device cuda --agent-config "{\"preset\": \"$preset\"}" \
+      --run-dir "$out/multiplication_$preset" --name "multiplication_$preset" --results "$out" --resume \
+      | tee -a "$out/multiplication_$preset.txt"
+    "$py" benchmarks/plots.py "multiplication_$preset" --results "$out" --figures "$out"
+  done
+  ckpt="$out/multiplication_gpt2-4x256/d5-p0.25-s0"
+  "$py" benchmarks/multiplication_speed.py --checkpoint "$ckpt/pretrain" --after "$ckpt/reinforce" \
+    --collect-batch 1024 --results "$out" | tee "$out/multiplication_speed.txt"
+fi
 echo "gpu.sh: done in $((SECONDS - t0)) s; results in $out"

@@ -608,7 +608,10 @@ def draw_multiplication(data: dict, results: Path):
         stage_values.append((f"NTP then {algo}", lambda c, a=algo: c.get("rl", {}).get(a, {}).get("metrics", {})
                              .get("greedy_accuracy")))
     stage_values.append(("NTP-only control", lambda c: c.get("control", {}).get("metrics", {}).get("greedy_accuracy")))
-    colors = dict(MUL_STAGES)
+    if any("control_long" in c for c in cells):
+        stage_values.append(("NTP-only control, long", lambda c: c.get("control_long", {}).get("metrics", {})
+                             .get("greedy_accuracy")))
+    colors = {**dict(MUL_STAGES), "NTP-only control, long": "k"}
     width = 0.8 / len(stage_values)
     for s, (name, value) in enumerate(stage_values):
         for g, cs in enumerate(groups.values()):
@@ -651,11 +654,13 @@ def draw_multiplication(data: dict, results: Path):
     ax_len.axhline(long_length, color="grey", lw=0.8, ls="--", label=f"the chain ({long_length} tokens)")
     ax_len.axhline(groups[main][0]["short_length"], color="grey", lw=0.8, ls=":", label="the short answer")
     ax_len.set(xlabel="RL step", ylabel="answer length (tokens before EOS)", ylim=(0, long_length + 2),
-               title=f"{main[0]} x {main[0]}, p_long = {main[1]}: greedy length (dots) and sampled (thin) during RL")
+               title=f"{main[0]} x {main[0]}, p_long = {main[1]}: answer length during RL\n(dots: greedy probes; thin: "
+                     "the sampled episodes' mean)")
     ax_len.legend(fontsize=7, loc="lower right")
     ax_rl.axhline(0.95, color="k", lw=0.5, ls="--")
     ax_rl.set(xlabel="sequences after pre-training (RL episodes / demonstrations)", ylabel="greedy accuracy",
-              ylim=(0, 1.03), title=f"{main[0]} x {main[0]}, p_long = {main[1]}: RL against the NTP-only control")
+              ylim=(0, 1.03), title=f"{main[0]} x {main[0]}, p_long = {main[1]}: RL against the NTP-only control\n"
+                                    "(greedy probes on fresh prompts)")
     ax_rl.legend(fontsize=7, loc="center right")
 
     chain_values = [("sampled long answers exact after NTP", "C0",
@@ -673,7 +678,8 @@ def draw_multiplication(data: dict, results: Path):
                 ax_chain.bar(x, np.mean(vals), width * 0.9, color=color, alpha=0.55, label=name if g == 0 else None)
                 ax_chain.plot([x] * len(vals), vals, "k.", ms=3)
     ax_chain.set_xticks(range(len(groups)), [_mul_cell_label(*k) for k in groups], fontsize=7)
-    ax_chain.set(ylabel="exactly the chain", ylim=(0, 1.03), title="exact chains (the answer reward leaves them free)")
+    ax_chain.set(ylabel="exactly the chain", ylim=(0, 1.03),
+                 title="exact chains (the answer reward leaves them free)\n(bars: mean, dots: seeds)")
     ax_chain.legend(fontsize=7, loc="lower left")
     for ax in (ax_cal, ax_acc, ax_len, ax_rl, ax_chain):
         ax.grid(alpha=0.3)
