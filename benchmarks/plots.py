@@ -723,5 +723,58 @@ DRAWINGS["multiplication"] = draw_multiplication
 DRAWINGS["multiplication_recipe"] = draw_multiplication_recipe
 
 
+
+# --------------------------------------------------------------------------------------------------- the 0.75 plateau
+def draw_plateau(data: dict, results: Path):
+    """Per run against RL steps (one colour family per start, a shade per RL seed): greedy accuracy (the plateau band
+    shaded, its start and end marked); P(first token = 1) on prompts with x_1 = 0 (solid) and x_1 = 1 (dashed); after
+    a wrong first bit (1 - x_1), the probability of going on (solid: x_1 = 0, dashed: x_1 = 1); the fraction of
+    prompts on which greedy decoding writes x_1 first."""
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), sharex=True)
+    (acc, first), (goes_on, follows) = axes
+    settings, runs = data["settings"], data["runs"]
+    starts = list(dict.fromkeys(r.get("seed") for r in runs))
+    families = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+    acc.axhspan(settings["low"], settings["high"], color="grey", alpha=0.15, lw=0)
+    for run in runs:
+        k = starts.index(run.get("seed"))
+        mine = [r for r in runs if r.get("seed") == run.get("seed")]
+        color = plt.get_cmap(families[k % len(families)])(0.45 + 0.45 * mine.index(run) / max(len(mine) - 1, 1))
+        probes = run["probes"]
+        steps = [p["step"] for p in probes]
+        start = f"pre-training seed {run['seed']}, " if run.get("seed") is not None else ""
+        acc.plot(steps, [p["greedy_accuracy"] for p in probes], color=color, lw=1.3)
+        span = run["plateau"]
+        for key, marker in (("start", "o"), ("end", "s")):
+            if span["probes"][key] is not None:
+                acc.plot(span[f"{key}_step"], span["probes"][key]["greedy_accuracy"], marker, color=color, ms=5)
+        for g, ls in (("x1_0", "-"), ("x1_1", "--")):
+            first.plot(steps, [p["p_first"][g]["1"] for p in probes], ls, color=color, lw=1.2)
+            goes_on.plot(steps, [p["after_wrong_first"][g]["continue"] for p in probes], ls, color=color, lw=1.2)
+        follows.plot(steps, [p["greedy_first_is_x1"] for p in probes], color=color, lw=1.3)
+        goes_on.plot([], [], color=color, lw=1.3, label=f"{start}RL seed {run['rl_seed']}")
+    acc.axhline(settings["solved"], color="k", lw=0.5, ls="--")
+    acc.set(ylabel="greedy accuracy", ylim=(0.4, 1.02),
+            title=f"greedy accuracy (band {settings['low']}-{settings['high']} shaded; o: plateau starts, s: ends)")
+    first.set(ylabel="P(first response token = 1)", ylim=(-0.02, 1.02),
+              title="P(first token = 1): prompts with x_1 = 0 solid, x_1 = 1 dashed")
+    goes_on.set(ylabel="P(next token is not EOS)", ylim=(-0.02, 1.02),
+                title="after a wrong first bit (1 - x_1): P(go on), x_1 = 0 solid, x_1 = 1 dashed")
+    follows.set(ylabel="fraction of prompts", ylim=(0.4, 1.02),
+                title="greedy decoding writes x_1 first (an exact chain's first bit)")
+    goes_on.legend(fontsize=7, loc="center right")
+    for ax in (first, goes_on):
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    for ax in (goes_on, follows):
+        ax.set_xlabel("RL step (REINFORCE)")
+    fig.suptitle(f"the 0.75 plateau: {task_title(data)}, {model_label(data)}, probes every {settings['probe_every']} "
+                 f"steps on {settings['n']:,} fixed prompts", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+DRAWINGS["plateau"] = draw_plateau
+
+
 if __name__ == "__main__":
     main()

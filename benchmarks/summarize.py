@@ -258,10 +258,11 @@ def multiplication(r):
            f"({', '.join(r['algos'])}); NTP-only control on as many sequences at the peak lr; {s['eval_n']} prompts "
            "per mode. Per cell, one value per seed:")
     rl_heads = " | ".join(f"greedy after {a} (length; exact chains)" for a in r["algos"])
-    yield ("| digits | p_long | seeds | NTP: learned at (samples) | NTP wall (s) | sampled long fraction | "
+    yield ("| digits | p_long | seeds | NTP: learned at (samples) | NTP: time to learned (s) | sampled long fraction | "
            f"long answers right | long answers exact | greedy after NTP | {rl_heads} | NTP-only control greedy | "
            "first probe >= 0.95 (s, reinforce) |")
     yield "|" + "---|" * (10 + len(r["algos"]))
+    longs = [c for c in r["cells"] if "control_long" in c]
     groups: dict = {}
     for c in sorted(r["cells"], key=lambda c: (c["digits"], c["p_long"], c["seed"])):
         if "pretrain" in c:
@@ -277,12 +278,19 @@ def multiplication(r):
         f95 = " / ".join(_f((c.get("rl", {}).get("reinforce", {}).get("first_95") or {}).get("wall_s"), ".0f")
                          for c in cs)
         yield (f"| {d} x {d} | {p} | {' '.join(str(c['seed']) for c in cs)} | {learned} | "
-               f"{_mul_runs(cs, lambda c: c['pretrain']['wall_s'], '.0f')} | "
+               f"{_mul_runs(cs, lambda c: c['pretrain']['time_to_learned_s'], '.0f')} | "
                f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['sampled_long_fraction'])} | "
                f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['sampled_long_accuracy'])} | "
                f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['sampled_long_chain_accuracy'])} | "
                f"{_mul_runs(cs, lambda c: c['pretrain']['metrics']['greedy_accuracy'])} | {' | '.join(rl)} | "
                f"{_mul_runs(cs, lambda c: c['control']['metrics']['greedy_accuracy'])} | {f95} |")
+    if longs:
+        yield ""
+        yield "NTP alone for longer (--long-control), peak lr, per seed: greedy accuracy (samples in all)"
+    for c in sorted(longs, key=lambda c: (c["digits"], c["p_long"], c["seed"])):
+        m = c["control_long"]["metrics"]
+        yield (f"- {c['digits']} x {c['digits']}, p_long {c['p_long']}, seed {c['seed']}: greedy "
+               f"{m['greedy_accuracy']:.3f}, length {m['greedy_mean_length']:.1f} ({c['control_long']['samples']:,})")
 
 
 def multiplication_recipe(r):
@@ -309,6 +317,33 @@ def multiplication_speed(r):
 
 
 SUMMARIES.update({f.__name__: f for f in (multiplication, multiplication_recipe, multiplication_speed)})
+
+
+
+# --------------------------------------------------------------------------------------------------- the 0.75 plateau
+def plateau(r):
+    t, st = task_settings(r["task"]), r["settings"]
+    yield (f"d = {t['d']}, p_long = {t['p_long']}; REINFORCE, probes every {st['probe_every']} steps on {st['n']:,} "
+           f"prompts; plateau: first probe in [{st['low']}, {st['high']}] to the first >= {st['solved']} after it")
+    yield ("| pre-training seed | RL seed | solved at | plateau steps | at its midpoint: greedy (x_1 = 0 / 1), "
+           "length | P(first = 1 \\| x_1 = 0 / 1) | after a wrong first bit, x_1 = 0 / 1: P(EOS) | at the end: first "
+           "bit = x_1, exact chains, greedy after a wrong first bit: c_2 / EOS |")
+    yield "|---|---|---|---|---|---|---|---|"
+    for x in r["runs"]:
+        span, mid, end = x["plateau"], x["plateau"]["probes"]["mid"], x["plateau"]["probes"]["end"]
+        at_mid = "n/a | n/a | n/a" if mid is None else (
+            f"{mid['greedy_accuracy']:.3f} ({mid['greedy_accuracy_x1_0']:.3f} / {mid['greedy_accuracy_x1_1']:.3f}), "
+            f"{mid['greedy_length']:.2f} | {mid['p_first']['x1_0']['1']:.2f} / {mid['p_first']['x1_1']['1']:.2f} | "
+            f"{mid['after_wrong_first']['x1_0']['eos']:.2f} / {mid['after_wrong_first']['x1_1']['eos']:.2f}")
+        at_end = "n/a" if end is None else (
+            f"{end['greedy_first_is_x1']:.3f}, {end['greedy_chain_accuracy']:.3f}, "
+            f"{end['greedy_second_bit']['after_wrong_first_prompt']:.2f} / "
+            f"{end['greedy_second_bit']['after_wrong_first_eos']:.2f}")
+        yield (f"| {x.get('seed')} | {x['rl_seed']} | {x['solved_step']} | {span['start_step']}-"
+               f"{span['end_step']} | {at_mid} | {at_end} |")
+
+
+SUMMARIES["plateau"] = plateau
 
 
 if __name__ == "__main__":

@@ -362,7 +362,8 @@ def test_llm_route(tiny):
 
 
 # --------------------------------------------------------------------------------------------------- multiplication
-TINY_RUNS["multiplication"] = ("multiplication", ("--scale", "tiny", "--run-dir", RUN_DIR, *TINY_AGENT))
+TINY_RUNS["multiplication"] = ("multiplication", ("--scale", "tiny", "--run-dir", RUN_DIR, "--long-control", 2048,
+                                                  *TINY_AGENT))
 TINY_RUNS["multiplication_recipe"] = ("multiplication_recipe", (
     "--recipes", "gpt2-1e-3", "--seeds", 0, "--digits", 2, "--max-samples", 512, "--eval-every", 256, "--n", 32,
     "--agent-config", TINY_AGENT[1]))
@@ -378,13 +379,14 @@ def test_multiplication(tiny):
     assert cell["control"]["sequences"] == 2 * 16 and probability(cell["control"]["metrics"]["greedy_accuracy"])
     assert all(probability(run["metrics"]["greedy_chain_accuracy"]) for run in cell["rl"].values())
     assert r["settings"]["recipe"]["agent_config"] == {"d_model": 16, "n_head": 2}
+    assert cell["control_long"]["samples"] == 2048 and probability(cell["control_long"]["metrics"]["greedy_accuracy"])
 
 
 def test_multiplication_resume_keeps_finished_cells(tiny, tmp_path):
     r = tiny("multiplication")
     shutil.copy(tiny.results / "multiplication.json", tmp_path / "multiplication.json")
     printed = run_script("multiplication", "--scale", "tiny", "--run-dir", tiny.results / "multiplication_runs",
-                         *TINY_AGENT, "--resume", "--results", tmp_path)
+                         "--long-control", 2048, *TINY_AGENT, "--resume", "--results", tmp_path)
     assert "1 cells already done" in printed
     assert json.loads((tmp_path / "multiplication.json").read_text())["cells"] == r["cells"]
 
@@ -413,3 +415,44 @@ def test_summarize_multiplication(tiny, tmp_path):
     printed = run_script("summarize", "--results", tmp_path)
     assert "### multiplication\n" in printed and "| 2 x 2 | 0.5 | 0 |" in printed
     assert "- gpt2-1e-3" in printed
+
+
+def test_multiplication_reproduce(tmp_path):
+    recipe = '{"agent_config": {"d_model": 16, "n_head": 2}, "batch_size": 16, "short_rows": 4, "warmup_samples": 64}'
+    printed = run_script("multiplication_reproduce", "--digits", 2, "--p-long", 0.5, "--recipe", recipe, "--tiny",
+                         "--run-dir", tmp_path / "runs", "--results", tmp_path)
+    (run,) = json.loads((tmp_path / "multiplication_reproduce.json").read_text())["runs"]
+    assert "NTP-only control" in run["table"] and run["table"] in printed
+    config = run["results"]["config"]
+    assert config["recipe"]["short_rows"] == 4 and config["agent_config"] == {"d_model": 16, "n_head": 2}
+    stages = run["results"]["stages"]
+    assert stages["pretrained"]["samples"] == 1024 and stages["control"]["samples"] == stages["finetuned"]["samples"]
+
+
+# --------------------------------------------------------------------------------------------------- the 0.75 plateau
+TINY_RUNS["plateau"] = ("plateau", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--rl-seeds", 0,
+                                    "--max-samples", 1024, "--run-dir", RUN_DIR, "--steps", 10, "--n", 64))
+FIGURES["plateau"] = "plateau"
+
+
+def test_plateau(tiny):
+    r = tiny("plateau")
+    (run,) = r["runs"]
+    assert (run["seed"], run["rl_seed"], r["pretraining"][0]["samples"]) == (0, 0, 1024)
+    assert r["agent_config"] == {"d_model": 16, "n_head": 2} and r["task"]["config"]["d"] == 4
+    assert [p["step"] for p in run["probes"]] == [0, 5, 10] and r["finetune"]["algo"] == "reinforce"
+    for p in run["probes"]:
+        for g in ("all", "x1_0", "x1_1"):
+            assert sum(p["p_first"][g].values()) == pytest.approx(1, abs=1e-5)
+            assert sum(p["greedy_first"][g].values()) == pytest.approx(1)
+            w = p["after_wrong_first"][g]  # c_2 and (wrong bit) xor x_2 are the two bits: they share P(go on)
+            assert w["eos"] + w["continue"] == pytest.approx(1) and all(probability(v) for v in w.values())
+            assert w["c2_from_prompt"] + w["from_token"] == pytest.approx(w["continue"], abs=1e-5)
+        assert probability(p["greedy_accuracy_x1_0"]) and 0 <= p["greedy_length"] <= 5
+    sys.path.insert(0, str(BENCHMARKS))
+    from plateau import plateau
+
+    probes = [{"step": 5 * i, "greedy_accuracy": a} for i, a in enumerate((0.5, 0.6, 0.75, 0.76, 0.74, 0.9, 1.0))]
+    span = plateau(probes, 0.70, 0.80, 0.99)
+    assert (span["start_step"], span["mid_step"], span["last_step"], span["end_step"]) == (10, 20, 25, 30)
+    assert plateau(probes[:5], 0.70, 0.80, 0.99)["end_step"] is None
