@@ -23,12 +23,16 @@ run's time, the median rate per side and each pair's ratio ours / theirs (> 1: w
 1. Generation (tokens generated per second, EOS included, padding not). Ours:
    ``agents.models.generate.generate(agent, task, prompts, temperature=1.0)`` (incremental decoding through
    transformers' ``DynamicCache`` for the hf agent, the GPT's own KV cache for gpt; finished rows are dropped from the
-   batch once at most half of them still run).
+   batch once at most half of them still run). The hf agent calls the Llama's own modules (embedding, rotary
+   embedding, decoder layers, norm, head) in the order ``LlamaModel.forward`` does but without its per-call wrappers,
+   the mask function (whose mask is None here) and the output dataclasses, decodes in inference mode, and reads a
+   prompt repeated in the batch once (GRPO's groups); all bit-identical to the library's forward
+   (``agents/models/hf.py``).
    Theirs: ``model.generate(input_ids, attention_mask, do_sample=True, max_new_tokens=task.max_response_len,
    eos_token_id=EOS, pad_token_id=PAD, suppress_tokens=[SEP, PAD])`` of the same model: ``suppress_tokens`` (a logits
    processor) restricts the sampling to the tokens an agent emits (0, 1, EOS), so both sides sample one distribution.
    Both stop a batch once every row has emitted EOS. Batch ``--batch`` of d-bit prompts; a run is ``--gen-calls``
-   calls on fresh prompts, the same prompts on both sides.
+   calls on fresh prompts, the same prompts on both sides, after one warm-up call per side at the full batch.
 2. One next-token-prediction training step (demonstrations per second). Ours: the step of ``agents.ntp.pretrain`` (its
    ``_split_batch`` and ``_loss``: short and long rows cut after their longest response, logits only from the last
    prompt position on through ``logits_from``), backward, gradient clipping, AdamW (its divergence checks, one
@@ -48,6 +52,11 @@ run's time, the median rate per side and each pair's ratio ours / theirs (> 1: w
    says where each step's time goes: ours from the log (collection = response tokens / ``collect_tokens_per_s``,
    update = ``step_time_s`` - collection) and from a direct timing of one update (scoring forward, backward,
    optimizer); TRL's by timing its ``_generate_single_turn`` and ``_calculate_rewards`` methods on the trainer.
+
+4. Where the time goes (``profile`` of each job): after the timed runs, one more run per side (ours with the hf Llama,
+   theirs) with a ``LayerClock``: the seconds inside the Llama's own decoder layers (every ``LlamaDecoderLayer``
+   call, and each layer's backward), which both sides run alike, as a share of the run's time. What is left of ours
+   outside that share is all that a faster implementation of this package can still cut on the identical model.
 
 What is NOT comparable, plainly:
 
@@ -141,6 +150,84 @@ def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+class LayerClock:
+    """Seconds spent inside the Llama's own decoder layers while on (``with LayerClock() as clock:``), on both sides.
+
+    ``forward_s``: perf_counter around every ``LlamaDecoderLayer`` call (``step_s`` the calls on one new token, i.e.
+    decoding steps; the others are prefills and full passes). ``backward_s``: from the moment the gradient of a layer's
+    output is ready to the moment that of its input is (tensor hooks; autograd runs the layer's nodes in between, on
+    this one thread). With ``armed=False`` nothing counts until the first optimizer step ends (GRPO: the warm-up step).
+    The clocked runs are extra runs, not the timed ones.
+    """
+
+    def __init__(self, armed: bool = True):
+        self.forward_s = self.step_s = self.backward_s = 0.0
+        self.armed = armed
+        self._handles: list = []
+
+    def __enter__(self) -> LayerClock:
+        from torch.optim.optimizer import register_optimizer_step_post_hook
+        from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+        self._forward = original = LlamaDecoderLayer.__dict__["forward"]
+        clock = self
+
+        def forward(layer, hidden_states, *args, **kwargs):
+            t0 = time.perf_counter()
+            out = original(layer, hidden_states, *args, **kwargs)
+            if clock.armed:
+                dt = time.perf_counter() - t0
+                clock.forward_s += dt
+                clock.step_s += dt if hidden_states.shape[1] == 1 else 0.0
+                if out.requires_grad and hidden_states.requires_grad:
+                    clock._time_backward(out, hidden_states)
+            return out
+
+        LlamaDecoderLayer.forward = forward
+        if not self.armed:
+            self._handles.append(register_optimizer_step_post_hook(self._arm))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+        LlamaDecoderLayer.forward = self._forward
+        for handle in self._handles:
+            handle.remove()
+
+    def _arm(self, *args) -> None:
+        self.armed = True
+
+    def _time_backward(self, out: torch.Tensor, inp: torch.Tensor) -> None:
+        started: list[float] = []
+
+        def output_grad_ready(grad):
+            started.append(time.perf_counter())
+
+        def input_grad_ready(grad):
+            if started:
+                self.backward_s += time.perf_counter() - started.pop()
+
+        out.register_hook(output_grad_ready)
+        inp.register_hook(input_grad_ready)
+
+    def share(self, time_s: float) -> dict:
+        """The clock's seconds and the decoder layers' shares of ``time_s``, the run they were counted in."""
+        full = self.forward_s - self.step_s
+        return {"time_s": time_s, "layers_forward_s": self.forward_s, "layers_step_s": self.step_s,
+                "layers_full_s": full, "layers_backward_s": self.backward_s,
+                "layers_share": (self.forward_s + self.backward_s) / time_s, "layers_step_share": self.step_s / time_s,
+                "layers_full_share": full / time_s, "layers_backward_share": self.backward_s / time_s}
+
+
+PROFILE_NOTE = (
+    "one extra run per side after the timed ones (LayerClock): the time inside the Llama's own decoder layers "
+    "(LlamaDecoderLayer calls, and each layer's backward: from its output's gradient to its input's), which both "
+    "sides run alike; layers_share = (layers_forward_s + layers_backward_s) / time_s, the run's timed window; "
+    "layers_step_s: the forward calls on one new token (decoding steps), layers_full_s the others (prefills and full "
+    "passes); each *_share is that time over time_s.")
+
+
 # ----------------------------------------------------------------------------------------- 1. generation
 def gen_ours(agent, task, prompt_batches, seed: int) -> tuple[float, int]:
     from agents.models.generate import generate
@@ -170,7 +257,7 @@ def gen_theirs(model, task, prompt_batches, seed: int) -> tuple[float, int]:
 
 def compare_generation(task, models: dict, batch: int, calls: int, pairs: int) -> dict:
     rng = np.random.default_rng(12345)
-    warm = [task.sample_prompts(min(batch, 32), rng)[1]]
+    warm = [task.sample_prompts(batch, rng)[1]]  # the full batch: neither side's first timed run grows the heap
     gen_ours(models["ours"], task, warm, 0), gen_theirs(models["theirs"].model, task, warm, 0)
     gen_ours(models["ours_gpt"], task, warm, 0)
     times = {s: [] for s in SIDES}
@@ -184,8 +271,16 @@ def compare_generation(task, models: dict, batch: int, calls: int, pairs: int) -
                 dt, n = gen_ours(models[side], task, prompts, seed=i)
             times[side].append(dt)
             counts[side].append(n)
-    return _compare(times, counts, "generated tokens / s (EOS included)",
-                    {"batch": batch, "calls_per_run": calls, "max_new_tokens": task.max_response_len})
+    result = _compare(times, counts, "generated tokens / s (EOS included)",
+                      {"batch": batch, "calls_per_run": calls, "max_new_tokens": task.max_response_len})
+    prompts = [task.sample_prompts(batch, rng)[1] for _ in range(calls)]
+    result["profile"] = {"note": PROFILE_NOTE}
+    for side in ("ours", "theirs"):
+        with LayerClock() as clock:
+            dt, _ = (gen_theirs(models[side].model, task, prompts, pairs) if side == "theirs"
+                     else gen_ours(models[side], task, prompts, pairs))
+        result["profile"][side] = clock.share(dt)
+    return result
 
 
 # ----------------------------------------------------------------------------------------- 2. NTP step
@@ -242,9 +337,29 @@ def compare_ntp(task, models: dict, batch: int, steps: int, pairs: int) -> dict:
         for side in SIDES:
             times[side].append(run[side](nets[side], opts[side], task, batches))
             counts[side].append(batch * steps)
-    return _compare(times, counts, "demonstrations / s",
-                    {"batch": batch, "steps_per_run": steps, "p_long": task.p_long, "lr": pc.lr,
-                     "betas": list(pc.betas), "grad_clip": 1.0})
+    result = _compare(times, counts, "demonstrations / s",
+                      {"batch": batch, "steps_per_run": steps, "p_long": task.p_long, "lr": pc.lr,
+                       "betas": list(pc.betas), "grad_clip": 1.0})
+    batches = [task.sample_demonstrations(batch, seed=rng) for _ in range(steps)]
+    result["profile"] = {"note": PROFILE_NOTE}
+    for side in ("ours", "theirs"):
+        with LayerClock() as clock:
+            dt = run[side](nets[side], opts[side], task, batches)
+        result["profile"][side] = clock.share(dt)
+    result["profile"]["positions_per_step"] = ntp_positions(task, batches)
+    return result
+
+
+def ntp_positions(task, batches) -> dict:
+    """Input positions each side runs through the model per step (mean over ``batches``): ours cuts rows after their
+    responses (``_split_batch``), the plain step reads every row whole."""
+    from agents.ntp.pretrain import _split_batch
+
+    rng = np.random.default_rng(0)
+    ours = [sum(inputs.size for inputs, _, _ in _split_batch(tokens, mask, is_long, task.prompt_len, None, rng))
+            for tokens, mask, is_long in batches]
+    return {"ours": statistics.mean(ours), "theirs": statistics.mean(tokens.size for tokens, _, _ in batches),
+            "note": "positions read per step: ours the short and long parts' inputs, theirs every row's tokens"}
 
 
 # ----------------------------------------------------------------------------------------- 3. GRPO
@@ -414,6 +529,12 @@ def compare_grpo(task, configs: dict, batch: int, steps: int, pairs: int) -> dic
         "GRPOTrainer._generate_single_turn (model.generate and the cut after EOS); reward_s = _calculate_rewards; "
         "rest_s = everything else (tokenizing, decoding, padding, advantages, metrics, the scoring forward, "
         "backward, AdamW, the Trainer loop)")
+    result["profile"] = {"note": PROFILE_NOTE + " GRPO: counted from the end of the warm-up step's optimizer step."}
+    for side in ("ours", "theirs"):
+        with LayerClock(armed=False) as clock:
+            run = (grpo_theirs(task, configs[side], batch, steps, seed=pairs) if side == "theirs"
+                   else grpo_ours(task, "hf", configs[side], batch, steps, seed=pairs))
+        result["profile"][side] = clock.share(run["time_s"])
     result["ours"]["update_anatomy"] = update_anatomy(task, "hf", configs["ours"], batch)
     result["ours_gpt"]["update_anatomy"] = update_anatomy(task, "gpt", configs["ours_gpt"], batch)
     result["target"] = {"what": "ours (hf llama) at least 2x TRL's completions per second",

@@ -57,7 +57,7 @@ def sample_logits(
         logp = F.log_softmax(logits, -1)  # (B, A)
         tok = logits.argmax(-1)
     else:
-        logp = F.log_softmax(logits / temperature, -1)  # (B, A)
+        logp = F.log_softmax(logits / temperature if temperature != 1.0 else logits, -1)  # (B, A); x / 1 is x
         try:
             tok = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(-1)  # (B,)
         except RuntimeError as e:  # the only cause here: non-finite logits
@@ -95,25 +95,34 @@ def generate(
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     decoder = make_decoder(agent, prompts, incremental)
     rows = torch.arange(B, device=device)  # (b,) which batch rows the decoder's rows are
+    running: torch.Tensor | None = None  # (b,) the decoder's rows that still emit; None: all of them
+    n_running = B
     logits = decoder.logits  # (b, A)
     for t in range(max_new_tokens):
         if not allow_eos:
             logits = logits.clone()
             logits[:, eos] = float("-inf")
-        running = ~finished[rows]  # (b,)
-        live = rows[running]  # batch indices of the rows that emit a token now
-        tok, lp, _ = sample_logits(logits[running], temperature, generator)  # (n_live,)
-        tokens[live, t] = tok
+        live = rows if running is None else rows[running]  # batch indices of the rows that emit a token now
+        tok, lp, _ = sample_logits(logits if running is None else logits[running], temperature, generator)
+        tokens[live, t] = tok  # (n_running,)
         logprobs[live, t] = lp
-        finished[live] |= tok == eos
-        if t + 1 == max_new_tokens or (allow_eos and bool(finished.all())):
+        ended = tok == eos  # (n_running,)
+        finished[live] = ended  # the live rows had not finished
+        n_running -= int(ended.sum())
+        if t + 1 == max_new_tokens or (allow_eos and n_running == 0):
             break
-        step = torch.full((rows.numel(),), pad, dtype=torch.long, device=device)  # (b,) finished rows feed PAD
-        step[running] = tok
-        keep = ~finished[rows]  # (b,)
-        if 2 * int(keep.sum()) <= rows.numel():  # compact: drop the finished rows from the computation
+        if running is None:  # every decoder row emitted (those that just ended feed their EOS)
+            step, keep = tok, ~ended  # (b,)
+        else:
+            step = torch.full((rows.numel(),), pad, dtype=torch.long, device=device)  # (b,) finished rows feed PAD
+            step[running] = tok
+            keep = ~finished[rows]  # (b,)
+        if 2 * n_running <= rows.numel():  # compact: drop the finished rows from the computation
             rows, step = rows[keep], step[keep]
             decoder.keep(keep)
+            running = None
+        else:
+            running = keep if n_running < rows.numel() else None
         logits = decoder.step(step)
     lengths = (tokens != pad).sum(-1)
     return Generation(tokens, logprobs, lengths, finished)

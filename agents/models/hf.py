@@ -34,6 +34,11 @@ The weights are float32 (use autocast for lower precision). Attention is PyTorch
 architecture lacks it; ``attn_implementation`` overrides): on CPU in float32 at these sizes it is as fast as eager or
 faster.
 
+For speed, with the bits unchanged: a transformers Llama with SDPA attention runs its own modules directly in the order
+its ``LlamaModel.forward`` runs them, without that method's per-call wrappers (``_DirectPath``: checked bit for bit
+against the library's forward when the agent is built, else the library's forward runs); decoding without gradients
+runs in inference mode; and a prefill whose prompts repeat (GRPO's groups) reads each distinct prompt once.
+
 Nothing is ever downloaded: a model is built from its config or read from a local directory
 (``local_files_only=True``). The core package never imports transformers; only this module does. transformers'
 progress bars (its "Loading weights" bar) show only where someone watches them: not when stderr is not a terminal,
@@ -92,6 +97,7 @@ class HFAgent(nn.Module):
         for module in model.modules():  # GPT-2 warns from its inner GPT2Model
             if hasattr(module, warning):
                 setattr(module, warning, _no_warning)
+        self._direct = _direct_path(model)
 
     def num_parameters(self) -> int:
         """The number of parameters (every weight, embeddings included)."""
@@ -105,6 +111,10 @@ class HFAgent(nn.Module):
         tokens = as_long_tokens(tokens)
         T = tokens.shape[1]
         keep = T - check_logits_from(logits_from, T)  # the last `keep` positions (T: all)
+        direct = self._direct_path()
+        if direct is not None:
+            hidden = direct.norm(direct.hidden(tokens, None, 0))  # every position, then the kept ones: as the library
+            return self.model.lm_head(hidden[:, T - keep :])[..., : self.n_actions].float()
         if self._keeps_logits:
             logits = self.model(input_ids=tokens, use_cache=False, logits_to_keep=keep).logits
         else:
@@ -122,6 +132,25 @@ class HFAgent(nn.Module):
     def decode(self, tokens: torch.Tensor, state: DynamicCache) -> tuple[torch.Tensor, DynamicCache]:
         """Logits (b, n_actions) of the token after ``tokens`` (b, t), which continue the rows of ``state``."""
         tokens = as_long_tokens(tokens)
+        past = state.get_seq_length()
+        if past == 0:
+            distinct = _distinct_rows(tokens)
+            if distinct is not None:  # e.g. GRPO's groups: each distinct prompt is read once, its cache copied
+                unique, inverse = distinct
+                logits, state = self._decode(unique, state, past)
+                state.batch_select_indices(inverse)
+                return logits.index_select(0, inverse), state
+        return self._decode(tokens, state, past)
+
+    def _decode(self, tokens: torch.Tensor, state: DynamicCache, past: int) -> tuple[torch.Tensor, DynamicCache]:
+        direct = self._direct_path()
+        if direct is not None and (past == 0 or tokens.shape[1] == 1):  # where the library's mask is None
+            # without gradients (generation, collection) in inference mode: the same kernels, less work per op; the
+            # cache keeps inference tensors (it only comes back here), the logits are copied out as ordinary ones
+            with torch.inference_mode(not torch.is_grad_enabled()):
+                hidden = direct.norm(direct.hidden(tokens, state, past))[:, -1:]  # (b, 1, h): as the library
+                logits = self.model.lm_head(hidden)[:, -1, : self.n_actions]
+            return (logits.clone() if logits.is_inference() else logits).float(), state
         kwargs = {self._cache_arg: state, "use_cache": True}
         if self._keeps_logits:
             kwargs["logits_to_keep"] = 1
@@ -131,12 +160,153 @@ class HFAgent(nn.Module):
 
     def select_state(self, state: DynamicCache, rows: torch.Tensor) -> DynamicCache:
         """Keep rows ``rows`` (b',) int64 of the cache, in that order (in place)."""
-        state.batch_select_indices(rows)
+        with torch.inference_mode(self._direct is not None and not torch.is_grad_enabled()):  # as decode, when it is
+            state.batch_select_indices(rows)
         return state
+
+    def _direct_path(self) -> _DirectPath | None:
+        direct = self._direct
+        return direct if direct is not None and direct.model is self.model and direct.usable() else None
 
 
 def _no_warning(*args: Any, **kwargs: Any) -> None:
     pass
+
+
+_ROW_KEYS: dict[tuple[int, torch.device], torch.Tensor] = {}  # (T, device) -> (T,) int64 weights of row keys
+
+
+def _distinct_rows(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(distinct rows (u, T), inverse (B,)) of ``tokens`` (B, T) when at most half its rows are distinct; else None.
+
+    A prefill of repeated prompts (GRPO's groups: each prompt group_size times) then reads each prompt once. Each row
+    is computed on its own (causal attention within the row, row-wise products), so the cache and logits copied from
+    the distinct rows are those the whole batch would have had: bit for bit where a matrix product gives a row the
+    same result in any batch, as MKL does on the CPU for all but tiny products (fewer than 16 positions are left
+    alone).
+    Rows are grouped by a key (a weighted sum: equal rows have equal keys), then checked to equal their group's first
+    row, so a key shared by different rows only costs the saving.
+    """
+    B, T = tokens.shape
+    if B < 4:
+        return None
+    weights = _ROW_KEYS.get((T, tokens.device))
+    if weights is None:
+        generator = torch.Generator().manual_seed(T)  # fixed and private: the global generator is not touched
+        weights = torch.randint(1, 2**31, (T,), generator=generator).to(tokens.device)
+        _ROW_KEYS[(T, tokens.device)] = weights
+    keys, inverse = torch.unique((tokens * weights).sum(1), return_inverse=True)  # (u,), (B,)
+    u = keys.numel()
+    if 2 * u > B or u * T < 16:
+        return None
+    first = torch.full((u,), B, dtype=torch.long, device=tokens.device)
+    first.scatter_reduce_(0, inverse, torch.arange(B, device=tokens.device), "amin")  # (u,) each key's first row
+    distinct = tokens.index_select(0, first)  # (u, T)
+    if not torch.equal(distinct.index_select(0, inverse), tokens):  # two different rows share a key
+        return None
+    return distinct, inverse
+
+
+class _DirectPath:
+    """A Llama's own modules called in the order ``LlamaModel.forward`` calls them, without its wrappers.
+
+    The same embedding, rotary embedding, decoder layers, final norm and head, given the same inputs: position ids
+    ``past .. past + T - 1`` and no attention mask, which is what the library passes them too where this path is used
+    (SDPA attention, no padding, an empty cache or one new token: its ``create_causal_mask`` returns None and SDPA
+    applies causality itself). So it is the same computation, bit for bit, forward and backward; what it skips is the
+    per-call bookkeeping around it (keyword merging and deprecation shims, output capturing, the mask function, the
+    output dataclasses), which matters for generation's many small steps. It is used only after reproducing the
+    library's logits exactly on a probe (full pass and cached decoding), and only while nobody hooks or replaces the
+    model's or the base model's forward; otherwise the library's forward runs.
+    """
+
+    def __init__(self, model: PreTrainedModel):
+        self.model = model
+        self.base = model.model
+        self.layers = list(self.base.layers[: self.base.config.num_hidden_layers])
+        self.norm = self.base.norm
+        # one-token steps' position ids and rotary embedding, as the rotary module returned them, by position (the
+        # default rope is a function of the position alone; kept while its inv_freq is the same, unmodified tensor)
+        self._steps: dict[tuple, tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._inv_freq: tuple[int, int] | None = None
+
+    def usable(self) -> bool:
+        """No forward hooks or replaced forward on the model or its base model (this path would skip them)."""
+        return not any(m._forward_hooks or m._forward_pre_hooks or "forward" in vars(m)
+                       for m in (self.model, self.base))
+
+    def hidden(self, tokens: torch.Tensor, cache: DynamicCache | None, past: int) -> torch.Tensor:
+        """The last decoder layer's output (B, T, h), before the final norm; ``cache`` grows by the T positions."""
+        base = self.base
+        hidden = base.embed_tokens(tokens)
+        positions, rotary = self._rotary(hidden, past) if tokens.shape[1] == 1 else (None, None)
+        if positions is None:
+            positions = torch.arange(past, past + tokens.shape[1], device=tokens.device).unsqueeze(0)  # (1, T)
+            rotary = base.rotary_emb(hidden, position_ids=positions)
+        use_cache = cache is not None
+        for layer in self.layers:
+            hidden = layer(hidden, attention_mask=None, position_embeddings=rotary, position_ids=positions,
+                           cache=cache, use_cache=use_cache)
+        return hidden
+
+    def _rotary(self, hidden: torch.Tensor, past: int) -> tuple[Any, Any]:
+        """(position ids, rotary embedding) of one new token at ``past``, kept from the first time; else (None, None).
+
+        (None, None) for a rope other than the default one, which may depend on more than the position.
+        """
+        module = self.base.rotary_emb
+        inv_freq = getattr(module, "inv_freq", None)
+        if getattr(module, "rope_type", None) != "default" or not isinstance(inv_freq, torch.Tensor):
+            return None, None
+        if self._inv_freq != (id(inv_freq), inv_freq._version):  # moved, replaced or changed: start again
+            self._steps.clear()
+            self._inv_freq = (id(inv_freq), inv_freq._version)
+        key = (past, hidden.dtype, hidden.device, torch.is_inference_mode_enabled())  # inference tensors stay there
+        if key not in self._steps:
+            positions = torch.arange(past, past + 1, device=hidden.device).unsqueeze(0)  # (1, 1)
+            self._steps[key] = positions, module(hidden, position_ids=positions)
+        return self._steps[key]
+
+    def reproduces_library(self) -> bool:
+        """The library's logits, bit for bit, on a probe: a full pass, and a 4-token prefill then one cached step."""
+        model = self.model
+        device = model.lm_head.weight.device
+        tokens = (torch.arange(10, device=device) % min(model.config.vocab_size, 5)).reshape(2, 5)  # (2, 5)
+        modes = [(module, module.training) for module in model.modules()]
+        model.eval()
+        try:
+            with torch.no_grad():
+                same = torch.equal(model(input_ids=tokens, use_cache=False).logits,
+                                   model.lm_head(self.norm(self.hidden(tokens, None, 0))))
+                theirs, mine = DynamicCache(config=model.config), DynamicCache(config=model.config)
+                for start, end in ((0, 4), (4, 5)):
+                    ref = model(input_ids=tokens[:, start:end], cache=theirs, use_cache=True,
+                                logits_to_keep=1).logits[:, -1]
+                    got = model.lm_head(self.norm(self.hidden(tokens[:, start:end], mine, start))[:, -1:])[:, -1]
+                    same = same and torch.equal(ref, got)
+                return same
+        except Exception:  # any failure: the library's forward it is
+            return False
+        finally:
+            for module, training in modes:
+                module.training = training
+
+
+def _direct_path(model: PreTrainedModel) -> _DirectPath | None:
+    """The direct path for a transformers Llama with SDPA attention that reproduces the library exactly; else None."""
+    try:
+        from transformers.models.llama.modeling_llama import LlamaForCausalLM, LlamaModel
+    except ImportError:
+        return None
+    if type(model) is not LlamaForCausalLM or type(model.model) is not LlamaModel:  # subclasses may add to forward
+        return None
+    if model.config._attn_implementation != "sdpa" or not len(model.model.layers):
+        return None
+    layer_args = inspect.signature(type(model.model.layers[0]).forward).parameters  # this transformers' names
+    if not {"cache", "position_embeddings", "attention_mask"} <= set(layer_args):
+        return None
+    path = _DirectPath(model)
+    return path if path.reproduces_library() else None
 
 
 # ------------------------------------------------------------------------------------------------------- factory
