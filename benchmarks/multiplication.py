@@ -48,10 +48,9 @@ from agents.rl.finetune import FinetuneConfig, finetune
 from agents.run.config import parse_json_object
 from parity_env import make_task
 
-RECIPE = {"agent_config": {"preset": "gpt2-2x128"}, "lr": 3e-3, "schedule": "chain", "warmup_samples": 12_800,
-          "batch_size": 256, "short_rows": 32, "decay_trigger": 0.95, "decay_half_life": 100_000, "decay_floor": 0.05}
-"""The pre-training recipe (``PretrainConfig`` overrides; the rest are its defaults): multiplication_recipe's
-"gpt2-3e-3-late"."""
+RECIPE = make_task("multiplication").pretrain_recipe
+"""The pre-training recipe (``PretrainConfig`` overrides; the rest are its defaults): the task's own,
+multiplication_recipe's "gpt2-3e-3-late"."""
 
 
 @dataclass

@@ -3,13 +3,12 @@
     python benchmarks/multiplication_reproduce.py --seeds 0 1 2 --run-dir runs/mul/reproduce
     python benchmarks/multiplication_reproduce.py --digits 2 --p-long 0.5 --recipe '{"batch_size": 16}' --tiny
 
-Runs ``agents.jobs.reproduce.reproduce`` itself (the code behind ``parity-cot reproduce --task multiplication
---task-config '{"digits": 3, "p_long": 0.25}'``: NTP until the chain check passes, RL with its defaults until greedy
-accuracy holds >= 99% or 500 steps, the NTP-only control on as many sequences at the peak lr, the table) with one
-change: pre-training takes the recipe of ``benchmarks/multiplication.py`` (``RECIPE``: agent, lr, warm-up, short
-rows, decay), which ``ReproduceConfig`` cannot set from the command line today. It is what the command prints once
-the recipe is the task's default. Writes, per seed, the job's results.json (less its curves' duplicates) and the
-printed table to RESULTS/NAME.json (default multiplication_reproduce), after every seed.
+Runs ``agents.jobs.reproduce.reproduce`` itself, the code behind ``parity-cot reproduce --task multiplication
+--task-config '{"digits": 3, "p_long": 0.25}' --seed S``: NTP with the task's recipe (``pretrain_recipe``: agent, lr,
+warm-up, short rows, decay) until the chain check passes, RL with its defaults until greedy accuracy holds >= 99% or
+500 steps, the NTP-only control on as many sequences at the peak lr, the table. ``--recipe`` changes pre-training
+settings over the task's recipe (the suite's tiny run). Writes, per seed, the job's results.json and the printed
+table to RESULTS/NAME.json (default multiplication_reproduce), after every seed.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import add_results_arguments, write_result
-from multiplication import RECIPE
 
 from agents.jobs.reproduce import ReproduceConfig, format_table, reproduce
 from agents.ntp.pretrain import PretrainConfig
@@ -31,7 +29,8 @@ from parity_env import make_task
 
 @dataclass
 class RecipeReproduceConfig(ReproduceConfig):
-    """``ReproduceConfig`` whose pre-training (and NTP-only control) takes ``recipe``'s PretrainConfig settings."""
+    """``ReproduceConfig`` whose pre-training (and NTP-only control) takes ``recipe``'s PretrainConfig settings over
+    the task's recipe (fields the command line does not have, such as batch_size)."""
 
     recipe: dict = field(default_factory=dict)
 
@@ -47,20 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--algo", default="reinforce")
     parser.add_argument("--recipe", type=parse_json_object, default={}, metavar="JSON",
-                        help="settings over multiplication.py's RECIPE (e.g. a tiny agent_config)")
+                        help="pre-training settings over the task's recipe (e.g. a tiny agent_config)")
     parser.add_argument("--tiny", action="store_true", help="a smoke run: 1,024 samples, 2 RL steps, 64 prompts")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/multiplication_reproduce"))
     parser.add_argument("--name", default="multiplication_reproduce")
     add_results_arguments(parser)
     args = parser.parse_args(argv)
-    recipe = {**RECIPE, **args.recipe}
     task = make_task("multiplication", digits=args.digits, p_long=args.p_long)
+    recipe = {**task.pretrain_recipe, **args.recipe}
     size = {"max_samples": 1024, "steps": 2, "eval_n": 64} if args.tiny else {}
     runs = []
     for seed in args.seeds:
-        cfg = RecipeReproduceConfig(task=task, agent="gpt", agent_config=recipe["agent_config"], lr=recipe["lr"],
-                                    algo=args.algo, seed=seed, out=str(args.run_dir / f"seed{seed}"), recipe=recipe,
-                                    **size)
+        cfg = RecipeReproduceConfig(task=task, agent_config=args.recipe.get("agent_config", {}), algo=args.algo,
+                                    seed=seed, out=str(args.run_dir / f"seed{seed}"), recipe=args.recipe, **size)
         results = reproduce(cfg, progress=False)
         table = format_table(results)
         print(f"seed {seed}\n{table}\nwall time {results['wall_time_s']:.1f} s", flush=True)

@@ -20,7 +20,8 @@ A task is a value (a frozen dataclass of JSON-plain settings, by convention) tha
 - ``chance``: the greedy accuracy of an agent that answers short without having learned the short answer (parity 0.5),
   and optionally ``ntp_threshold``, the p_long above which next-token prediction alone decodes long greedily;
 - ``format_tokens``: tokens as text; ``extra_metrics``: the task's own evaluation numbers (parity: the first-bit
-  split, the first token's margin, the continuation probability).
+  split, the first token's margin, the continuation probability); ``pretrain_recipe``: the pre-training settings
+  that learn the task's chain on the default agent, which ``parity-cot reproduce`` starts from ({}: the defaults).
 
 The base class supplies the rest from these: ``sample_demonstrations``, ``sample_prompts``, ``judge`` (numpy or
 torch), ``hashed_problems`` (the batched envs' counter-based prompts), ``prompt_ids``, ``make_env`` (the generic
@@ -382,6 +383,15 @@ class CoTTask(abc.ABC):
         """Tokens as text, PAD dropped: e.g. '1 0 1 1 SEP 1 EOS'."""
         names = self.token_names
         return " ".join(names[int(t)] for t in np.asarray(tokens).ravel() if int(t) != self.pad)
+
+    @property
+    def pretrain_recipe(self) -> dict:
+        """Pre-training settings that learn this task's chain on the default gpt agent: {} (PretrainConfig's own).
+
+        ``agents.ntp.pretrain.PretrainConfig`` fields, JSON-plain; the main job (``parity-cot reproduce``) takes them
+        under the options given.
+        """
+        return {}
 
     def extra_metrics(self, agent: Any, problems: np.ndarray, prompts: torch.Tensor, greedy: Verdicts) -> dict:
         """The task's own evaluation numbers: {} by default.

@@ -8,6 +8,7 @@ from conftest import run_cli
 
 from agents.cli import main as cli_main
 from agents.jobs.reproduce import ReproduceConfig, format_table
+from parity_env import make_task
 
 
 def test_reproduce_end_to_end(tmp_path, capsys):
@@ -70,3 +71,16 @@ def test_reproduce_refuses_a_non_empty_out(tmp_path, capsys):
 
 def test_default_out_is_stable():
     assert ReproduceConfig().out == "runs/reproduce"
+
+
+def test_the_task_recipe_is_the_main_jobs_default_under_the_options_given():
+    mul = make_task("multiplication", digits=3, p_long=0.25)
+    cfg = ReproduceConfig(task=mul).pretrain_config()
+    recipe = mul.pretrain_recipe
+    assert cfg.agent_config == recipe["agent_config"] and cfg.lr == recipe["lr"] and cfg.short_rows == 32
+    assert (cfg.warmup_samples, cfg.decay_trigger, cfg.decay_half_life) == (12_800, 0.95, 100_000)
+    given = ReproduceConfig(task=mul, lr=1e-3, agent_config={"d_model": 32}).pretrain_config(batch_size=64)
+    assert (given.lr, given.agent_config, given.batch_size, given.short_rows) == (1e-3, {"d_model": 32}, 64, 32)
+    assert ReproduceConfig(task=mul, agent="linear").pretrain_config().agent_config == {}  # a gpt preset: gpt's only
+    parity = ReproduceConfig().pretrain_config()  # parity has no recipe: PretrainConfig's defaults
+    assert (parity.lr, parity.agent_config, parity.short_rows) == (3e-3, {}, None)

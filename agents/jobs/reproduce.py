@@ -53,9 +53,9 @@ class ReproduceConfig:
     agent: str = "gpt"
     """The agent: gpt, linear, hf, a registered name or a factory's import path 'package.module:function'."""
     agent_config: dict = field(default_factory=dict)
-    """The agent factory's keyword arguments, a JSON object."""
+    """The agent factory's keyword arguments, a JSON object ({} for gpt: the task's recipe's, if it has one)."""
     lr: float | None = None
-    """Pre-training's peak learning rate (None: its default, 3e-3, the gpt recipe's)."""
+    """Pre-training's peak learning rate (None: the task's recipe's, else pre-training's default, 3e-3)."""
     max_samples: int = 5_000_000
     """Pre-training's sample budget (it stops earlier once the chain is learned)."""
     algo: str = "reinforce"
@@ -88,9 +88,16 @@ class ReproduceConfig:
         self.finetune_config()  # and the algorithm
 
     def pretrain_config(self, **changes) -> PretrainConfig:
-        """The pre-training stage's config: this job's task, agent, seed, device and budget, ``changes`` over them."""
+        """The pre-training stage's config: this job's settings over the task's recipe, ``changes`` over them.
+
+        The recipe (``task.pretrain_recipe``) gives what this job leaves open; its agent_config counts only for the
+        gpt agent given none.
+        """
+        recipe = dict(self.task.pretrain_recipe)
+        recipe_agent = recipe.pop("agent_config", {})
+        agent_config = self.agent_config or (recipe_agent if self.agent == "gpt" else {})
         lr = {} if self.lr is None else {"lr": self.lr}
-        return PretrainConfig(**{"task": self.task, "agent": self.agent, "agent_config": self.agent_config,
+        return PretrainConfig(**{**recipe, "task": self.task, "agent": self.agent, "agent_config": agent_config,
                                  "seed": self.seed, "device": self.device, "final_eval_n": self.eval_n,
                                  "max_samples": self.max_samples, **lr, **changes})
 
