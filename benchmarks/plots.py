@@ -320,9 +320,55 @@ def draw_threshold(data: dict, results: Path):
     return fig
 
 
+def draw_too_early_levels(data: dict, results: Path):
+    """too_early --levels: one row per (d, p_long); against the start's exact-chain rate (sampled long answers, the
+    1000-answer probe), where each run ended: greedy accuracy, greedy answer length / d and greedy exact chains (a
+    marker per run: colour the seed, shape the algorithm); right: greedy accuracy along RL, coloured by that rate."""
+    settings = list(dict.fromkeys((r["d"], r["p_long"]) for r in data["rows"]))
+    algos = list(dict.fromkeys(r["algo"] for r in data["rows"]))
+    markers, styles = dict(zip(algos, "osD^")), dict(zip(algos, ("-", ":", "--", "-.")))
+    fig, axes = plt.subplots(len(settings), 4, figsize=(18, 3.6 * len(settings)), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for row, (d, p_long) in enumerate(settings):
+        runs = [r for r in data["rows"] if (r["d"], r["p_long"]) == (d, p_long)]
+        for r in runs:
+            x = r["start"]["probe"]["exact"] if r["start"].get("probe") else r["start"]["sampled_long_chain_accuracy"]
+            after = r["after"]
+            for col, y in enumerate((after["greedy_accuracy"], after["greedy_mean_length"] / d,
+                                     after["greedy_chain_accuracy"])):
+                axes[row, col].plot(x, y, markers[r["algo"]], color=f"C{r['seed']}", alpha=0.75, mfc="none", ms=7)
+            axes[row, 3].plot(r["probe_steps"], r["greedy_accuracy"], styles[r["algo"]], color=cmap(x or 0), lw=0.9,
+                              alpha=0.8)
+        titles = (f"d = {d}, p_long = {p_long}: greedy accuracy after RL", "greedy answer length / d after RL",
+                  "greedy answers exactly the chain after RL")
+        for col, title in enumerate(titles):
+            axes[row, col].set(title=title, xlim=(-0.03, 1.03), ylim=(-0.03, 1.05))
+            axes[row, col].axvspan(0.5, 0.8, color="grey", alpha=0.12)
+        axes[row, 0].axhline(0.5, color="grey", lw=0.8, ls="--")
+        axes[row, 3].set(title="greedy accuracy along RL\n(colour: exact-chain rate at the start)", ylim=(0.4, 1.03),
+                         xlabel="RL step")
+        axes[row, 0].set_ylabel("after RL")
+    for col in range(3):
+        axes[-1, col].set_xlabel("sampled long answers exactly the chain, at the start")
+    handles = [plt.Line2D([], [], ls="none", marker=markers[a], color="k", mfc="none", label=a) for a in algos]
+    handles += [plt.Line2D([], [], ls="none", marker="o", color=f"C{s}", label=f"seed {s}")
+                for s in sorted({r["seed"] for r in data["rows"]})]
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="center right")
+    axes[0, 3].legend(handles=[plt.Line2D([], [], ls=styles[a], color="k", label=a) for a in algos], fontsize=7)
+    stop = f", stopping {data['after_solved']} steps after solved" if data.get("after_solved") is not None else ""
+    fig.suptitle(f"RL for at most {data['rl_steps']} steps{stop}, from pre-training snapshots taken by the "
+                 f"chain probe (levels {', '.join(map(str, data['levels']))}; shaded: 0.5-0.8), {model_label(data)}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def draw_too_early(data: dict, results: Path):
     """Greedy accuracy and answer length against RL steps, one colour per starting point (a fraction of the samples
-    the chain needed), one line per seed; the right panel: where each run ended."""
+    the chain needed), one line per seed; the right panel: where each run ended. Results of --levels:
+    ``draw_too_early_levels``."""
+    if "levels" in data:
+        return draw_too_early_levels(data, results)
     fractions = sorted({r["fraction"] for r in data["rows"]})
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for r in data["rows"]:

@@ -127,7 +127,30 @@ def star_recursion(r):
                f"{' '.join(f'{v:.3f}' for v in x['long_fraction'])}; greedy after {x['greedy_accuracy'][-1]:.3f}")
 
 
+def _ended(x: dict) -> str:
+    """How a too_early run ended: solved, short at chance, long but not right (the paper's failure), or between."""
+    after, d = x["after"], x.get("d")
+    if after["greedy_accuracy"] >= 0.99:
+        return "solved"
+    if after["greedy_mean_length"] < 2:
+        return "short"
+    return "LONG, NOT RIGHT" if d and after["greedy_mean_length"] >= d / 2 and after["greedy_accuracy"] < 0.9 \
+        else "between"
+
+
 def too_early(r):
+    if "levels" in r:  # snapshots by the chain probe
+        yield (f"levels {r['levels']}; {', '.join(r['algos'])}; at most {r['rl_steps']} RL steps, stop "
+               f"{r['after_solved']} after solved; probe {r['probe_n']} long answers, start {r['start_probe_n']}")
+        yield ("| d | p_long | seed | level | samples | exact chains at the start (probe) | algo | solved at | greedy "
+               "acc / length after | greedy exact chains after | ended |")
+        yield "|---|---|---|---|---|---|---|---|---|---|---|"
+        for x in r["rows"]:
+            probe, after = x["start"].get("probe") or {}, x["after"]
+            yield (f"| {x['d']} | {x['p_long']} | {x['seed']} | {x['level']} | {x['samples']:,} | "
+                   f"{_f(probe.get('exact'))} | {x['algo']} | {x['solved_step']} | {after['greedy_accuracy']:.3f} / "
+                   f"{after['greedy_mean_length']:.1f} | {after['greedy_chain_accuracy']:.3f} | {_ended(x)} |")
+        return
     yield f"chains learned at {r['learned_at_samples']} samples (seed: samples); {r['rl_steps']} RL steps each"
     for x in r["rows"]:
         start, after = x["start"], x["after"]

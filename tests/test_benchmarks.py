@@ -52,12 +52,16 @@ TINY_RUNS = {  # result name -> (script, arguments)
                                       "--after", 0, "--n", 128)),
     "too_early": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--fractions", 0.5, 1.0,
                                 "--rl-steps", 2, "--snapshot-every", 512, "--max-samples", 2048)),
+    "too_early_levels": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--levels", 0, 0.1,
+                                       "--algos", "reinforce", "grpo", "--rl-steps", 2, "--after-solved", 0,
+                                       "--snapshot-every", 4096, "--fine-every", 512, "--max-samples", 24_576,
+                                       "--probe-n", 50, "--start-probe-n", 100, "--name", "too_early_levels")),
 }
 FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold_high",
            "pretrain_speed": "pretrain_speed", "paper_scale": "paper_scale", "generation_speed": "generation_speed",
            "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "temperature": "temperature_hot",
            "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early",
-           "exact_chains": "exact_chains"}
+           "too_early_levels": "too_early_levels", "exact_chains": "exact_chains"}
 """Figure name -> the tiny run it draws (a split sweep's figure draws its NAME_*.json parts)."""
 SWEEP_FIGURES = {"phase_cpu": "phase_gpt_reinforce"}
 """Committed figures of ``parity-cot sweep`` (results/NAME/ is the sweep's directory) -> the file sweep-plot draws."""
@@ -232,6 +236,20 @@ def test_too_early(tiny):
     assert learned % 512 == 0 and [row["fraction"] for row in r["rows"]] == [0.5, 1.0]
     assert r["rows"][-1]["samples"] == learned and all(row["samples"] % 512 == 0 for row in r["rows"])
     assert all(probability(row["after"]["greedy_accuracy"]) and len(row["probe_steps"]) for row in r["rows"])
+
+
+def test_too_early_by_the_chain_probe(tiny):
+    r = tiny("too_early_levels")
+    (pre,) = r["pretraining"]
+    assert r["levels"] == [0.0, 0.1] and r["algos"] == ["reinforce", "grpo"] and pre["snapshots"]["0.0"] == 4096
+    probes = {p["samples"]: p["exact"] for p in pre["probes"]}
+    assert probes[4096] >= 0 and probes[pre["snapshots"]["0.1"]] >= 0.1  # the first chunk that reaches each level
+    steps = [b - a for a, b in zip(probes, list(probes)[1:])]  # chunks of 4096, then (the crossing one redone) 512
+    assert set(steps) <= {4096, 512} and steps == sorted(steps, reverse=True) and steps[-1] == 512
+    assert all(v < 0.1 for s, v in probes.items() if s < pre["snapshots"]["0.1"])
+    assert [(x["level"], x["algo"]) for x in r["rows"]] == [(0.0, "reinforce"), (0.0, "grpo"), (0.1, "reinforce"),
+                                                            (0.1, "grpo")]
+    assert all(x["start"]["probe"]["n_long"] == 100 and probability(x["after"]["greedy_accuracy"]) for x in r["rows"])
 
 
 # --------------------------------------------------------------------------------------------------- figures
