@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -179,15 +180,26 @@ def draw_pretrain_speed(data: dict, results: Path):
 
 
 def draw_rl_algorithms(data: dict, results: Path):
+    """Greedy accuracy and answer length along RL, a column per algorithm; with several checkpoints (pre-training
+    seeds) a colour per checkpoint."""
     fig, axes, algos = rl_grid(data["runs"], width=4)
+    many = "checkpoints" in data
+    rl_seeds = sorted({r["seed"] for r in data["runs"]})
     for col, algo in enumerate(algos):
         for r in (r for r in data["runs"] if r["algo"] == algo):
-            plot_probes(axes[:, col], r, label=f"seed {r['seed']}")
+            if many:
+                k = data["checkpoints"].index(r["checkpoint"])
+                label = f"pre-training seed {r.get('pretrain_seed', k)}" + (f", RL seed {r['seed']}"
+                                                                              if len(rl_seeds) > 1 else "")
+                style = {"color": f"C{k}", "ls": ("-", "--", ":", "-.")[rl_seeds.index(r["seed"]) % 4]}
+            else:
+                label, style = f"seed {r['seed']}", {}
+            plot_probes(axes[:, col], r, label=label, **style)
             if r["solved_step"]:
                 axes[0, col].axvline(r["solved_step"], color="grey", lw=0.5, ls=":")
     label_rl_axes(axes, algos, algos, legend_size=7)
-    fig.suptitle(f"RL from a pretrained checkpoint at {task_title(data)} (dotted: solved; {data['hardware']['cpu']})",
-                 fontsize=9)
+    start = f"{len(data['checkpoints'])} pretrained checkpoints" if many else "a pretrained checkpoint"
+    fig.suptitle(f"RL from {start} at {task_title(data)} (dotted: solved; {data['hardware']['cpu']})", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -316,6 +328,83 @@ def draw_threshold(data: dict, results: Path):
     ax.set(xlabel="p_long", ylabel="accuracy / probability", ylim=(0.0, 1.05),
            title=f"d = {data['d']}, {model_label(data)}, {data['budget']:,} demonstrations per run")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_star_p0(data: dict, results: Path):
+    """STaR and REINFORCE from checkpoints calibrated at several p_0, against x = log2((1 - p_0)/p_0) (p_0 measured):
+    rounds until the sampled long fraction reaches 1/2 (Theorem 2 with exact refits: ceil(x)), rounds and REINFORCE
+    steps until solved; the log odds per round against the recursion; how exact each round's refit was; and STaR at
+    the cold temperature from both sides of its unstable fixed point."""
+    runs, cals = data["runs"], data["checkpoints"]
+    x_of = {c["p0_nominal"]: math.log2((1 - c["p0"]) / c["p0"]) for c in cals}
+    epochs = data["epochs"]
+    markers = dict(zip(epochs, "os^D"))
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    grid = np.linspace(min(x_of.values()) - 0.3, max(x_of.values()) + 0.3, 100)
+    warm = [r for r in runs if r["algo"] == "star" and r["temperature"] == 1.0]
+    for k, (key, ax, title) in enumerate((("rounds_to_half", axes[0, 0], "rounds until the sampled long fraction "
+                                           ">= 1/2"), ("solved_step", axes[0, 1], "STaR rounds until solved"))):
+        for r in warm:
+            y = r[key]
+            jitter = 0.08 * (r["seed"] - 1)
+            ax.plot(x_of[r["p0_nominal"]] + jitter, y if y is not None else data["rounds"] + 1, markers[r["epochs"]],
+                    color=f"C{epochs.index(r['epochs'])}", mfc="none" if y is None else None, alpha=0.8)
+        ax.plot(grid, np.ceil(grid) + (0 if k == 0 else 2), "k--", lw=1,
+                label="exact refits: ceil(x)" + ("" if k == 0 else " + 2 (two probes >= 99% after p > 1/3)"))
+        ax.set(xlabel="x = log2((1 - p_0) / p_0)", ylabel="rounds", title=title)
+    handles = [plt.Line2D([], [], ls="none", marker=markers[e], color=f"C{i}", label=f"{e} epoch(s) a round")
+               for i, e in enumerate(epochs)]
+    axes[0, 0].legend(handles=handles + [plt.Line2D([], [], ls="--", color="k", label="exact refits: ceil(x)")],
+                      fontsize=7)
+    axes[0, 1].legend(fontsize=7)
+    rl = [r for r in runs if r["algo"] == "reinforce"]
+    for r in rl:
+        y = r["solved_step"]
+        axes[0, 2].plot(x_of[r["p0_nominal"]] + 0.08 * (r["seed"] - 1), y if y is not None else data["reinforce_steps"],
+                        "o", color="C3", mfc="none" if y is None else None)
+    axes[0, 2].set(xlabel="x = log2((1 - p_0) / p_0)", ylabel="REINFORCE steps (256 episodes)",
+                   title="REINFORCE steps until solved (hollow: not within the cap)")
+    cmap = plt.get_cmap("viridis")
+    order = sorted(x_of, key=x_of.get)
+    for r in warm:
+        color = cmap(order.index(r["p0_nominal"]) / max(len(order) - 1, 1))
+        style = "-" if r["epochs"] == max(epochs) else ":"
+        axes[1, 0].plot(log_odds(r["long_fraction"]), style, color=color, lw=1, alpha=0.8)
+    for c in cals:
+        color = cmap(order.index(c["p0_nominal"]) / max(len(order) - 1, 1))
+        axes[1, 0].plot(log_odds(c["prediction"][:data["rounds"]]), "--", color=color, lw=1.6, alpha=0.5,
+                        label=f"p_0 = {c['p0']:.4f} (nominal {c['p0_nominal']})")
+    axes[1, 0].set(xlabel="STaR round n", ylabel="log odds of the sampled long fraction", xlim=(-0.5, 16),
+                   title=f"solid: {max(epochs)} epochs, dotted: {min(epochs)}; dashed: p <- 2p/(1+p)")
+    axes[1, 0].legend(fontsize=7)
+    for i, e in enumerate(epochs):
+        ratios = [np.mean(r["refit_ratio"][:6]) for r in warm if r["epochs"] == e and r["refit_ratio"]]
+        axes[1, 1].plot([i] * len(ratios), ratios, "o", color=f"C{i}", alpha=0.7)
+    axes[1, 1].axhline(1, color="k", lw=0.8, ls="--", label="exact refit")
+    axes[1, 1].set_xticks(range(len(epochs)), [f"{e} epoch(s)" for e in epochs])
+    axes[1, 1].set(ylabel="long fraction sampled next round / kept this round",
+                   title="how exact a round's refit is (mean of the first 6 rounds, a run each)")
+    axes[1, 1].legend(fontsize=7)
+    cold = [r for r in runs if r["algo"] == "star" and r["temperature"] != 1.0]
+    for r in cold:
+        color = "C2" if r["p0"] > 0.052 else "C1"  # above the unstable fixed point: grows
+        style = "-" if r["epochs"] == max(epochs) else ":"
+        axes[1, 2].plot(r["long_fraction"], style, color=color, lw=1, alpha=0.8)
+    for c in cals:
+        if any(r["p0_nominal"] == c["p0_nominal"] for r in cold):
+            color = "C2" if c["p0"] > 0.052 else "C1"
+            axes[1, 2].plot(c["cold_prediction"], "--", color=color, lw=1.6, alpha=0.5,
+                            label=f"p_0 = {c['p0']:.4f}: recursion at T = {data['cold_temperature']}")
+    axes[1, 2].axhline(0.052, color="grey", lw=0.8, ls=":", label="unstable fixed point 0.052")
+    axes[1, 2].set(yscale="log", ylim=(1e-4, 1.2), xlabel="STaR round n", ylabel="sampled long fraction",
+                   title=f"T = {data['cold_temperature']} (solid: {max(epochs)} epochs, dotted: {min(epochs)})")
+    axes[1, 2].legend(fontsize=7)
+    t = data["task"]
+    fig.suptitle(f"STaR from checkpoints calibrated at p_0 (d = {t['d']}, derived from {data['checkpoint']} by NTP at "
+                 f"p_long = p_0, {data['recal_samples']:,} demonstrations); {data['star_samples']} samples a round, "
+                 f"{len(data['seeds'])} seeds", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -514,6 +603,7 @@ DRAWINGS: dict[str, Callable] = {
     "rl_controls": draw_rl_controls,
     "rl_speed": draw_rl_speed,
     "star_recursion": draw_star_recursion,
+    "star_p0": draw_star_p0,
     "temperature": draw_temperature,
     "threshold": draw_threshold,
     "too_early": draw_too_early,

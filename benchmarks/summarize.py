@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from common import COMMITTED_RESULTS, result_kind
@@ -93,12 +94,14 @@ def pretrain_speed(r):
 def rl_algorithms(r):
     t = r["task"]
     yield f"d = {t['d']}, p_long = {t['p_long']}, temperature {r.get('temperature', 1.0)}"
-    yield "| algo | seed | solved at step | time to solved (s) | lowest greedy after | final greedy acc / length |"
-    yield "|---|---|---|---|---|---|"
+    yield ("| algo | pre-training seed | seed | solved at step | time to solved (s) | lowest greedy after | "
+           "final greedy acc / length | greedy exact chains |")
+    yield "|---|---|---|---|---|---|---|---|"
     for x in r["runs"]:
         f = x["final"]
-        yield (f"| {x['algo']} | {x['seed']} | {x['solved_step']} | {_f(x['time_to_solved_s'], '.1f')} | "
-               f"{_f(x['min_accuracy_after_solved'])} | {f['greedy_accuracy']:.3f} / {f['greedy_mean_length']:.1f} |")
+        yield (f"| {x['algo']} | {x.get('pretrain_seed', '')} | {x['seed']} | {x['solved_step']} | "
+               f"{_f(x['time_to_solved_s'], '.1f')} | {_f(x['min_accuracy_after_solved'])} | "
+               f"{f['greedy_accuracy']:.3f} / {f['greedy_mean_length']:.1f} | {_f(f.get('greedy_chain_accuracy'))} |")
 
 
 def temperature(r):
@@ -136,6 +139,32 @@ def _ended(x: dict) -> str:
         return "short"
     return "LONG, NOT RIGHT" if d and after["greedy_mean_length"] >= d / 2 and after["greedy_accuracy"] < 0.9 \
         else "between"
+
+
+def star_p0(r):
+    yield (f"from {r['checkpoint']}: NTP at p_long = p_0 for {r['recal_samples']:,} demonstrations (lr "
+           f"{r['recal_lr']}); {r['star_samples']} samples a round; seeds {r['seeds']}")
+    yield "| nominal p_0 | measured p_0 | log2((1-p)/p) | exact chains | greedy |"
+    yield "|---|---|---|---|---|"
+    for c in r["checkpoints"]:
+        x = math.log2((1 - c["p0"]) / c["p0"])
+        yield (f"| {c['p0_nominal']} | {c['p0']:.4f} | {x:.2f} | {c['exact_chains']:.3f} | "
+               f"{c['greedy_accuracy']:.3f} |")
+    yield ""
+    yield ("| nominal p_0 | algo | epochs | T | seeds: solved at | rounds to 1/3 | rounds to 1/2 | log-odds slope | "
+           "refit ratio (first 6 rounds) | final long fraction |")
+    yield "|---|---|---|---|---|---|---|---|---|---|"
+    keys = dict.fromkeys((x["p0_nominal"], x["algo"], x.get("epochs"), x.get("temperature")) for x in r["runs"])
+    for key in keys:
+        runs = [x for x in r["runs"] if (x["p0_nominal"], x["algo"], x.get("epochs"), x.get("temperature")) == key]
+        third = [x.get("rounds_to_third", x.get("steps_to_third")) for x in runs]
+        half = [x.get("rounds_to_half", x.get("steps_to_half")) for x in runs]
+        ratios = [sum(x["refit_ratio"][:6]) / len(x["refit_ratio"][:6]) if x.get("refit_ratio") else None
+                  for x in runs]
+        yield (f"| {key[0]} | {key[1]} | {key[2] or ''} | {key[3] or ''} | "
+               f"{' / '.join(str(x['solved_step']) for x in runs)} | {' / '.join(map(str, third))} | "
+               f"{' / '.join(map(str, half))} | {_join(x.get('odds_slope') for x in runs)} | {_join(ratios)} | "
+               f"{_join(x['long_fraction'][-1] for x in runs)} |")
 
 
 def too_early(r):
@@ -238,8 +267,8 @@ def peer_speed(r):
 
 
 SUMMARIES = {f.__name__: f for f in (calibration, threshold, leap, generation_speed, pretrain_speed, rl_algorithms,
-                                     temperature, rl_controls, star_recursion, too_early, exact_chains, rl_speed,
-                                     env_throughput, env_step_profile, paper_scale, linear_model, hf_llama,
+                                     temperature, rl_controls, star_recursion, star_p0, too_early, exact_chains,
+                                     rl_speed, env_throughput, env_step_profile, paper_scale, linear_model, hf_llama,
                                      peer_speed)}
 
 

@@ -24,7 +24,8 @@ from parity_env import Task
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-CHECKPOINT, RUN_DIR = object(), object()  # in TINY_RUNS: the tiny pre-training run, a fresh run directory
+CHECKPOINT, CHECKPOINT1, RUN_DIR = object(), object(), object()  # in TINY_RUNS: the tiny pre-training run (seeds 0
+# and 1), a fresh run directory
 TINY_AGENT = ("--agent-config", '{"d_model": 16, "n_head": 2}')
 TINY_PRETRAIN = ("--d", 4, "--n", 64, *TINY_AGENT)
 TINY_RUNS = {  # result name -> (script, arguments)
@@ -42,10 +43,16 @@ TINY_RUNS = {  # result name -> (script, arguments)
                               "--steps", 2)),
     "rl_algorithms": ("rl_algorithms", ("--checkpoint", CHECKPOINT, "--algos", "reinforce", "star", "--seeds", 0,
                                         "--steps", 2, "--after", 0, "--after-star", 0)),
+    "rl_algorithms_seeds": ("rl_algorithms", ("--checkpoint", CHECKPOINT, CHECKPOINT1, "--algos", "reinforce",
+                                              "--seeds", 0, "--steps", 2, "--after", 0, "--name",
+                                              "rl_algorithms_seeds")),
     "temperature_hot": ("temperature", ("--checkpoint", CHECKPOINT, "--temperatures", 1.5, "--algos", "reinforce",
                                         "--seeds", 0, "--steps", 2, "--name", "temperature_hot")),
     "star_recursion": ("star_recursion", ("--checkpoint", CHECKPOINT, "--seeds", 0, "--rounds", 2, "--temperatures",
                                           1.0, "--cot-temperatures", 1.5, "--n", 512)),
+    "star_p0": ("star_p0", ("--checkpoint", CHECKPOINT, "--p0", 0.1, 0.3, "--seeds", 0, "--epochs", 1, 2, "--rounds", 2,
+                            "--reinforce-steps", 2, "--cold-p0", 0.3, "--cold-rounds", 2, "--recal-samples", 1024,
+                            "--n", 512, "--run-dir", RUN_DIR)),
     "rl_controls": ("rl_controls", ("--checkpoint", CHECKPOINT, "--ntp-sequences", 512, "--steps", 2,
                                     "--sb3-steps", 256, "--sb3-episodes", 20)),
     "exact_chains": ("exact_chains", ("--checkpoint", CHECKPOINT, "--algos", "reinforce", "--seeds", 0, "--steps", 2,
@@ -59,9 +66,10 @@ TINY_RUNS = {  # result name -> (script, arguments)
 }
 FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold_high",
            "pretrain_speed": "pretrain_speed", "paper_scale": "paper_scale", "generation_speed": "generation_speed",
-           "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "temperature": "temperature_hot",
-           "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early",
-           "too_early_levels": "too_early_levels", "exact_chains": "exact_chains"}
+           "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "rl_algorithms_seeds": "rl_algorithms_seeds",
+           "temperature": "temperature_hot", "star_recursion": "star_recursion", "star_p0": "star_p0",
+           "rl_controls": "rl_controls", "too_early": "too_early", "too_early_levels": "too_early_levels",
+           "exact_chains": "exact_chains"}
 """Figure name -> the tiny run it draws (a split sweep's figure draws its NAME_*.json parts)."""
 SWEEP_FIGURES = {"phase_cpu": "phase_gpt_reinforce"}
 """Committed figures of ``parity-cot sweep`` (results/NAME/ is the sweep's directory) -> the file sweep-plot draws."""
@@ -90,6 +98,16 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def checkpoint1(tmp_path_factory) -> Path:
+    """The same tiny pre-training run with seed 1."""
+    out = tmp_path_factory.mktemp("pretrain1") / "run"
+    cfg = PretrainConfig(task=Task(d=4, p_long=0.5), d_model=16, n_head=2, max_samples=2048, final_eval_n=0,
+                         out=str(out), seed=1)
+    pretrain(cfg, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny(request, tmp_path_factory):
     """``tiny(name)``: the result of the tiny run ``name`` of TINY_RUNS (run once per session into ``tiny.results``)."""
     results = tmp_path_factory.mktemp("results")
@@ -99,6 +117,7 @@ def tiny(request, tmp_path_factory):
         if name not in done:
             script, args = TINY_RUNS[name]
             places = {CHECKPOINT: lambda: request.getfixturevalue("checkpoint"),
+                      CHECKPOINT1: lambda: request.getfixturevalue("checkpoint1"),
                       RUN_DIR: lambda: results / f"{name}_runs"}
             run_script(script, *(places[a]() if a in places else a for a in args), "--results", results)
             done[name] = json.loads((results / f"{name}.json").read_text())
@@ -193,6 +212,12 @@ def test_rl_algorithms(tiny):
     assert all(probability(acc) for run in r["runs"] for acc in run["greedy_accuracy"])
 
 
+def test_rl_algorithms_across_pretraining_seeds(tiny):
+    r = tiny("rl_algorithms_seeds")
+    assert len(r["checkpoints"]) == 2 and [run["pretrain_seed"] for run in r["runs"]] == [0, 1]
+    assert [run["checkpoint"] for run in r["runs"]] == r["checkpoints"] and r["task"]["d"] == 4
+
+
 def test_temperature(tiny):
     (run,) = tiny("temperature_hot")["runs"]
     assert run["temperature"] == run["config"]["temperature"] == 1.5 and probability(run["final"]["greedy_accuracy"])
@@ -205,6 +230,18 @@ def test_star_recursion(tiny):
     assert len(answer["long_fraction"]) == 2 and probability(r["p0"])
     p0 = r["p0"]  # at T = 1 the prediction is p <- 2p/(1+p) itself
     assert r["predictions"]["1.0"] == pytest.approx([p0, 2 * p0 / (1 + p0)])
+
+
+def test_star_across_p0(tiny):
+    r = tiny("star_p0")
+    assert [c["p0_nominal"] for c in r["checkpoints"]] == [0.1, 0.3] and r["task"]["d"] == 4
+    assert all(probability(c["p0"]) and c["samples"] == 1024 and len(c["prediction"]) == 2 for c in r["checkpoints"])
+    cases = [(x["p0_nominal"], x["algo"], x.get("epochs"), x.get("temperature")) for x in r["runs"]]
+    assert cases == [(0.1, "star", 1, 1.0), (0.1, "star", 2, 1.0), (0.1, "reinforce", None, None),
+                     (0.3, "star", 1, 1.0), (0.3, "star", 2, 1.0), (0.3, "reinforce", None, None),
+                     (0.3, "star", 1, 0.75), (0.3, "star", 2, 0.75)]
+    star = r["runs"][0]
+    assert len(star["long_fraction"]) == len(star["kept_long_fraction"]) == 2 and len(star["refit_ratio"]) <= 1
 
 
 def test_star_prediction_at_a_temperature():
