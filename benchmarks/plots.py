@@ -114,9 +114,13 @@ def draw_leap(data: dict, results: Path):
             curve = [p for p in r["curve"] if p["greedy_accuracy"] is not None]
             ax2.plot([p["samples"] for p in curve], [p["greedy_accuracy"] for p in curve], color=f"C{k}", alpha=0.7,
                      label=name if r is runs[0] else None)
-    ax1.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=8)
+    masses = [next(r["task"] for r in data["runs"] if r["setting"] == n) for n in names]
+    masses = [t["p_long"] + t.get("p_partial", 0.0) for t in masses]  # every long answer: full and partial chains
+    ax1.set_xticks(range(len(names)), [n.replace(", ", ",\n") + f"\nlong mass {m:.2f}" + (" > 1/3" if m > 1 / 3
+                                                                                         else " < 1/3")
+                                       for n, m in zip(names, masses)], fontsize=8)
     ax1.set(ylabel="greedy accuracy after NTP alone", ylim=(0.4, 1.05),
-            title=f"p_long = {data['p_long']} (< 1/3), d = {data['d']}")
+            title=f"d = {data['d']}, full chains at p_long = {data['p_long']}")
     ax1.axhline(0.5, color="grey", ls=":", lw=1)
     ax1.legend(fontsize=7)
     ax2.axhline(0.5, color="grey", ls=":", lw=1)

@@ -31,6 +31,8 @@ TINY_PRETRAIN = ("--d", 4, "--n", 64, *TINY_AGENT)
 TINY_RUNS = {  # result name -> (script, arguments)
     "calibration": ("calibration", (*TINY_PRETRAIN, "--p-long", 0.5, "--budget", 512)),
     "leap": ("leap", (*TINY_PRETRAIN, "--seeds", 0, "--budget", 512, "--p-partial", 0.3)),
+    "leap_below": ("leap", (*TINY_PRETRAIN, "--seeds", 0, "--budget", 512, "--p-long", 0.1, "--p-partial", 0.2,
+                            "--no-leap-long", "--name", "leap_below")),
     "threshold_high": ("threshold", (*TINY_PRETRAIN, "--p-long", 0.4, "--seeds", 0, "--budget", 512,
                                      "--name", "threshold_high")),
     "pretrain_speed": ("pretrain_speed", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--max-samples", 512,
@@ -64,7 +66,7 @@ TINY_RUNS = {  # result name -> (script, arguments)
                                        "--snapshot-every", 4096, "--fine-every", 512, "--max-samples", 24_576,
                                        "--probe-n", 50, "--start-probe-n", 100, "--name", "too_early_levels")),
 }
-FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold_high",
+FIGURES = {"calibration": "calibration", "leap": "leap", "leap_below": "leap_below", "threshold": "threshold_high",
            "pretrain_speed": "pretrain_speed", "paper_scale": "paper_scale", "generation_speed": "generation_speed",
            "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "rl_algorithms_seeds": "rl_algorithms_seeds",
            "temperature": "temperature_hot", "star_recursion": "star_recursion", "star_p0": "star_p0",
@@ -143,6 +145,13 @@ def test_leap(tiny):
     assert probability(partial["predicted"]["greedy_accuracy"])
 
 
+def test_leap_partial_chains_only(tiny):
+    r = tiny("leap_below")
+    (run,) = r["runs"]  # --no-leap-long: the partial-chain mixture alone
+    assert run["task"]["p_long"] == 0.1 and run["task"]["p_partial"] == 0.2 and run["curve"][-1]["samples"] == 512
+    assert run["predicted"]["greedy_accuracy"] < 0.6  # long mass 0.3 < 1/3: the ideal model stops after one bit
+
+
 def test_the_ideal_model_predicts_the_thresholds():
     sys.path.insert(0, str(BENCHMARKS))
     from leap import ideal_greedy
@@ -151,6 +160,9 @@ def test_the_ideal_model_predicts_the_thresholds():
         assert ideal_greedy(Task(d=8, p_long=p), n=512)["greedy_accuracy"] == pytest.approx(expected, abs=0.06)
     assert ideal_greedy(Task(d=8, p_long=0.25, leap=2), n=512)["greedy_accuracy"] == pytest.approx(0.5, abs=0.06)
     assert ideal_greedy(Task(d=8, p_long=0.25, p_partial=0.3), n=512)["greedy_accuracy"] == 1.0
+    for p, q in ((0.1, 0.2), (0.05, 0.25), (0.02, 0.3)):  # long mass below 1/3: chance, whatever the mixture
+        task = Task(d=8, p_long=p, p_partial=q)
+        assert ideal_greedy(task, n=512) == pytest.approx({"greedy_accuracy": 0.5, "greedy_mean_length": 1.0}, abs=0.06)
 
 
 def test_threshold_part_of_a_split_sweep(tiny):
