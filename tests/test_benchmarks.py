@@ -358,6 +358,10 @@ def test_gpu_script_small_on_cpu(tmp_path):
     assert run["pretrain"]["stop_reason"] == "learned"
     assert run["finetune"]["metrics"]["greedy_accuracy"] >= 0.99
     assert (tmp_path / "paper_scale.png").exists()
+    mistral = json.loads((tmp_path / "paper_scale_mistral.json").read_text())  # Fig. 1 at the paper's size, 3 seeds
+    assert mistral["agent_config"] == {"preset": "mistral-2x128"} and mistral["points_per_decade"] == 5
+    assert [r["seed"] for r in mistral["runs"]] == [0, 1, 2] and (tmp_path / "paper_scale_mistral.png").exists()
+    assert all(r["pretrain"]["stop_reason"] == "learned" for r in mistral["runs"])
     for name in ("env_throughput", "env_step_profile", "generation_speed", "rl_speed"):  # the speed benchmarks, tiny
         assert json.loads((tmp_path / f"{name}.json").read_text())["hardware"], name
 
