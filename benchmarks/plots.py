@@ -344,7 +344,7 @@ def draw_star_p0(data: dict, results: Path):
     runs, cals = data["runs"], data["checkpoints"]
     x_of = {c["p0_nominal"]: math.log2((1 - c["p0"]) / c["p0"]) for c in cals}
     epochs = data["epochs"]
-    markers = dict(zip(epochs, "os^D"))
+    markers, lines = dict(zip(epochs, "os^D")), dict(zip(epochs, (":", "--", "-", "-.")))
     fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
     grid = np.linspace(min(x_of.values()) - 0.3, max(x_of.values()) + 0.3, 100)
     warm = [r for r in runs if r["algo"] == "star" and r["temperature"] == 1.0]
@@ -374,14 +374,14 @@ def draw_star_p0(data: dict, results: Path):
     order = sorted(x_of, key=x_of.get)
     for r in warm:
         color = cmap(order.index(r["p0_nominal"]) / max(len(order) - 1, 1))
-        style = "-" if r["epochs"] == max(epochs) else ":"
-        axes[1, 0].plot(log_odds(r["long_fraction"]), style, color=color, lw=1, alpha=0.8)
+        axes[1, 0].plot(log_odds(r["long_fraction"]), lines[r["epochs"]], color=color, lw=1, alpha=0.8)
     for c in cals:
         color = cmap(order.index(c["p0_nominal"]) / max(len(order) - 1, 1))
-        axes[1, 0].plot(log_odds(c["prediction"][:data["rounds"]]), "--", color=color, lw=1.6, alpha=0.5,
-                        label=f"p_0 = {c['p0']:.4f} (nominal {c['p0_nominal']})")
+        axes[1, 0].plot(log_odds(c["prediction"][:data["rounds"]]), "-", color=color, lw=4, alpha=0.25,
+                        label=f"p_0 = {c['p0']:.4f} (nominal {c['p0_nominal']}): p <- 2p/(1+p)")
+    styles = ", ".join(f"{lines[e]} {e}" for e in epochs)
     axes[1, 0].set(xlabel="STaR round n", ylabel="log odds of the sampled long fraction", xlim=(-0.5, 16),
-                   title=f"solid: {max(epochs)} epochs, dotted: {min(epochs)}; dashed: p <- 2p/(1+p)")
+                   title=f"epochs a round: {styles}; wide: the recursion")
     axes[1, 0].legend(fontsize=7)
     for i, e in enumerate(epochs):
         ratios = [np.mean(r["refit_ratio"][:6]) for r in warm if r["epochs"] == e and r["refit_ratio"]]
@@ -394,16 +394,15 @@ def draw_star_p0(data: dict, results: Path):
     cold = [r for r in runs if r["algo"] == "star" and r["temperature"] != 1.0]
     for r in cold:
         color = "C2" if r["p0"] > 0.052 else "C1"  # above the unstable fixed point: grows
-        style = "-" if r["epochs"] == max(epochs) else ":"
-        axes[1, 2].plot(r["long_fraction"], style, color=color, lw=1, alpha=0.8)
+        axes[1, 2].plot(r["long_fraction"], lines[r["epochs"]], color=color, lw=1, alpha=0.8)
     for c in cals:
         if any(r["p0_nominal"] == c["p0_nominal"] for r in cold):
             color = "C2" if c["p0"] > 0.052 else "C1"
-            axes[1, 2].plot(c["cold_prediction"], "--", color=color, lw=1.6, alpha=0.5,
+            axes[1, 2].plot(c["cold_prediction"], "-", color=color, lw=4, alpha=0.25,
                             label=f"p_0 = {c['p0']:.4f}: recursion at T = {data['cold_temperature']}")
     axes[1, 2].axhline(0.052, color="grey", lw=0.8, ls=":", label="unstable fixed point 0.052")
     axes[1, 2].set(yscale="log", ylim=(1e-4, 1.2), xlabel="STaR round n", ylabel="sampled long fraction",
-                   title=f"T = {data['cold_temperature']} (solid: {max(epochs)} epochs, dotted: {min(epochs)})")
+                   title=f"T = {data['cold_temperature']} (epochs a round: {styles}; wide: the recursion)")
     axes[1, 2].legend(fontsize=7)
     t = data["task"]
     fig.suptitle(f"STaR from checkpoints calibrated at p_0 (d = {t['d']}, derived from {data['checkpoint']} by NTP at "

@@ -1,7 +1,7 @@
 """Does STaR need O(log((1 - p_0)/p_0)) rounds from a model calibrated at p_0 (Thm. 2)? ``python
 benchmarks/star_p0.py --checkpoint CKPT``
 
-    python benchmarks/star_p0.py --checkpoint runs/pre24-s0 [--p0 0.003 0.01 0.03 0.1 --seeds 0 1 2 --epochs 1 16]
+    python benchmarks/star_p0.py --checkpoint runs/pre24-s0 [--p0 0.003 0.01 0.03 0.1 --seeds 0 1 2 --epochs 1 8 16]
     python benchmarks/plots.py star_p0 --results runs/benchmarks      # its figure
 
 Checkpoints calibrated at p_0. Pre-training from scratch at p_long = 0.003 rarely learns the chain within a CPU
@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, help="a checkpoint that has learned the chain")
     parser.add_argument("--p0", nargs="+", type=float, default=[0.003, 0.01, 0.03, 0.1])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", nargs="+", type=int, default=[1, 16],
-                        help="STaR passes over each round's kept samples (default 1 and 16, the refit)")
+    parser.add_argument("--epochs", nargs="+", type=int, default=[1, 8, 16],
+                        help="STaR passes over each round's kept samples (default 1, and 8 and 16: the refit)")
     parser.add_argument("--rounds", type=int, default=30, help="most STaR rounds per run (default 30)")
     parser.add_argument("--reinforce-steps", type=int, default=600, help="most REINFORCE steps (0: none)")
     parser.add_argument("--cold-temperature", type=float, default=0.75)
