@@ -415,11 +415,12 @@ def draw_star_p0(data: dict, results: Path):
 def draw_too_early_levels(data: dict, results: Path):
     """too_early --levels: one row per (d, p_long); against the start's exact-chain rate (sampled long answers, the
     1000-answer probe), where each run ended: greedy accuracy, greedy answer length / d and greedy exact chains (a
-    marker per run: colour the seed, shape the algorithm); right: greedy accuracy along RL, coloured by that rate."""
+    marker per run: colour the seed, shape the algorithm); right: greedy accuracy and answer length along RL, coloured
+    by that rate."""
     settings = list(dict.fromkeys((r["d"], r["p_long"]) for r in data["rows"]))
     algos = list(dict.fromkeys(r["algo"] for r in data["rows"]))
     markers, styles = dict(zip(algos, "osD^")), dict(zip(algos, ("-", ":", "--", "-.")))
-    fig, axes = plt.subplots(len(settings), 4, figsize=(18, 3.6 * len(settings)), squeeze=False)
+    fig, axes = plt.subplots(len(settings), 5, figsize=(22, 3.6 * len(settings)), squeeze=False)
     cmap = plt.get_cmap("viridis")
     for row, (d, p_long) in enumerate(settings):
         runs = [r for r in data["rows"] if (r["d"], r["p_long"]) == (d, p_long)]
@@ -431,6 +432,8 @@ def draw_too_early_levels(data: dict, results: Path):
                 axes[row, col].plot(x, y, markers[r["algo"]], color=f"C{r['seed']}", alpha=0.75, mfc="none", ms=7)
             axes[row, 3].plot(r["probe_steps"], r["greedy_accuracy"], styles[r["algo"]], color=cmap(x or 0), lw=0.9,
                               alpha=0.8)
+            axes[row, 4].plot(r["probe_steps"], np.array(r["greedy_length"]) / d, styles[r["algo"]],
+                              color=cmap(x or 0), lw=0.9, alpha=0.8)
         titles = (f"d = {d}, p_long = {p_long}: greedy accuracy after RL", "greedy answer length / d after RL",
                   "greedy answers exactly the chain after RL")
         for col, title in enumerate(titles):
@@ -439,6 +442,7 @@ def draw_too_early_levels(data: dict, results: Path):
         axes[row, 0].axhline(0.5, color="grey", lw=0.8, ls="--")
         axes[row, 3].set(title="greedy accuracy along RL\n(colour: exact-chain rate at the start)", ylim=(0.4, 1.03),
                          xlabel="RL step")
+        axes[row, 4].set(title="greedy answer length / d along RL", ylim=(-0.03, 1.05), xlabel="RL step")
         axes[row, 0].set_ylabel("after RL")
     for col in range(3):
         axes[-1, col].set_xlabel("sampled long answers exactly the chain, at the start")
