@@ -51,11 +51,13 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "benchmarks" / "README.md"
 
 REFERENCES = re.compile(r"\b(?:Figs?\.|Fig(?:ure)?s?|Sec(?:tion)?s?\.?|Theorems?|Thm\.|Table|Eq\.|Appendix|torch|"
-                        r"Python)\s*\d+(?:\.\d+)*")
+                        r"Python|et al\.,?)\s*\d+(?:\.\d+)*")
 """References to the paper and versions: not numbers of ours."""
 
-SCALES = {"%": 0.01, "k": 1e3, "M": 1e6, "GB": 1e9, "GFLOP/s": 1e9}
+SCALES = {"%": 0.01, "k": 1e3, "M": 1e6, "GFLOP/s": 1e9}
 """A unit after a number that scales it: ``48.9%`` is 0.489."""
+BYTES = {"GB": 1e9}
+"""A unit of memory: the number is in a file in that unit or in bytes (``1.29 GB`` is 1.29 or 1.29e9)."""
 
 TIMES = {"ns": 1e-9, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "minute": 60.0, "minutes": 60.0, "h": 3600.0,
          "hours": 3600.0}
@@ -104,6 +106,8 @@ def _number(match: re.Match, unit: str | None = None, scale: int | None = None) 
     unit = (match["unit"] or "").strip() or unit
     if unit in SCALES:
         return Number(match.group(0).strip(), ((value * SCALES[unit], half * SCALES[unit]),))
+    if unit in BYTES:
+        return Number(match.group(0).strip(), ((value, half), (value * BYTES[unit], half * BYTES[unit])))
     scales = {1.0, TIMES[unit]} if unit in TIMES else {1.0}
     return Number(match.group(0).strip(), tuple((value * f, half * f) for f in sorted(scales)), unit in TIMES)
 

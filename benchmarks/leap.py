@@ -2,9 +2,10 @@
 
     python benchmarks/leap.py [--seeds 0 1 2 --d 12 --p-long 0.25 --budget 400000]     # ~20 min on one core
     python benchmarks/plots.py leap --results runs/benchmarks                          # its figure
+    python benchmarks/leap.py --d 24 --p-long 0.1 --p-partial 0.2 --no-leap-long --name leap_below   # p_long + q < 1/3
 
 Two constructions of "partial chains" (both ours: the paper's exact mixture is not known to us), each pre-trained on
---budget demonstrations (no early stop) at p_long = 0.25, below 1/3, then evaluated on --n fresh prompts:
+--budget demonstrations (no early stop) at --p-long (default 0.25, below 1/3), then evaluated on --n fresh prompts:
 
 - leap-k long answers (``Task(leap=k)``): the long answer keeps every k-th prefix parity, c_k c_2k ... c_d;
 - partial chains in place of short answers (``Task(p_partial=q, partial_leap=k)``): full chains with probability
@@ -15,9 +16,11 @@ demonstrated answer but cannot compute the parity (``ideal_greedy``: at each ste
 consistent with what was emitted, weighted by their mixture probabilities, the short answers split evenly between
 y = 0 and y = 1, vote for the next token; greedy takes the heaviest). For leap-k long answers the vote after the
 first token is 2p/(1+p) to continue, as for the full chain: the threshold stays at 1/3. With partial chains the
-continuation gets their weight too. Measured: greedy accuracy and length, the continuation probability after the
-long answer's first token (``agents.run.evaluate``), the exact-chain rate of the sampled long answers. Writes
-RESULTS/leap.json.
+continuation gets their weight too; but when the total long mass p_long + q is below 1/3, the chain-like answers
+that agree with any first token weigh at most p_long + q < (1 - p_long - q)/2, the weight of the short answer that
+stops there, so the ideal model stops after one bit (chance) whatever the mixture. Measured: greedy accuracy and
+length, the continuation probability after the long answer's first token (``agents.run.evaluate``), the exact-chain rate
+of the sampled long answers. Writes RESULTS/NAME.json (--name, default leap).
 """
 
 from __future__ import annotations
@@ -65,9 +68,10 @@ def ideal_greedy(task: Task, n: int = 4096, seed: int = 0) -> dict:
 
 
 def settings(args) -> list[dict]:
-    """The constructions run: leap-k long answers, and each --p-partial of full chains plus leap-k partial chains."""
+    """The constructions run: leap-k long answers (unless --no-leap-long), and each --p-partial of full chains plus
+    leap-k partial chains."""
     base = Task(d=args.d, p_long=args.p_long)
-    out = [{"name": f"leap-{args.leap} long answers", "task": replace(base, leap=args.leap)}]
+    out = [{"name": f"leap-{args.leap} long answers", "task": replace(base, leap=args.leap)}] if args.leap_long else []
     out += [{"name": f"partial leap-{args.leap} chains, p_partial {q}", "task": replace(base, p_partial=q,
                                                                                       partial_leap=args.leap)}
             for q in args.p_partial]
@@ -84,6 +88,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=400_000)
     parser.add_argument("--n", type=int, default=4096)
     parser.add_argument("--d", type=int, default=12)
+    parser.add_argument("--leap-long", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the leap-k long answers (default; --no-leap-long: the partial chains only)")
+    parser.add_argument("--name", default="leap", help="RESULTS/NAME.json (default leap)")
     add_agent_arguments(parser)
     parser.set_defaults(agent_config={"preset": "gpt2-2x128"})  # the default 1-block GPT does not learn leap-2 chains
     add_results_arguments(parser)
@@ -105,7 +112,7 @@ def main() -> None:
                   f"exact chains among them {m['sampled_long_chain_accuracy']}", flush=True)
             write_result("leap", {"d": args.d, "leap": args.leap, "p_long": args.p_long, "budget": args.budget,
                                   **agent_options(args), "runs": runs},
-                         args.results)
+                         args.results, name=args.name)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ included: nothing is excluded), the samples used, the evaluation and the evaluat
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 import time
@@ -65,8 +66,18 @@ SCALES = {
 }
 
 
-def run(scale: Scale, agent: dict, device: str, out: Path, seed: int, progress: bool) -> dict:
-    """One seed of the pipeline in ``out`` (pretrain/, finetune/, control/), with the agent ``agent_options``."""
+def control_budgets(start: int, target: int, per_decade: int, batch: int) -> list[int]:
+    """The sample counts at which the control is evaluated with ``--points-per-decade``: ``per_decade`` log-spaced
+    points a decade after ``start`` (where pre-training stopped), whole batches, ending at ``target``."""
+    n = max(1, math.ceil(per_decade * math.log10(max(target, start + 1) / start)))
+    points = [math.ceil(start * (target / start) ** (k / n) / batch) * batch for k in range(1, n)]
+    return sorted({p for p in points if start < p < target} | {target})
+
+
+def run(scale: Scale, agent: dict, device: str, out: Path, seed: int, progress: bool, per_decade: int = 0) -> dict:
+    """One seed of the pipeline in ``out`` (pretrain/, finetune/, control/), with the agent ``agent_options``; the
+    controls evaluated ``per_decade`` times a decade (0: ten times, evenly spaced)."""
+    control_eval_n = 1024 if per_decade else PretrainConfig.eval_n  # the greedy evaluation at each control point
     common = dict(task=Task(d=scale.d, p_long=scale.p_long), **agent, batch_size=scale.batch_size, lr=scale.lr,
                   seed=seed, device=device, eval_every=scale.eval_every, final_eval_n=scale.eval_n,
                   warmup_samples=25 * scale.batch_size)
@@ -79,13 +90,19 @@ def run(scale: Scale, agent: dict, device: str, out: Path, seed: int, progress: 
                                                    final_eval_n=scale.eval_n), progress=progress)
     t_rl = time.perf_counter() - t1
     target = max(scale.control_samples, pre.samples + ft.episodes)  # at least as many sequences as RL generated
+    # the control's evaluation points: every max(eval_every, target / 10) samples, or per_decade a decade (log-spaced)
+    budgets = control_budgets(pre.samples, target, per_decade, scale.batch_size) if per_decade else [target]
+    every = 2 * target if per_decade else max(scale.eval_every, target // 10)  # per_decade: at each budget's end only
     controls = {}
     for name, schedule in (("control", "constant"), ("control_decayed", "chain")):  # the peak rate; the decayed one
         shutil.copytree(out / "pretrain", out / name, ignore=shutil.ignore_patterns(".lock"))
         t2 = time.perf_counter()
-        control = pretrain(PretrainConfig(**{**common, "eval_every": max(scale.eval_every, target // 10)},
-                                          out=str(out / name), resume=True, stop_when_learned=False,
-                                          max_samples=target, schedule=schedule), progress=progress)
+        for budget in budgets:  # one resumed run per budget: bit-identical to one uninterrupted run
+            cfg = PretrainConfig(**{**common, "eval_every": every, "eval_n": control_eval_n,
+                                    "final_eval_n": scale.eval_n if budget == budgets[-1] else 0},
+                                 out=str(out / name), resume=True, stop_when_learned=False, max_samples=budget,
+                                 schedule=schedule)
+            control = pretrain(cfg, progress=progress)
         controls[name] = {"wall_s": time.perf_counter() - t2, "samples": control.samples, "schedule": schedule,
                           "metrics": control.metrics,
                           "log": [p for p in control.log if p["samples"] > pre.samples]}  # its own points only
@@ -126,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="paper_scale", help="RESULTS/NAME.json (default paper_scale)")
     parser.add_argument("--control-samples", type=int, default=None, metavar="N",
                         help="the controls' total samples instead of the scale's (0: as many as the RL stage used)")
+    parser.add_argument("--points-per-decade", type=int, default=0, metavar="K",
+                        help="evaluate the controls K times per decade of samples, log-spaced, each on 1024 prompts "
+                             "(default 0: ten times, evenly spaced, on 256)")
     parser.add_argument("--no-progress", action="store_true")
     add_agent_arguments(parser)
     add_results_arguments(parser)
@@ -138,15 +158,19 @@ def main(argv: list[str] | None = None) -> int:
     if run_dir.exists() and any(run_dir.iterdir()):
         parser.error(f"--run-dir {run_dir} is not empty; choose a new directory")
     print(f"hardware: {hardware()}; device {args.device}; d = {scale.d}, p_long = {scale.p_long}")
+    if args.points_per_decade < 0:
+        parser.error(f"--points-per-decade must be >= 0; got {args.points_per_decade}")
     runs = []
-    for seed in args.seeds:
-        runs.append(run(scale, agent_options(args), args.device, run_dir / f"seed{seed}", seed, not args.no_progress))
+    for seed in args.seeds:  # the result is written after each seed
+        runs.append(run(scale, agent_options(args), args.device, run_dir / f"seed{seed}", seed, not args.no_progress,
+                        args.points_per_decade))
         print_run(runs[-1])
-    result = {"device": args.device, "scale_name": args.scale, "scale": asdict(scale),
-              **agent_options(args), "run_dir": str(run_dir), "runs": runs}
-    if args.scale == "paper":
-        result["targets"] = {"reproduction_wall_s": 30, "control_wall_s": 90}
-    write_result("paper_scale", result, args.results, name=args.name)
+        result = {"device": args.device, "scale_name": args.scale, "scale": asdict(scale),
+                  "points_per_decade": args.points_per_decade, **agent_options(args), "run_dir": str(run_dir),
+                  "runs": runs}
+        if args.scale == "paper":
+            result["targets"] = {"reproduction_wall_s": 30, "control_wall_s": 90}
+        write_result("paper_scale", result, args.results, name=args.name)
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,9 +125,13 @@ def draw_leap(data: dict, results: Path):
             curve = [p for p in r["curve"] if p["greedy_accuracy"] is not None]
             ax2.plot([p["samples"] for p in curve], [p["greedy_accuracy"] for p in curve], color=f"C{k}", alpha=0.7,
                      label=name if r is runs[0] else None)
-    ax1.set_xticks(range(len(names)), [n.replace(", ", ",\n") for n in names], fontsize=8)
+    masses = [next(r["task"] for r in data["runs"] if r["setting"] == n) for n in names]
+    masses = [t["p_long"] + t.get("p_partial", 0.0) for t in masses]  # every long answer: full and partial chains
+    ax1.set_xticks(range(len(names)), [n.replace(", ", ",\n") + f"\nlong mass {m:.2f}" + (" > 1/3" if m > 1 / 3
+                                                                                         else " < 1/3")
+                                       for n, m in zip(names, masses)], fontsize=8)
     ax1.set(ylabel="greedy accuracy after NTP alone", ylim=(0.4, 1.05),
-            title=f"p_long = {data['p_long']} (< 1/3), d = {data['d']}")
+            title=f"d = {data['d']}, full chains at p_long = {data['p_long']}")
     ax1.axhline(0.5, color="grey", ls=":", lw=1)
     ax1.legend(fontsize=7)
     ax2.axhline(0.5, color="grey", ls=":", lw=1)
@@ -190,15 +195,26 @@ def draw_pretrain_speed(data: dict, results: Path):
 
 
 def draw_rl_algorithms(data: dict, results: Path):
+    """Greedy accuracy and answer length along RL, a column per algorithm; with several checkpoints (pre-training
+    seeds) a colour per checkpoint."""
     fig, axes, algos = rl_grid(data["runs"], width=4)
+    many = "checkpoints" in data
+    rl_seeds = sorted({r["seed"] for r in data["runs"]})
     for col, algo in enumerate(algos):
         for r in (r for r in data["runs"] if r["algo"] == algo):
-            plot_probes(axes[:, col], r, label=f"seed {r['seed']}")
+            if many:
+                k = data["checkpoints"].index(r["checkpoint"])
+                label = f"pre-training seed {r.get('pretrain_seed', k)}" + (f", RL seed {r['seed']}"
+                                                                              if len(rl_seeds) > 1 else "")
+                style = {"color": f"C{k}", "ls": ("-", "--", ":", "-.")[rl_seeds.index(r["seed"]) % 4]}
+            else:
+                label, style = f"seed {r['seed']}", {}
+            plot_probes(axes[:, col], r, label=label, **style)
             if r["solved_step"]:
                 axes[0, col].axvline(r["solved_step"], color="grey", lw=0.5, ls=":")
     label_rl_axes(axes, algos, algos, legend_size=7)
-    fig.suptitle(f"RL from a pretrained checkpoint at {task_title(data)} (dotted: solved; {data['hardware']['cpu']})",
-                 fontsize=9)
+    start = f"{len(data['checkpoints'])} pretrained checkpoints" if many else "a pretrained checkpoint"
+    fig.suptitle(f"RL from {start} at {task_title(data)} (dotted: solved; {data['hardware']['cpu']})", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -332,9 +348,135 @@ def draw_threshold(data: dict, results: Path):
     return fig
 
 
+def draw_star_p0(data: dict, results: Path):
+    """STaR and REINFORCE from checkpoints calibrated at several p_0, against x = log2((1 - p_0)/p_0) (p_0 measured):
+    rounds until the sampled long fraction reaches 1/2 (Theorem 2 with exact refits: ceil(x)), rounds and REINFORCE
+    steps until solved; the log odds per round against the recursion; how exact each round's refit was; and STaR at
+    the cold temperature from both sides of its unstable fixed point."""
+    runs, cals = data["runs"], data["checkpoints"]
+    x_of = {c["p0_nominal"]: math.log2((1 - c["p0"]) / c["p0"]) for c in cals}
+    epochs = data["epochs"]
+    markers, lines = dict(zip(epochs, "os^D")), dict(zip(epochs, (":", "--", "-", "-.")))
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    grid = np.linspace(min(x_of.values()) - 0.3, max(x_of.values()) + 0.3, 100)
+    warm = [r for r in runs if r["algo"] == "star" and r["temperature"] == 1.0]
+    for k, (key, ax, title) in enumerate((("rounds_to_half", axes[0, 0], "rounds until the sampled long fraction "
+                                           ">= 1/2"), ("solved_step", axes[0, 1], "STaR rounds until solved"))):
+        for r in warm:
+            y = r[key]
+            jitter = 0.08 * (r["seed"] - 1)
+            ax.plot(x_of[r["p0_nominal"]] + jitter, y if y is not None else data["rounds"] + 1, markers[r["epochs"]],
+                    color=f"C{epochs.index(r['epochs'])}", mfc="none" if y is None else None, alpha=0.8)
+        ax.plot(grid, np.ceil(grid) + (0 if k == 0 else 2), "k--", lw=1,
+                label="exact refits: ceil(x)" + ("" if k == 0 else " + 2 (two probes >= 99% after p > 1/3)"))
+        ax.set(xlabel="x = log2((1 - p_0) / p_0)", ylabel="rounds", title=title)
+    handles = [plt.Line2D([], [], ls="none", marker=markers[e], color=f"C{i}", label=f"{e} epoch(s) a round")
+               for i, e in enumerate(epochs)]
+    axes[0, 0].legend(handles=handles + [plt.Line2D([], [], ls="--", color="k", label="exact refits: ceil(x)")],
+                      fontsize=7)
+    axes[0, 1].legend(fontsize=7)
+    rl = [r for r in runs if r["algo"] == "reinforce"]
+    for r in rl:
+        y = r["solved_step"]
+        axes[0, 2].plot(x_of[r["p0_nominal"]] + 0.08 * (r["seed"] - 1), y if y is not None else data["reinforce_steps"],
+                        "o", color="C3", mfc="none" if y is None else None)
+    axes[0, 2].set(xlabel="x = log2((1 - p_0) / p_0)", ylabel="REINFORCE steps (256 episodes)",
+                   title="REINFORCE steps until solved (hollow: not within the cap)")
+    cmap = plt.get_cmap("viridis")
+    order = sorted(x_of, key=x_of.get)
+    for r in warm:
+        color = cmap(order.index(r["p0_nominal"]) / max(len(order) - 1, 1))
+        axes[1, 0].plot(log_odds(r["long_fraction"]), lines[r["epochs"]], color=color, lw=1, alpha=0.8)
+    for c in cals:
+        color = cmap(order.index(c["p0_nominal"]) / max(len(order) - 1, 1))
+        axes[1, 0].plot(log_odds(c["prediction"][:data["rounds"]]), "-", color=color, lw=4, alpha=0.25,
+                        label=f"p_0 = {c['p0']:.4f} (nominal {c['p0_nominal']}): p <- 2p/(1+p)")
+    styles = ", ".join(f"{lines[e]} {e}" for e in epochs)
+    axes[1, 0].set(xlabel="STaR round n", ylabel="log odds of the sampled long fraction", xlim=(-0.5, 16),
+                   title=f"epochs a round: {styles}; wide: the recursion")
+    axes[1, 0].legend(fontsize=7)
+    for i, e in enumerate(epochs):
+        ratios = [np.mean(r["refit_ratio"][:6]) for r in warm if r["epochs"] == e and r["refit_ratio"]]
+        axes[1, 1].plot([i] * len(ratios), ratios, "o", color=f"C{i}", alpha=0.7)
+    axes[1, 1].axhline(1, color="k", lw=0.8, ls="--", label="exact refit")
+    axes[1, 1].set_xticks(range(len(epochs)), [f"{e} epoch(s)" for e in epochs])
+    axes[1, 1].set(ylabel="long fraction sampled next round / kept this round",
+                   title="how exact a round's refit is (mean of the first 6 rounds, a run each)")
+    axes[1, 1].legend(fontsize=7)
+    cold = [r for r in runs if r["algo"] == "star" and r["temperature"] != 1.0]
+    for r in cold:
+        color = "C2" if r["p0"] > 0.052 else "C1"  # above the unstable fixed point: grows
+        axes[1, 2].plot(r["long_fraction"], lines[r["epochs"]], color=color, lw=1, alpha=0.8)
+    for c in cals:
+        if any(r["p0_nominal"] == c["p0_nominal"] for r in cold):
+            color = "C2" if c["p0"] > 0.052 else "C1"
+            axes[1, 2].plot(c["cold_prediction"], "-", color=color, lw=4, alpha=0.25,
+                            label=f"p_0 = {c['p0']:.4f}: recursion at T = {data['cold_temperature']}")
+    axes[1, 2].axhline(0.052, color="grey", lw=0.8, ls=":", label="unstable fixed point 0.052")
+    axes[1, 2].set(yscale="log", ylim=(1e-4, 1.2), xlabel="STaR round n", ylabel="sampled long fraction",
+                   title=f"T = {data['cold_temperature']} (epochs a round: {styles}; wide: the recursion)")
+    axes[1, 2].legend(fontsize=7)
+    t = task_settings(data["task"])
+    fig.suptitle(f"STaR from checkpoints calibrated at p_0 (d = {t['d']}, derived from {data['checkpoint']} by NTP at "
+                 f"p_long = p_0, {data['recal_samples']:,} demonstrations); {data['star_samples']} samples a round, "
+                 f"{len(data['seeds'])} seeds", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def draw_too_early_levels(data: dict, results: Path):
+    """too_early --levels: one row per (d, p_long); against the start's exact-chain rate (sampled long answers, the
+    1000-answer probe), where each run ended: greedy accuracy, greedy answer length / d and greedy exact chains (a
+    marker per run: colour the seed, shape the algorithm); right: greedy accuracy and answer length along RL, coloured
+    by that rate."""
+    settings = list(dict.fromkeys((r["d"], r["p_long"]) for r in data["rows"]))
+    algos = list(dict.fromkeys(r["algo"] for r in data["rows"]))
+    markers, styles = dict(zip(algos, "osD^")), dict(zip(algos, ("-", ":", "--", "-.")))
+    fig, axes = plt.subplots(len(settings), 5, figsize=(22, 3.6 * len(settings)), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for row, (d, p_long) in enumerate(settings):
+        runs = [r for r in data["rows"] if (r["d"], r["p_long"]) == (d, p_long)]
+        for r in runs:
+            x = r["start"]["probe"]["exact"] if r["start"].get("probe") else r["start"]["sampled_long_chain_accuracy"]
+            after = r["after"]
+            for col, y in enumerate((after["greedy_accuracy"], after["greedy_mean_length"] / d,
+                                     after["greedy_chain_accuracy"])):
+                axes[row, col].plot(x, y, markers[r["algo"]], color=f"C{r['seed']}", alpha=0.75, mfc="none", ms=7)
+            axes[row, 3].plot(r["probe_steps"], r["greedy_accuracy"], styles[r["algo"]], color=cmap(x or 0), lw=0.9,
+                              alpha=0.8)
+            axes[row, 4].plot(r["probe_steps"], np.array(r["greedy_length"]) / d, styles[r["algo"]],
+                              color=cmap(x or 0), lw=0.9, alpha=0.8)
+        titles = (f"d = {d}, p_long = {p_long}: greedy accuracy after RL", "greedy answer length / d after RL",
+                  "greedy answers exactly the chain after RL")
+        for col, title in enumerate(titles):
+            axes[row, col].set(title=title, xlim=(-0.03, 1.03), ylim=(-0.03, 1.05))
+            axes[row, col].axvspan(0.5, 0.8, color="grey", alpha=0.12)
+        axes[row, 0].axhline(0.5, color="grey", lw=0.8, ls="--")
+        axes[row, 3].set(title="greedy accuracy along RL\n(colour: exact-chain rate at the start)", ylim=(0.4, 1.03),
+                         xlabel="RL step")
+        axes[row, 4].set(title="greedy answer length / d along RL", ylim=(-0.03, 1.05), xlabel="RL step")
+        axes[row, 0].set_ylabel("after RL")
+    for col in range(3):
+        axes[-1, col].set_xlabel("sampled long answers exactly the chain, at the start")
+    handles = [plt.Line2D([], [], ls="none", marker=markers[a], color="k", mfc="none", label=a) for a in algos]
+    handles += [plt.Line2D([], [], ls="none", marker="o", color=f"C{s}", label=f"seed {s}")
+                for s in sorted({r["seed"] for r in data["rows"]})]
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="center right")
+    axes[0, 3].legend(handles=[plt.Line2D([], [], ls=styles[a], color="k", label=a) for a in algos], fontsize=7)
+    stop = f", stopping {data['after_solved']} steps after solved" if data.get("after_solved") is not None else ""
+    fig.suptitle(f"RL for at most {data['rl_steps']} steps{stop}, from pre-training snapshots taken by the "
+                 f"chain probe (levels {', '.join(map(str, data['levels']))}; shaded: 0.5-0.8), {model_label(data)}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def draw_too_early(data: dict, results: Path):
     """Greedy accuracy and answer length against RL steps, one colour per starting point (a fraction of the samples
-    the chain needed), one line per seed; the right panel: where each run ended."""
+    the chain needed), one line per seed; the right panel: where each run ended. Results of --levels:
+    ``draw_too_early_levels``."""
+    if "levels" in data:
+        return draw_too_early_levels(data, results)
     fractions = sorted({r["fraction"] for r in data["rows"]})
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for r in data["rows"]:
@@ -480,6 +622,7 @@ DRAWINGS: dict[str, Callable] = {
     "rl_controls": draw_rl_controls,
     "rl_speed": draw_rl_speed,
     "star_recursion": draw_star_recursion,
+    "star_p0": draw_star_p0,
     "temperature": draw_temperature,
     "threshold": draw_threshold,
     "too_early": draw_too_early,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from common import COMMITTED_RESULTS, result_kind, task_settings
@@ -94,12 +95,14 @@ def pretrain_speed(r):
 def rl_algorithms(r):
     t = task_settings(r["task"])
     yield f"d = {t['d']}, p_long = {t['p_long']}, temperature {r.get('temperature', 1.0)}"
-    yield "| algo | seed | solved at step | time to solved (s) | lowest greedy after | final greedy acc / length |"
-    yield "|---|---|---|---|---|---|"
+    yield ("| algo | pre-training seed | seed | solved at step | time to solved (s) | lowest greedy after | "
+           "final greedy acc / length | greedy exact chains |")
+    yield "|---|---|---|---|---|---|---|---|"
     for x in r["runs"]:
         f = x["final"]
-        yield (f"| {x['algo']} | {x['seed']} | {x['solved_step']} | {_f(x['time_to_solved_s'], '.1f')} | "
-               f"{_f(x['min_accuracy_after_solved'])} | {f['greedy_accuracy']:.3f} / {f['greedy_mean_length']:.1f} |")
+        yield (f"| {x['algo']} | {x.get('pretrain_seed', '')} | {x['seed']} | {x['solved_step']} | "
+               f"{_f(x['time_to_solved_s'], '.1f')} | {_f(x['min_accuracy_after_solved'])} | "
+               f"{f['greedy_accuracy']:.3f} / {f['greedy_mean_length']:.1f} | {_f(f.get('greedy_chain_accuracy'))} |")
 
 
 def temperature(r):
@@ -128,7 +131,56 @@ def star_recursion(r):
                f"{' '.join(f'{v:.3f}' for v in x['long_fraction'])}; greedy after {x['greedy_accuracy'][-1]:.3f}")
 
 
+def _ended(x: dict) -> str:
+    """How a too_early run ended: solved, short at chance, long but not right (the paper's failure), or between."""
+    after, d = x["after"], x.get("d")
+    if after["greedy_accuracy"] >= 0.99:
+        return "solved"
+    if after["greedy_mean_length"] < 2:
+        return "short"
+    return "LONG, NOT RIGHT" if d and after["greedy_mean_length"] >= d / 2 and after["greedy_accuracy"] < 0.9 \
+        else "between"
+
+
+def star_p0(r):
+    yield (f"from {r['checkpoint']}: NTP at p_long = p_0 for {r['recal_samples']:,} demonstrations (lr "
+           f"{r['recal_lr']}); {r['star_samples']} samples a round; seeds {r['seeds']}")
+    yield "| nominal p_0 | measured p_0 | log2((1-p)/p) | exact chains | greedy |"
+    yield "|---|---|---|---|---|"
+    for c in r["checkpoints"]:
+        x = math.log2((1 - c["p0"]) / c["p0"])
+        yield (f"| {c['p0_nominal']} | {c['p0']:.4f} | {x:.2f} | {c['exact_chains']:.3f} | "
+               f"{c['greedy_accuracy']:.3f} |")
+    yield ""
+    yield ("| nominal p_0 | algo | epochs | T | seeds: solved at | rounds to 1/3 | rounds to 1/2 | log-odds slope | "
+           "refit ratio (first 6 rounds) | final long fraction |")
+    yield "|---|---|---|---|---|---|---|---|---|---|"
+    keys = dict.fromkeys((x["p0_nominal"], x["algo"], x.get("epochs"), x.get("temperature")) for x in r["runs"])
+    for key in keys:
+        runs = [x for x in r["runs"] if (x["p0_nominal"], x["algo"], x.get("epochs"), x.get("temperature")) == key]
+        third = [x.get("rounds_to_third", x.get("steps_to_third")) for x in runs]
+        half = [x.get("rounds_to_half", x.get("steps_to_half")) for x in runs]
+        ratios = [sum(x["refit_ratio"][:6]) / len(x["refit_ratio"][:6]) if x.get("refit_ratio") else None
+                  for x in runs]
+        yield (f"| {key[0]} | {key[1]} | {key[2] or ''} | {key[3] or ''} | "
+               f"{' / '.join(str(x['solved_step']) for x in runs)} | {' / '.join(map(str, third))} | "
+               f"{' / '.join(map(str, half))} | {_join(x.get('odds_slope') for x in runs)} | {_join(ratios)} | "
+               f"{_join(x['long_fraction'][-1] for x in runs)} |")
+
+
 def too_early(r):
+    if "levels" in r:  # snapshots by the chain probe
+        yield (f"levels {r['levels']}; {', '.join(r['algos'])}; at most {r['rl_steps']} RL steps, stop "
+               f"{r['after_solved']} after solved; probe {r['probe_n']} long answers, start {r['start_probe_n']}")
+        yield ("| d | p_long | seed | level | samples | exact chains at the start (probe) | algo | solved at | greedy "
+               "acc / length after | greedy exact chains after | ended |")
+        yield "|---|---|---|---|---|---|---|---|---|---|---|"
+        for x in r["rows"]:
+            probe, after = x["start"].get("probe") or {}, x["after"]
+            yield (f"| {x['d']} | {x['p_long']} | {x['seed']} | {x['level']} | {x['samples']:,} | "
+                   f"{_f(probe.get('exact'))} | {x['algo']} | {x['solved_step']} | {after['greedy_accuracy']:.3f} / "
+                   f"{after['greedy_mean_length']:.1f} | {after['greedy_chain_accuracy']:.3f} | {_ended(x)} |")
+        return
     yield f"chains learned at {r['learned_at_samples']} samples (seed: samples); {r['rl_steps']} RL steps each"
     for x in r["rows"]:
         start, after = x["start"], x["after"]
@@ -217,8 +269,8 @@ def peer_speed(r):
 
 
 SUMMARIES = {f.__name__: f for f in (calibration, threshold, leap, generation_speed, pretrain_speed, rl_algorithms,
-                                     temperature, rl_controls, star_recursion, too_early, exact_chains, rl_speed,
-                                     env_throughput, env_step_profile, paper_scale, linear_model, hf_llama,
+                                     temperature, rl_controls, star_recursion, star_p0, too_early, exact_chains,
+                                     rl_speed, env_throughput, env_step_profile, paper_scale, linear_model, hf_llama,
                                      peer_speed)}
 
 

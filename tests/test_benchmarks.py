@@ -25,12 +25,15 @@ from parity_env import Task
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-CHECKPOINT, RUN_DIR = object(), object()  # in TINY_RUNS: the tiny pre-training run, a fresh run directory
+CHECKPOINT, CHECKPOINT1, RUN_DIR = object(), object(), object()  # in TINY_RUNS: the tiny pre-training run (seeds 0
+# and 1), a fresh run directory
 TINY_AGENT = ("--agent-config", '{"d_model": 16, "n_head": 2}')
 TINY_PRETRAIN = ("--d", 4, "--n", 64, *TINY_AGENT)
 TINY_RUNS = {  # result name -> (script, arguments)
     "calibration": ("calibration", (*TINY_PRETRAIN, "--p-long", 0.5, "--budget", 512)),
     "leap": ("leap", (*TINY_PRETRAIN, "--seeds", 0, "--budget", 512, "--p-partial", 0.3)),
+    "leap_below": ("leap", (*TINY_PRETRAIN, "--seeds", 0, "--budget", 512, "--p-long", 0.1, "--p-partial", 0.2,
+                            "--no-leap-long", "--name", "leap_below")),
     "threshold_high": ("threshold", (*TINY_PRETRAIN, "--p-long", 0.4, "--seeds", 0, "--budget", 512,
                                      "--name", "threshold_high")),
     "pretrain_speed": ("pretrain_speed", ("--d", 4, "--p-long", 0.5, "--seeds", 0, "--max-samples", 512,
@@ -43,10 +46,16 @@ TINY_RUNS = {  # result name -> (script, arguments)
                               "--steps", 2)),
     "rl_algorithms": ("rl_algorithms", ("--checkpoint", CHECKPOINT, "--algos", "reinforce", "star", "--seeds", 0,
                                         "--steps", 2, "--after", 0, "--after-star", 0)),
+    "rl_algorithms_seeds": ("rl_algorithms", ("--checkpoint", CHECKPOINT, CHECKPOINT1, "--algos", "reinforce",
+                                              "--seeds", 0, "--steps", 2, "--after", 0, "--name",
+                                              "rl_algorithms_seeds")),
     "temperature_hot": ("temperature", ("--checkpoint", CHECKPOINT, "--temperatures", 1.5, "--algos", "reinforce",
                                         "--seeds", 0, "--steps", 2, "--name", "temperature_hot")),
     "star_recursion": ("star_recursion", ("--checkpoint", CHECKPOINT, "--seeds", 0, "--rounds", 2, "--temperatures",
                                           1.0, "--cot-temperatures", 1.5, "--n", 512)),
+    "star_p0": ("star_p0", ("--checkpoint", CHECKPOINT, "--p0", 0.1, 0.3, "--seeds", 0, "--epochs", 1, 2, "--rounds", 2,
+                            "--reinforce-steps", 2, "--cold-p0", 0.3, "--cold-rounds", 2, "--recal-samples", 1024,
+                            "--n", 512, "--run-dir", RUN_DIR)),
     "rl_controls": ("rl_controls", ("--checkpoint", CHECKPOINT, "--ntp-sequences", 512, "--steps", 2,
                                     "--sb3-steps", 256, "--sb3-episodes", 20)),
     "exact_chains": ("exact_chains", ("--checkpoint", CHECKPOINT, "--algos", "reinforce", "--seeds", 0, "--steps", 2,
@@ -61,11 +70,16 @@ TINY_RUNS = {  # result name -> (script, arguments)
                               "--max-samples", 1024, "--steps", 2, "--eval-n", 64)),
     "too_early": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--fractions", 0.5, 1.0,
                                 "--rl-steps", 2, "--snapshot-every", 512, "--max-samples", 2048)),
+    "too_early_levels": ("too_early", ("--d", 4, "--p-long", 0.5, *TINY_AGENT, "--seeds", 0, "--levels", 0, 0.1,
+                                       "--algos", "reinforce", "grpo", "--rl-steps", 2, "--after-solved", 0,
+                                       "--snapshot-every", 4096, "--fine-every", 512, "--max-samples", 24_576,
+                                       "--probe-n", 50, "--start-probe-n", 100, "--name", "too_early_levels")),
 }
-FIGURES = {"calibration": "calibration", "leap": "leap", "threshold": "threshold_high",
+FIGURES = {"calibration": "calibration", "leap": "leap", "leap_below": "leap_below", "threshold": "threshold_high",
            "pretrain_speed": "pretrain_speed", "paper_scale": "paper_scale", "generation_speed": "generation_speed",
-           "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "temperature": "temperature_hot",
-           "star_recursion": "star_recursion", "rl_controls": "rl_controls", "too_early": "too_early",
+           "rl_speed": "rl_speed", "rl_algorithms": "rl_algorithms", "rl_algorithms_seeds": "rl_algorithms_seeds",
+           "temperature": "temperature_hot", "star_recursion": "star_recursion", "star_p0": "star_p0",
+           "rl_controls": "rl_controls", "too_early": "too_early", "too_early_levels": "too_early_levels",
            "exact_chains": "exact_chains", "hf_llama": "hf_llama", "linear_model": "linear_model"}
 """Figure name -> the tiny run it draws (a split sweep's figure draws its NAME_*.json parts)."""
 SWEEP_FIGURES = {"phase_cpu": "phase_gpt_reinforce"}
@@ -95,6 +109,16 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def checkpoint1(tmp_path_factory) -> Path:
+    """The same tiny pre-training run with seed 1."""
+    out = tmp_path_factory.mktemp("pretrain1") / "run"
+    cfg = PretrainConfig(task=Task(d=4, p_long=0.5), d_model=16, n_head=2, max_samples=2048, final_eval_n=0,
+                         out=str(out), seed=1)
+    pretrain(cfg, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny(request, tmp_path_factory):
     """``tiny(name)``: the result of the tiny run ``name`` of TINY_RUNS (run once per session into ``tiny.results``)."""
     results = tmp_path_factory.mktemp("results")
@@ -104,6 +128,7 @@ def tiny(request, tmp_path_factory):
         if name not in done:
             script, args = TINY_RUNS[name]
             places = {CHECKPOINT: lambda: request.getfixturevalue("checkpoint"),
+                      CHECKPOINT1: lambda: request.getfixturevalue("checkpoint1"),
                       RUN_DIR: lambda: results / f"{name}_runs"}
             run_script(script, *(places[a]() if a in places else a for a in args), "--results", results)
             done[name] = json.loads((results / f"{name}.json").read_text())
@@ -129,6 +154,14 @@ def test_leap(tiny):
     assert probability(partial["predicted"]["greedy_accuracy"])
 
 
+def test_leap_partial_chains_only(tiny):
+    r = tiny("leap_below")
+    (run,) = r["runs"]  # --no-leap-long: the partial-chain mixture alone
+    task = run["task"]["config"]
+    assert task["p_long"] == 0.1 and task["p_partial"] == 0.2 and run["curve"][-1]["samples"] == 512
+    assert run["predicted"]["greedy_accuracy"] < 0.6  # long mass 0.3 < 1/3: the ideal model stops after one bit
+
+
 def test_the_ideal_model_predicts_the_thresholds():
     sys.path.insert(0, str(BENCHMARKS))
     from leap import ideal_greedy
@@ -137,6 +170,9 @@ def test_the_ideal_model_predicts_the_thresholds():
         assert ideal_greedy(Task(d=8, p_long=p), n=512)["greedy_accuracy"] == pytest.approx(expected, abs=0.06)
     assert ideal_greedy(Task(d=8, p_long=0.25, leap=2), n=512)["greedy_accuracy"] == pytest.approx(0.5, abs=0.06)
     assert ideal_greedy(Task(d=8, p_long=0.25, p_partial=0.3), n=512)["greedy_accuracy"] == 1.0
+    for p, q in ((0.1, 0.2), (0.05, 0.25), (0.02, 0.3)):  # long mass below 1/3: chance, whatever the mixture
+        task = Task(d=8, p_long=p, p_partial=q)
+        assert ideal_greedy(task, n=512) == pytest.approx({"greedy_accuracy": 0.5, "greedy_mean_length": 1.0}, abs=0.06)
 
 
 def test_threshold_part_of_a_split_sweep(tiny):
@@ -234,6 +270,12 @@ def test_rl_algorithms(tiny):
     assert all(probability(acc) for run in r["runs"] for acc in run["greedy_accuracy"])
 
 
+def test_rl_algorithms_across_pretraining_seeds(tiny):
+    r = tiny("rl_algorithms_seeds")
+    assert len(r["checkpoints"]) == 2 and [run["pretrain_seed"] for run in r["runs"]] == [0, 1]
+    assert [run["checkpoint"] for run in r["runs"]] == r["checkpoints"] and r["task"]["config"]["d"] == 4
+
+
 def test_temperature(tiny):
     (run,) = tiny("temperature_hot")["runs"]
     assert run["temperature"] == run["config"]["temperature"] == 1.5 and probability(run["final"]["greedy_accuracy"])
@@ -246,6 +288,18 @@ def test_star_recursion(tiny):
     assert len(answer["long_fraction"]) == 2 and probability(r["p0"])
     p0 = r["p0"]  # at T = 1 the prediction is p <- 2p/(1+p) itself
     assert r["predictions"]["1.0"] == pytest.approx([p0, 2 * p0 / (1 + p0)])
+
+
+def test_star_across_p0(tiny):
+    r = tiny("star_p0")
+    assert [c["p0_nominal"] for c in r["checkpoints"]] == [0.1, 0.3] and r["task"]["config"]["d"] == 4
+    assert all(probability(c["p0"]) and c["samples"] == 1024 and len(c["prediction"]) == 2 for c in r["checkpoints"])
+    cases = [(x["p0_nominal"], x["algo"], x.get("epochs"), x.get("temperature")) for x in r["runs"]]
+    assert cases == [(0.1, "star", 1, 1.0), (0.1, "star", 2, 1.0), (0.1, "reinforce", None, None),
+                     (0.3, "star", 1, 1.0), (0.3, "star", 2, 1.0), (0.3, "reinforce", None, None),
+                     (0.3, "star", 1, 0.75), (0.3, "star", 2, 0.75)]
+    star = r["runs"][0]
+    assert len(star["long_fraction"]) == len(star["kept_long_fraction"]) == 2 and len(star["refit_ratio"]) <= 1
 
 
 def test_star_prediction_at_a_temperature():
@@ -277,6 +331,20 @@ def test_too_early(tiny):
     assert learned % 512 == 0 and [row["fraction"] for row in r["rows"]] == [0.5, 1.0]
     assert r["rows"][-1]["samples"] == learned and all(row["samples"] % 512 == 0 for row in r["rows"])
     assert all(probability(row["after"]["greedy_accuracy"]) and len(row["probe_steps"]) for row in r["rows"])
+
+
+def test_too_early_by_the_chain_probe(tiny):
+    r = tiny("too_early_levels")
+    (pre,) = r["pretraining"]
+    assert r["levels"] == [0.0, 0.1] and r["algos"] == ["reinforce", "grpo"] and pre["snapshots"]["0.0"] == 4096
+    probes = {p["samples"]: p["exact"] for p in pre["probes"]}
+    assert probes[4096] >= 0 and probes[pre["snapshots"]["0.1"]] >= 0.1  # the first chunk that reaches each level
+    steps = [b - a for a, b in zip(probes, list(probes)[1:])]  # chunks of 4096, then (the crossing one redone) 512
+    assert set(steps) <= {4096, 512} and steps == sorted(steps, reverse=True) and steps[-1] == 512
+    assert all(v < 0.1 for s, v in probes.items() if s < pre["snapshots"]["0.1"])
+    assert [(x["level"], x["algo"]) for x in r["rows"]] == [(0.0, "reinforce"), (0.0, "grpo"), (0.1, "reinforce"),
+                                                            (0.1, "grpo")]
+    assert all(x["start"]["probe"]["n_long"] == 100 and probability(x["after"]["greedy_accuracy"]) for x in r["rows"])
 
 
 # --------------------------------------------------------------------------------------------------- figures
@@ -338,6 +406,10 @@ def test_gpu_script_small_on_cpu(tmp_path):
     assert run["pretrain"]["stop_reason"] == "learned"
     assert run["finetune"]["metrics"]["greedy_accuracy"] >= 0.99
     assert (tmp_path / "paper_scale.png").exists()
+    mistral = json.loads((tmp_path / "paper_scale_mistral.json").read_text())  # Fig. 1 at the paper's size, 3 seeds
+    assert mistral["agent_config"] == {"preset": "mistral-2x128"} and mistral["points_per_decade"] == 5
+    assert [r["seed"] for r in mistral["runs"]] == [0, 1, 2] and (tmp_path / "paper_scale_mistral.png").exists()
+    assert all(r["pretrain"]["stop_reason"] == "learned" for r in mistral["runs"])
     for name in ("env_throughput", "env_step_profile", "generation_speed", "rl_speed"):  # the speed benchmarks, tiny
         assert json.loads((tmp_path / f"{name}.json").read_text())["hardware"], name
 
@@ -411,22 +483,11 @@ def test_multiplication_speed(tiny, tmp_path):
 
 def test_summarize_multiplication(tiny, tmp_path):
     for name in ("multiplication", "multiplication_recipe"):
+        tiny(name)
         shutil.copy(tiny.results / f"{name}.json", tmp_path / f"{name}.json")
     printed = run_script("summarize", "--results", tmp_path)
     assert "### multiplication\n" in printed and "| 2 x 2 | 0.5 | 0 |" in printed
     assert "- gpt2-1e-3" in printed
-
-
-def test_multiplication_reproduce(tmp_path):
-    recipe = '{"agent_config": {"d_model": 16, "n_head": 2}, "batch_size": 16, "short_rows": 4, "warmup_samples": 64}'
-    printed = run_script("multiplication_reproduce", "--digits", 2, "--p-long", 0.5, "--recipe", recipe, "--tiny",
-                         "--run-dir", tmp_path / "runs", "--results", tmp_path)
-    (run,) = json.loads((tmp_path / "multiplication_reproduce.json").read_text())["runs"]
-    assert "NTP-only control" in run["table"] and run["table"] in printed
-    config = run["results"]["config"]
-    assert config["recipe"]["short_rows"] == 4 and config["agent_config"] == {"d_model": 16, "n_head": 2}
-    stages = run["results"]["stages"]
-    assert stages["pretrained"]["samples"] == 1024 and stages["control"]["samples"] == stages["finetuned"]["samples"]
 
 
 # --------------------------------------------------------------------------------------------------- the 0.75 plateau

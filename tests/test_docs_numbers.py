@@ -17,9 +17,9 @@ import doc_numbers  # noqa: E402
 import results_table  # noqa: E402
 
 PAGE = doc_numbers.README.read_text()
-UNSOURCED = {"The main job", "The phase diagram: `parity-cot sweep` on Ray"}
+UNSOURCED: set[str] = set()
 """The sections of benchmarks/README.md with a part marked ``unsourced`` until their runs are committed (issue 21):
-marking another one is a decision taken here, in review."""
+none now; marking one is a decision taken here, in review."""
 
 
 def test_the_readme_table_is_what_results_table_writes():
@@ -33,6 +33,18 @@ def test_every_number_of_the_results_table_has_a_source():
 def test_every_number_of_the_benchmarks_readme_has_a_source():
     problems = doc_numbers.check(PAGE)
     assert not problems, "\n".join(map(str, problems))
+
+
+def test_the_readmes_main_job_is_the_committed_run():
+    """README.md's "What the main job prints": the printed block is seed 0's output, the paragraph's numbers are in
+    main_job.json."""
+    readme = results_table.README.read_text()
+    section = readme[readme.index("## What the main job prints"):readme.index("## Ten lines with the environment")]
+    printed = doc_numbers.load("main_job.json", doc_numbers.COMMITTED_RESULTS)["runs"][0]["printed"]
+    assert "```\n" + printed.strip("\n") + "\n```" in section
+    paragraph = section[section.index("<!-- sources: main_job.json -->"):]
+    block = doc_numbers.Block("What the main job prints", paragraph, ["main_job.json"])
+    assert not doc_numbers.check_block(block), "\n".join(map(str, doc_numbers.check_block(block)))
 
 
 def test_only_the_known_parts_of_the_benchmarks_readme_are_unsourced():
