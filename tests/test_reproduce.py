@@ -84,3 +84,23 @@ def test_the_task_recipe_is_the_main_jobs_default_under_the_options_given():
     assert ReproduceConfig(task=mul, agent="linear").pretrain_config().agent_config == {}  # a gpt preset: gpt's only
     parity = ReproduceConfig().pretrain_config()  # parity has no recipe: PretrainConfig's defaults
     assert (parity.lr, parity.agent_config, parity.short_rows) == (3e-3, {}, None)
+
+
+def test_pretrain_starts_a_new_run_from_the_task_recipe(tmp_path, monkeypatch):
+    import agents.ntp.pretrain as pretrain_module
+
+    seen = []
+
+    def record(cfg, progress):  # the config the command built, then stop before any training
+        seen.append(cfg)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(pretrain_module, "pretrain", record)
+    for argv in (["--task", "multiplication", "--digits", "2"], ["--task", "multiplication", "--n-layer", "1"],
+                 ["--d", "8"]):
+        with pytest.raises(SystemExit):
+            cli_main(["pretrain", *argv, "--out", str(tmp_path / "run"), "--no-progress"])
+    recipe, shaped, parity = seen
+    assert recipe.agent_config == {"preset": "gpt2-2x128"} and (recipe.lr, recipe.short_rows) == (3e-3, 32)
+    assert shaped.agent_config == {} and shaped.n_layer == 1 and shaped.short_rows == 32  # the agent is the user's
+    assert (parity.agent_config, parity.short_rows, parity.warmup_samples) == ({}, None, 25_600)

@@ -33,7 +33,7 @@ from parity_env.checks import check_int, check_run_seed
 from parity_env.contract import CoTTask
 from parity_env.registry import make_task, task_from_dict
 
-from ..ntp.pretrain import PretrainConfig, initial_agent, pretrain
+from ..ntp.pretrain import PretrainConfig, initial_agent, pretrain, task_recipe
 from ..rl.finetune import FinetuneConfig, finetune
 from ..run.checkpoint import has_checkpoint
 from ..run.config import config_differences, config_to_dict
@@ -93,9 +93,8 @@ class ReproduceConfig:
         The recipe (``task.pretrain_recipe``) gives what this job leaves open; its agent_config counts only for the
         gpt agent given none.
         """
-        recipe = dict(self.task.pretrain_recipe)
-        recipe_agent = recipe.pop("agent_config", {})
-        agent_config = self.agent_config or (recipe_agent if self.agent == "gpt" else {})
+        recipe = task_recipe(self.task, self.agent, bool(self.agent_config))
+        agent_config = self.agent_config or recipe.pop("agent_config", {})
         lr = {} if self.lr is None else {"lr": self.lr}
         return PretrainConfig(**{**recipe, "task": self.task, "agent": self.agent, "agent_config": agent_config,
                                  "seed": self.seed, "device": self.device, "final_eval_n": self.eval_n,

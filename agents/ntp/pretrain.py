@@ -562,8 +562,27 @@ def add_arguments(parser) -> None:
     add_config_arguments(parser, PretrainConfig)
 
 
+GPT_SETTINGS = ("agent_config", "n_layer", "n_head", "d_model", "positional", "init_std")
+"""The options that set the agent's shape: given any of them, a task's recipe keeps its hands off the agent."""
+
+
+def task_recipe(task: CoTTask, agent: str, shaped: bool) -> dict:
+    """The task's pre-training recipe (``task.pretrain_recipe``) for a run of ``agent``.
+
+    Its agent_config counts only for the gpt agent, and only where the run gives no agent settings (``shaped``).
+    """
+    recipe = dict(task.pretrain_recipe)
+    agent_config = recipe.pop("agent_config", None)
+    if agent_config is not None and agent == "gpt" and not shaped:
+        recipe["agent_config"] = agent_config
+    return recipe
+
+
 def main(args) -> int:
-    """Run ``parity-cot pretrain`` with the parsed ``args``; returns the exit code."""
+    """Run ``parity-cot pretrain`` with the parsed ``args``; returns the exit code.
+
+    A new run starts from its task's recipe (``task_recipe``) under the options typed.
+    """
     from ..run.config import config_from_args
 
     given = dict(vars(args))
@@ -573,6 +592,9 @@ def main(args) -> int:
     if given.get("data") is not None and not base:  # a new run on a dataset: its task, but for the flags typed
         base = {"task": read_record(given["data"], f"--data {given['data']}")["task"]}
     cfg = config_from_args(PretrainConfig, given, base)
+    if not given.get("resume"):
+        recipe = task_recipe(cfg.task, cfg.agent, any(k in given for k in GPT_SETTINGS))
+        cfg = config_from_args(PretrainConfig, given, {**recipe, **(base or {})})
     result = pretrain(cfg, progress=args.progress)
     how = {"learned": "the chain is learned", "max_samples": "the sample budget (--max-samples) is spent"}
     print(f"stopped after {result.samples:,} samples ({result.steps} steps, {result.wall_time_s:.1f} s): "
