@@ -125,7 +125,7 @@ def draw_leap(data: dict, results: Path):
             curve = [p for p in r["curve"] if p["greedy_accuracy"] is not None]
             ax2.plot([p["samples"] for p in curve], [p["greedy_accuracy"] for p in curve], color=f"C{k}", alpha=0.7,
                      label=name if r is runs[0] else None)
-    masses = [next(r["task"] for r in data["runs"] if r["setting"] == n) for n in names]
+    masses = [task_settings(next(r["task"] for r in data["runs"] if r["setting"] == n)) for n in names]
     masses = [t["p_long"] + t.get("p_partial", 0.0) for t in masses]  # every long answer: full and partial chains
     ax1.set_xticks(range(len(names)), [n.replace(", ", ",\n") + f"\nlong mass {m:.2f}" + (" > 1/3" if m > 1 / 3
                                                                                          else " < 1/3")

@@ -47,6 +47,17 @@ def test_the_readmes_main_job_is_the_committed_run():
     assert not doc_numbers.check_block(block), "\n".join(map(str, doc_numbers.check_block(block)))
 
 
+def test_the_readmes_multiplication_job_is_the_committed_run():
+    readme = results_table.README.read_text()
+    section = readme[readme.index("## Tasks: parity, multiplication, yours"):readme.index("## The parity task's token")]
+    printed = doc_numbers.load("main_job_multiplication.json", doc_numbers.COMMITTED_RESULTS)["runs"][0]["printed"]
+    assert "```\n" + printed.strip("\n") + "\n```" in section
+    start = section.index("<!-- sources: main_job_multiplication.json -->")
+    paragraph = section[start:section.index("\n\n", start)]
+    block = doc_numbers.Block("Tasks", paragraph, ["main_job_multiplication.json"])
+    assert not doc_numbers.check_block(block), "\n".join(map(str, doc_numbers.check_block(block)))
+
+
 def test_only_the_known_parts_of_the_benchmarks_readme_are_unsourced():
     marked = [block for block in doc_numbers.blocks(PAGE) if block.unsourced]
     assert {block.section for block in marked} <= UNSOURCED
