@@ -187,6 +187,18 @@ def check_actions(actions: Any, n: int, n_actions: int) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+def check_batch(batch_size: Any, group_size: int) -> tuple[torch.Size, int, int]:
+    """A batched env's ``batch_size`` [B] and ``group_size`` (a divisor of B), checked: (torch.Size, B, group_size)."""
+    batch_size = torch.Size(batch_size)
+    if len(batch_size) != 1:
+        raise ValueError(f"batch_size must have exactly one dimension, [B]; got {list(batch_size)}")
+    n_rows = check_int("batch_size[0]", batch_size[0], 1)
+    group_size = check_int("group_size", group_size, 1)
+    if n_rows % group_size:
+        raise ValueError(f"group_size must divide the batch size {n_rows}; got group_size = {group_size}")
+    return batch_size, n_rows, group_size
+
+
 class BatchedTorchEnv(EnvBase):
     """What the package's native batched TorchRL envs share (the generic ``CoTTorchEnv``, parity's tuned one).
 

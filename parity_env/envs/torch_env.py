@@ -55,9 +55,9 @@ import numpy as np
 import torch
 from tensordict import TensorDictBase
 
-from ..checks import check_int, check_seed, make_rng
+from ..checks import check_seed, make_rng
 from ..contract import CoTTask
-from .base import BatchedTorchEnv
+from .base import BatchedTorchEnv, check_batch
 from .env import check_problems, problem_width, resolve_env_task
 
 
@@ -117,13 +117,7 @@ class CoTTorchEnv(BatchedTorchEnv):
     ):
         self.task = resolve_env_task(task, settings, type(self).__name__)
         seed = check_seed(seed)
-        batch_size = torch.Size(batch_size)
-        if len(batch_size) != 1:
-            raise ValueError(f"batch_size must have exactly one dimension, [B]; got {list(batch_size)}")
-        n_rows = check_int("batch_size[0]", batch_size[0], 1)
-        group_size = check_int("group_size", group_size, 1)
-        if n_rows % group_size:
-            raise ValueError(f"group_size must divide the batch size {n_rows}; got group_size = {group_size}")
+        batch_size, n_rows, group_size = check_batch(batch_size, group_size)
         super().__init__(device=device, batch_size=batch_size)
         t = self.task
         self.prompt_len, self.max_response_len, self.seq_len = t.prompt_len, t.max_response_len, t.seq_len

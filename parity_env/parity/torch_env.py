@@ -57,8 +57,8 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.data import Categorical
 
-from ..checks import check_int, check_seed, make_rng
-from ..envs.base import BatchedTorchEnv
+from ..checks import check_seed, make_rng
+from ..envs.base import BatchedTorchEnv, check_batch
 from ..registry import resolve_task
 from .prompt_supply import PromptSupply
 from .protocol import N_ACTIONS, PAD, VOCAB_SIZE, chain_positions
@@ -165,16 +165,9 @@ class ParityCoTTorchEnv(BatchedTorchEnv):
         if max_response_len > MAX_RESPONSE_LEN:
             raise ValueError(f"max_response_len must be <= {MAX_RESPONSE_LEN} in ParityCoTTorchEnv, whose step table "
                              f"grows with it (got {max_response_len}; its default is d + 1): give a smaller one, or "
-                             "use "
-                             "ParityCoTVectorEnv, which has no such limit")
+                             "use ParityCoTVectorEnv, which has no such limit")
         reward, p_long = self.task.reward, self.task.p_long
-        batch_size = torch.Size(batch_size)
-        if len(batch_size) != 1:
-            raise ValueError(f"batch_size must have exactly one dimension, [B]; got {list(batch_size)}")
-        n_rows = check_int("batch_size[0]", batch_size[0], 1)
-        group_size = check_int("group_size", group_size, 1)
-        if n_rows % group_size:
-            raise ValueError(f"group_size must divide the batch size {n_rows}; got group_size = {group_size}")
+        batch_size, n_rows, group_size = check_batch(batch_size, group_size)
         super().__init__(device=device, batch_size=batch_size)
         self.d, self.leap, self.max_response_len, self.reward_mode = d, leap, max_response_len, reward
         self.group_size, self.p_long, self._n_rows = group_size, p_long, n_rows
