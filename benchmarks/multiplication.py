@@ -174,35 +174,27 @@ def run_cell(scale: Scale, digits: int, p_long: float, seed: int, algos: list[st
               + (f"step {f95['step']} ({f95['wall_s']:.0f} s)" if f95 else "no probe"), flush=True)
         save(cell)
 
+    def control(name: str, max_samples: int, points: int) -> dict:
+        """NTP alone from the pre-trained checkpoint at the peak lr to ``max_samples`` in all, in RUN/NAME."""
+        shutil.copytree(out / "pretrain", out / name, ignore=shutil.ignore_patterns(".lock"))
+        every = max(batch, (max_samples - pre.samples) // points // batch * batch)
+        load, t0 = _load(), time.perf_counter()
+        run = pretrain(PretrainConfig(**{**common, "eval_every": every, "schedule": "constant"},
+                                      max_samples=max_samples, stop_when_learned=False, resume=True,
+                                      out=str(out / name)), progress=False)
+        return {"sequences": run.samples - pre.samples, "samples": run.samples, "schedule": "constant",
+                "wall_s": time.perf_counter() - t0, "load_average_start": load, "metrics": _metrics(run.metrics),
+                "log": [{k: p.get(k) for k in LOG_KEYS} for p in run.log if p["samples"] > pre.samples]}
+
     sequences = max((r["episodes"] for r in cell["rl"].values()), default=0)
     if sequences:
-        shutil.copytree(out / "pretrain", out / "control", ignore=shutil.ignore_patterns(".lock"))
-        every = max(batch, sequences // 5 // batch * batch)
-        load, t0 = _load(), time.perf_counter()
-        control = pretrain(PretrainConfig(**{**common, "eval_every": every, "schedule": "constant"},
-                                          max_samples=pre.samples + sequences, stop_when_learned=False, resume=True,
-                                          out=str(out / "control")), progress=False)
-        m = control.metrics
-        cell["control"] = {
-            "sequences": control.samples - pre.samples, "samples": control.samples, "schedule": "constant",
-            "wall_s": time.perf_counter() - t0, "load_average_start": load, "metrics": _metrics(m),
-            "log": [{k: p.get(k) for k in LOG_KEYS} for p in control.log if p["samples"] > pre.samples]}
-        print(f"  NTP-only control, {control.samples - pre.samples:,} more sequences: greedy "
-              f"{m['greedy_accuracy']:.3f} (length {m['greedy_mean_length']:.1f})", flush=True)
+        cell["control"] = c = control("control", pre.samples + sequences, 5)
+        print(f"  NTP-only control, {c['sequences']:,} more sequences: greedy {c['metrics']['greedy_accuracy']:.3f} "
+              f"(length {c['metrics']['greedy_mean_length']:.1f})", flush=True)
     if long_control > pre.samples + sequences:
-        shutil.copytree(out / "pretrain", out / "control_long", ignore=shutil.ignore_patterns(".lock"))
-        every = max(batch, (long_control - pre.samples) // 8 // batch * batch)
-        load, t0 = _load(), time.perf_counter()
-        control = pretrain(PretrainConfig(**{**common, "eval_every": every, "schedule": "constant"},
-                                          max_samples=long_control, stop_when_learned=False, resume=True,
-                                          out=str(out / "control_long")), progress=False)
-        m = control.metrics
-        cell["control_long"] = {
-            "sequences": control.samples - pre.samples, "samples": control.samples, "schedule": "constant",
-            "wall_s": time.perf_counter() - t0, "load_average_start": load, "metrics": _metrics(m),
-            "log": [{k: p.get(k) for k in LOG_KEYS} for p in control.log if p["samples"] > pre.samples]}
-        print(f"  NTP-only control to {control.samples:,} samples in all: greedy {m['greedy_accuracy']:.3f} (length "
-              f"{m['greedy_mean_length']:.1f})", flush=True)
+        cell["control_long"] = c = control("control_long", long_control, 8)
+        print(f"  NTP-only control to {c['samples']:,} samples in all: greedy {c['metrics']['greedy_accuracy']:.3f} "
+              f"(length {c['metrics']['greedy_mean_length']:.1f})", flush=True)
     cell["complete"] = True
     save(cell)
     return cell
