@@ -207,7 +207,9 @@ def rl_algorithms(r: Results) -> str:
             f"{span(final('greedy_mean_length'), '{:.0f}'.format)}-bit answers (solved at {solved(pg)} steps, STaR "
             f"{solved(star)} rounds; no probe below {f3(min(x['min_accuracy_after_solved'] for x in runs))} "
             f"afterwards); greedy answers exactly the chain: {span(final('greedy_chain_accuracy', pg))} for the "
-            f"policy-gradient runs, {span(final('greedy_chain_accuracy', star))} for STaR")
+            f"policy-gradient runs, {span(final('greedy_chain_accuracy', star))} for STaR. From 3 pre-training "
+            f"seeds: {sum(x['solved_step'] is not None for x in r['rl_algorithms_seeds.json']['runs'])} of "
+            f"{len(r['rl_algorithms_seeds.json']['runs'])} runs solve")
 
 
 def exact_chains(r: Results) -> str:
@@ -306,7 +308,7 @@ def star_recursion(r: Results) -> str:
 
 def leap(r: Results) -> str:
     """Leap-2 long answers against the theory, and the partial chains against the ideal model."""
-    runs = r["leap.json"]["runs"]
+    runs, below = r["leap.json"]["runs"], r["leap_below.json"]["runs"]
     final = lambda xs, key="greedy_accuracy": [x["final"][key] for x in xs]
     with_q = lambda q: [x for x in runs if x["task"]["p_partial"] == q]
     predicted = lambda q: with_q(q)[0]["predicted"]["greedy_accuracy"]
@@ -315,7 +317,9 @@ def leap(r: Results) -> str:
             f"greedy {span(final(with_q(0)))}: they cannot move the threshold. Partial chains at q = {high}: greedy "
             f"{slash(final(with_q(high)))} against {predicted(high):.1f} predicted for the ideal model (the "
             f"shortfall is the chains not yet exact); q = {low}: {span(final(with_q(low)), '{:.2f}'.format)} against "
-            f"{f3(predicted(low))}")
+            f"{f3(predicted(low))}. Chain-like mass below 1/3 (p_long 0.1, q = 0.2, d = 24): greedy "
+            f"{span(final(below))} against {f3(below[0]['predicted']['greedy_accuracy'])} predicted, its chains only "
+            f"{span(final(below, 'sampled_long_chain_accuracy'), '{:.2f}'.format)} exact")
 
 
 def leap_status(r: Results) -> str:
@@ -324,7 +328,8 @@ def leap_status(r: Results) -> str:
     q = max(x["task"]["p_partial"] for x in runs)
     best = [x for x in runs if x["task"]["p_partial"] == q]
     met = sum(x["final"]["greedy_accuracy"] >= 0.99 for x in best)
-    return f"leap-2: explained (no effect); partial chains: reproduced in {met} of {len(best)} seeds at q = {q}"
+    return (f"leap-2: explained (no effect); partial chains: reproduced in {met} of {len(best)} seeds at q = {q}; "
+            "below 1/3 at chance as predicted, but with chains not yet learned")
 
 
 def temperature(r: Results) -> str:
@@ -505,8 +510,10 @@ ROWS = [
         figure(("phase diagram", "benchmarks/figures/phase_cpu.png"))),
     Row("RL after NTP lifts greedy accuracy and answer length together, whatever the algorithm (Fig. 3)",
         "REINFORCE, PPO, GRPO, STaR with their defaults from the d = 24, p_long = 0.01 checkpoint, 3 RL seeds each, to "
-        "≥ 99% then 300 more steps (10 STaR rounds)", ("rl_algorithms.json",), rl_algorithms, "reproduced",
-        figure(("RL algorithms", "benchmarks/figures/rl_algorithms.png"))),
+        "≥ 99% then 300 more steps (10 STaR rounds); each also from 3 pre-training seeds (RL seed 0, 100 more steps)",
+        ("rl_algorithms.json", "rl_algorithms_seeds.json"), rl_algorithms, "reproduced",
+        figure(("RL algorithms", "benchmarks/figures/rl_algorithms.png"),
+               ("across pre-training seeds", "benchmarks/figures/rl_algorithms_seeds.png"))),
     Row("(not in the paper) the chains RL writes",
         "REINFORCE, GRPO, STaR × answer / cot reward, 3 seeds, 100 steps past solved", ("exact_chains.json",),
         exact_chains, "explained", figure(("exact chains", "benchmarks/figures/exact_chains.png"))),
@@ -538,8 +545,10 @@ ROWS = [
         "<!-- computed: 0.69 = log(2); 1.4 = log(2) / 0.502 -->"),
     Row("leap-2 / partial chains let NTP alone generalise below 1/3 (Fig. 15)",
         "d = 12, p_long = 0.25, `gpt2-2x128`, 400,000 demonstrations, 3 seeds; leap-2 long answers, and our "
-        "partial-chain mixtures (q = 0.15, 0.3)", ("leap.json",), leap, leap_status,
-        figure(("leap", "benchmarks/figures/leap.png")), "<!-- computed: 0.400 = 2 * 0.25 / 1.25 -->"),
+        "partial-chain mixtures (q = 0.15, 0.3); then chain-like mass below 1/3 at d = 24, 3 seeds",
+        ("leap.json", "leap_below.json"), leap, leap_status,
+        figure(("leap", "benchmarks/figures/leap.png"), ("below 1/3", "benchmarks/figures/leap_below.png")),
+        "<!-- computed: 0.400 = 2 * 0.25 / 1.25 -->"),
     Row("STaR with a high temperature and the end-to-end reward fails (Sec. 4)",
         "STaR, 15 rounds, 3 seeds, T = 0.75 / 1.0 / 1.5; the same at 1.5 with the cot reward; REINFORCE ≤ 150 steps",
         ("temperature_star.json", "temperature_reinforce.json", "star_recursion.json"), temperature,
