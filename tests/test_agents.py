@@ -70,7 +70,9 @@ def test_every_agent_through_every_stage(task, name, config, tmp_path, capsys):
 
 @pytest.mark.parametrize("algo", ["reinforce", "ppo", "grpo", "star"])
 def test_every_algorithm_on_a_tiny_multiplication(algo, tmp_path, capsys):
-    through_every_stage(TASKS["multiplication"], ["--d-model", "16", "--n-head", "2"], tmp_path, capsys, algo)
+    metrics = through_every_stage(TASKS["multiplication"], ["--d-model", "16", "--n-head", "2"], tmp_path, capsys, algo)
+    assert 0 <= metrics["greedy_accuracy"] <= 1 and "first_token_long_probability" in metrics  # multiplication's own
+    assert load_checkpoint(tmp_path / "rl").task.to_dict()["name"] == "multiplication"
 
 
 def test_a_registered_name_and_the_checkpoint_that_names_it(tmp_path):

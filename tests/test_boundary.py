@@ -5,6 +5,7 @@ Each test is a row of the reliability issue's table; the ones that need a file-s
 """
 
 import errno
+import json
 import os
 import resource
 import subprocess
@@ -88,8 +89,12 @@ def test_a_file_too_large_is_one_line_and_the_good_checkpoint_survives(pre, tmp_
     def limit():  # a few KB: config.json fits, the weights do not
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
+    before = load_checkpoint(pre).agent.state_dict()
     done = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limit, cwd=REPO)
     one_line_exit_2(done.returncode, done.stdout, done.stderr, "file too large", "ulimit -f")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    after = load_checkpoint(pre).agent.state_dict()  # the checkpoint it started from is whole and unchanged
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
 
 
 @pytest.mark.parametrize("code, words", [
@@ -229,5 +234,9 @@ def test_a_checkpoint_of_one_task_given_to_a_command_for_another(pre, capsys):
     for command in (["evaluate", str(pre)], ["plot", str(pre)]):
         code, out, err = run_cli([*command, "--task", "multiplication"], capsys)
         one_line_exit_2(code, out, err, "task parity", "--task multiplication")
+        assert code == 2 and "task parity" in err
         code, out, err = run_cli([*command, "--d", "5"], capsys)
         one_line_exit_2(code, out, err, "d = 4 there, 5 given")
+        assert code == 2 and "d = 4 there, 5 given" in err
+    code, out, err = run_cli(["evaluate", str(pre), "--task", "parity", "--d", "4", "--n", "16", "--json"], capsys)
+    assert code == 0 and 0 <= json.loads(out)["greedy_accuracy"] <= 1, err  # the run's own task is accepted
