@@ -173,16 +173,20 @@ class RowsVectorEnv(DemonstrationStream, VectorEnv):
         return obs, reward, term, trunc, infos
 
 
-def check_actions(actions: Any, n: int, n_actions: int) -> np.ndarray:
-    """``actions`` as an int64 array (n,) of tokens in [0, n_actions), else raise naming the bad values."""
+def check_actions(actions: Any, n: int, n_actions: int, tokens: str | None = None,
+                  which: str = "EOS among them") -> np.ndarray:
+    """``actions`` as an int64 array (n,) of tokens in [0, n_actions), else raise naming the bad values.
+
+    ``tokens`` and ``which`` name the allowed tokens in the messages (default ``[0, n_actions)``, EOS among them).
+    """
     arr = np.asarray(actions)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"actions must be integer tokens in [0, {n_actions}); got dtype {arr.dtype}")
+        raise TypeError(f"actions must be integer tokens in {tokens or f'[0, {n_actions})'}; got dtype {arr.dtype}")
     if arr.shape != (n,):
         raise ValueError(f"actions must have shape (num_envs,) = ({n},); got {arr.shape}")
     bad = (arr < 0) | (arr >= n_actions)
     if bad.any():
-        raise ValueError(f"actions must be integer tokens in [0, {n_actions}) (EOS among them); got values "
+        raise ValueError(f"actions must be integer tokens in {tokens or f'[0, {n_actions})'} ({which}); got values "
                          f"{arr[bad][:5].tolist()}")
     return arr.astype(np.int64, copy=False)
 

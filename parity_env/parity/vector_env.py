@@ -27,7 +27,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from ..envs.base import RowsVectorEnv
+from ..envs.base import RowsVectorEnv, check_actions
 from ..registry import resolve_task
 from .protocol import (
     EOS,
@@ -43,20 +43,6 @@ from .protocol import (
 
 if TYPE_CHECKING:
     from .task import ParityTask
-
-
-def check_actions(actions: Any, n: int) -> np.ndarray:
-    """``actions`` as an int64 array (n,) of tokens in {0, 1, 2}, else raise naming the bad values."""
-    arr = np.asarray(actions)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"actions must be integer tokens in {{0, 1, 2}}; got dtype {arr.dtype}")
-    if arr.shape != (n,):
-        raise ValueError(f"actions must have shape (num_envs,) = ({n},); got {arr.shape}")
-    bad = (arr < 0) | (arr >= N_ACTIONS)
-    if bad.any():
-        got = arr[bad][:5].tolist()
-        raise ValueError(f"actions must be integer tokens in {{0, 1, 2}} (0, 1 or EOS); got values {got}")
-    return arr.astype(np.int64, copy=False)
 
 
 class ParityCoTVectorEnv(RowsVectorEnv):
@@ -100,7 +86,7 @@ class ParityCoTVectorEnv(RowsVectorEnv):
         return bits
 
     def _check_actions(self, actions: Any) -> np.ndarray:
-        return check_actions(actions, self.num_envs)
+        return check_actions(actions, self.num_envs, N_ACTIONS, tokens="{0, 1, 2}", which="0, 1 or EOS")
 
     def _allocate(self) -> None:
         n = self.num_envs
