@@ -97,7 +97,7 @@ class HFAgent(nn.Module):
         for module in model.modules():  # GPT-2 warns from its inner GPT2Model
             if hasattr(module, warning):
                 setattr(module, warning, _no_warning)
-        self._direct = _direct_path(model)
+        self._direct = _build_direct_path(model)
 
     def num_parameters(self) -> int:
         """The number of parameters (every weight, embeddings included)."""
@@ -165,6 +165,7 @@ class HFAgent(nn.Module):
         return state
 
     def _direct_path(self) -> _DirectPath | None:
+        """The direct path while it still stands for the model (the same model, no hooks or replaced forward)."""
         direct = self._direct
         return direct if direct is not None and direct.model is self.model and direct.usable() else None
 
@@ -292,7 +293,7 @@ class _DirectPath:
                 module.training = training
 
 
-def _direct_path(model: PreTrainedModel) -> _DirectPath | None:
+def _build_direct_path(model: PreTrainedModel) -> _DirectPath | None:
     """The direct path for a transformers Llama with SDPA attention that reproduces the library exactly; else None."""
     try:
         from transformers.models.llama.modeling_llama import LlamaForCausalLM, LlamaModel
