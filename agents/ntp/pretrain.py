@@ -584,6 +584,7 @@ def main(args) -> int:
     A new run starts from its task's recipe (``task_recipe``) under the options typed.
     """
     from ..run.config import config_from_args
+    from ..run.task_options import build_task
 
     given = dict(vars(args))
     if "out" not in given:
@@ -591,10 +592,11 @@ def main(args) -> int:
     base = _saved_config(Path(given["out"])) if given.get("resume") else None
     if given.get("data") is not None and not base:  # a new run on a dataset: its task, but for the flags typed
         base = {"task": read_record(given["data"], f"--data {given['data']}")["task"]}
+    if not given.get("resume"):  # a new run: its task's recipe under the options typed
+        task = build_task(given, (base or {}).get("task"))
+        recipe = task_recipe(task, given.get("agent", PretrainConfig.agent), any(k in given for k in GPT_SETTINGS))
+        base = {**recipe, **(base or {})}
     cfg = config_from_args(PretrainConfig, given, base)
-    if not given.get("resume"):
-        recipe = task_recipe(cfg.task, cfg.agent, any(k in given for k in GPT_SETTINGS))
-        cfg = config_from_args(PretrainConfig, given, {**recipe, **(base or {})})
     result = pretrain(cfg, progress=args.progress)
     how = {"learned": "the chain is learned", "max_samples": "the sample budget (--max-samples) is spent"}
     print(f"stopped after {result.samples:,} samples ({result.steps} steps, {result.wall_time_s:.1f} s): "
